@@ -1,0 +1,12 @@
+/**
+ * The static registry of destination kinds. Adding a kind: create destinations/<kind>/index.ts exporting a
+ * definition (see src/delivery/destination.ts) and add one line here.
+ */
+import type { DestinationDefinition } from "../src/delivery/destination.ts";
+import { r2 } from "./r2/index.ts";
+import { webhook } from "./webhook/index.ts";
+
+export const destinationKinds: Record<string, DestinationDefinition<any>> = {
+  [webhook.kind]: webhook,
+  [r2.kind]: r2,
+};

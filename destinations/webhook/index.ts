@@ -1,0 +1,103 @@
+/**
+ * Webhook: POSTs events as JSON to an HTTP endpoint, one event per request or a batch `{ "batch": [...] }`.
+ * Receivers can verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>` and dedupe on
+ * `Idempotency-Key` (the messageId; for a batch, a hash of its messageIds).
+ */
+import { s } from "../../src/config/schema.ts";
+import { defineDestination, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
+import { errorForResponse, RetryableError, type DeliveryError } from "../../src/delivery/errors.ts";
+import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
+
+const URL_OR_SECRET = /^(https?:\/\/\S+|\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}\S*)$/;
+
+const settings = s.object({
+  url: s.string({ pattern: URL_OR_SECRET }),
+  secret: s.optional(s.string({ minLength: 1 })),
+  headers: s.withDefault(s.record(s.string()), {}),
+  timeout_ms: s.withDefault(s.number({ integer: true, min: 100, max: 30_000 }), 10_000),
+  batch: s.withDefault(
+    s.object({
+      enabled: s.withDefault(s.boolean(), false),
+      max_events: s.withDefault(s.number({ integer: true, min: 1, max: 1000 }), 100),
+    }),
+    { enabled: false, max_events: 100 },
+  ),
+  /** Parallel requests per deliver() call in single-event mode. */
+  concurrency: s.withDefault(s.number({ integer: true, min: 1, max: 50 }), 10),
+});
+type WebhookSettings = NonNullable<ReturnType<typeof settings.check>>;
+
+const encoder = new TextEncoder();
+const keyCache = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keyCache.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    keyCache.set(secret, key);
+  }
+  return key;
+}
+
+function hex(buf: ArrayBuffer): string {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `sha256=<hex>` over the exact body bytes; exported so sinks and tests verify with the same code. */
+export async function signBody(secret: string, body: string): Promise<string> {
+  return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)))}`;
+}
+
+async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
+  const { settings: cfg } = ctx;
+  const headers: Record<string, string> = {
+    ...cfg.headers,
+    "content-type": "application/json",
+    "user-agent": "Sluice/0.1",
+    "idempotency-key": idempotencyKey,
+  };
+  if (cfg.secret) headers["x-sluice-signature"] = await signBody(cfg.secret, body);
+  let response: Response;
+  try {
+    response = await ctx.fetch(cfg.url, { method: "POST", headers, body, signal: AbortSignal.timeout(cfg.timeout_ms) });
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    return new RetryableError(timedOut ? `timed out after ${cfg.timeout_ms} ms` : `network error: ${(err as Error).message}`);
+  }
+  const ok = response.status >= 200 && response.status < 300;
+  const snippet = ok ? "" : (await response.text().catch(() => "")).slice(0, 200);
+  if (ok) await response.body?.cancel();
+  return errorForResponse(response.status, snippet, response.headers.get("retry-after"), ctx.now());
+}
+
+async function batchKey(events: readonly SluiceEvent[]): Promise<string> {
+  const ids = events.map((e) => e.messageId).join("\n");
+  return `batch-${hex(await crypto.subtle.digest("SHA-256", encoder.encode(ids))).slice(0, 32)}`;
+}
+
+export const webhook = defineDestination({
+  kind: "webhook",
+  description: "POST JSON to an HTTP endpoint, signed with HMAC-SHA256 when a secret is set",
+  settings,
+  receivesAllEvents: false,
+  maxEventsPerCall: (cfg) => (cfg.batch.enabled ? cfg.batch.max_events : 100),
+  async deliver(events, ctx): Promise<EventResult[]> {
+    if (ctx.settings.batch.enabled) {
+      const error = await post(JSON.stringify({ batch: events }), await batchKey(events), ctx);
+      const result: EventResult = error ? { ok: false, error } : { ok: true };
+      return events.map(() => result);
+    }
+    const results: EventResult[] = new Array(events.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < events.length) {
+        const i = next++;
+        const event = events[i]!;
+        const error = await post(JSON.stringify(event), event.messageId, ctx);
+        results[i] = error ? { ok: false, error } : { ok: true };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ctx.settings.concurrency, events.length) }, worker));
+    return results;
+  },
+});

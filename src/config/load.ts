@@ -1,0 +1,155 @@
+/**
+ * Reads an operator config folder (YAML or JSON), checks everything at once and reports each problem as
+ * `file:line: rule: message`. Runs in Node only (build, `sluice check`); the worker gets the built result.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import { destinationKinds } from "../../destinations/index.ts";
+import { ConfigFileSchema, type BuiltConfig } from "./model.ts";
+import { formatPath, type Path, type Problem } from "./schema.ts";
+
+export interface ConfigError {
+  file: string;
+  line: number;
+  /** What the problem is about, e.g. `destinations[0].settings.url` or a filter's title. */
+  rule: string;
+  message: string;
+}
+
+export function formatConfigError(e: ConfigError): string {
+  return `${e.file}:${e.line}: ${e.rule ? `${e.rule}: ` : ""}${e.message}`;
+}
+
+/** A parsed config file that can say on which line any value sits. */
+export class ConfigFile {
+  readonly value: unknown;
+  private constructor(
+    readonly file: string,
+    private readonly doc: Document | undefined,
+    private readonly lines: LineCounter | undefined,
+    value: unknown,
+  ) {
+    this.value = value;
+  }
+
+  /** Parses YAML (JSON is YAML too, so Segment's JSON exports load unchanged); syntax errors become ConfigErrors. */
+  static read(path: string, displayName: string, errors: ConfigError[]): ConfigFile | undefined {
+    const text = readFileSync(path, "utf8");
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
+        errors.push({ file: displayName, line, rule: "", message: `YAML: ${e.message.split("\n")[0]}` });
+      }
+      return undefined;
+    }
+    return new ConfigFile(displayName, doc, lines, doc.toJS({ maxAliasCount: 100 }));
+  }
+
+  /** Line of the value at `path`, or of the nearest ancestor that exists (a missing key points at its parent). */
+  lineOf(path: Path): number {
+    if (!this.doc || !this.lines) return 1;
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (n > 0 && isPair(node)) continue;
+      // A key's own line is more useful than its value's for unknown-key errors.
+      const keyLine = n > 0 ? this.keyLine(path.slice(0, n)) : undefined;
+      if (keyLine !== undefined) return keyLine;
+      if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return this.lines.linePos(node.range[0]).line;
+    }
+    return 1;
+  }
+
+  private keyLine(path: Path): number | undefined {
+    const parent = this.doc!.getIn(path.slice(0, -1), true);
+    const last = path[path.length - 1];
+    if (!isMap(parent)) return undefined;
+    for (const item of parent.items) {
+      if (isScalar(item.key) && item.key.value === last && item.key.range) return this.lines!.linePos(item.key.range[0]).line;
+    }
+    return undefined;
+  }
+
+  problems(problems: Problem[], errors: ConfigError[], prefix: Path = []): void {
+    for (const p of problems) {
+      const path = [...prefix, ...p.path];
+      errors.push({ file: this.file, line: this.lineOf(path), rule: formatPath(path), message: p.message });
+    }
+  }
+
+  error(path: Path, message: string, errors: ConfigError[], rule = formatPath(path)): void {
+    errors.push({ file: this.file, line: this.lineOf(path), rule, message });
+  }
+}
+
+export interface LoadResult {
+  config?: BuiltConfig;
+  errors: ConfigError[];
+}
+
+const MAIN_FILES = ["sluice.yaml", "sluice.yml", "sluice.json"];
+
+/**
+ * Loads and checks a config folder.
+ * @example const { config, errors } = loadConfigDir("filters"); errors.map(formatConfigError)
+ */
+export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
+  const errors: ConfigError[] = [];
+  const display = (p: string) => relative(cwd, p) || p;
+  const mainName = MAIN_FILES.find((f) => existsSync(join(dir, f)));
+  if (!mainName) {
+    errors.push({ file: display(join(dir, "sluice.yaml")), line: 1, rule: "", message: "config file not found" });
+    return { errors };
+  }
+  const main = ConfigFile.read(join(dir, mainName), display(join(dir, mainName)), errors);
+  if (!main) return { errors };
+
+  const problems: Problem[] = [];
+  const parsed = ConfigFileSchema.check(main.value, [], problems);
+  main.problems(problems, errors);
+  if (!parsed) return { errors };
+
+  const sourceIds = new Set<string>();
+  const writeKeys = new Map<string, string>();
+  parsed.sources.forEach((src, i) => {
+    if (sourceIds.has(src.id)) main.error(["sources", i, "id"], `duplicate source id "${src.id}"`, errors);
+    sourceIds.add(src.id);
+    src.write_keys.forEach((key, k) => {
+      const owner = writeKeys.get(key);
+      if (owner !== undefined) main.error(["sources", i, "write_keys", k], `write key already used by source "${owner}"`, errors);
+      writeKeys.set(key, src.id);
+    });
+  });
+
+  const destIds = new Set<string>();
+  const destNames = new Set<string>();
+  parsed.destinations.forEach((dest, i) => {
+    const at = (...rest: Path): Path => ["destinations", i, ...rest];
+    if (destIds.has(dest.id)) main.error(at("id"), `duplicate destination id "${dest.id}"`, errors);
+    if (destNames.has(dest.name)) main.error(at("name"), `duplicate destination name "${dest.name}" (the integrations object could not tell them apart)`, errors);
+    destIds.add(dest.id);
+    destNames.add(dest.name);
+    if (dest.sources !== "*") {
+      dest.sources.forEach((id, k) => {
+        if (!sourceIds.has(id)) main.error(at("sources", k), `unknown source "${id}"`, errors);
+      });
+    }
+    const kind = Object.hasOwn(destinationKinds, dest.kind) ? destinationKinds[dest.kind] : undefined;
+    if (!kind) {
+      main.error(at("kind"), `unknown destination kind "${dest.kind}" (known: ${Object.keys(destinationKinds).join(", ")})`, errors);
+      return;
+    }
+    const settingProblems: Problem[] = [];
+    const settings = kind.settings.check(dest.settings, [], settingProblems);
+    main.problems(settingProblems, errors, at("settings"));
+    if (settings !== undefined) dest.settings = settings as Record<string, unknown>;
+  });
+
+  if (errors.length > 0) return { errors };
+  return {
+    errors,
+    config: { version: 1, origin: display(dir), sources: parsed.sources, destinations: parsed.destinations },
+  };
+}

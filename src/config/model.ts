@@ -1,0 +1,36 @@
+import { s, type Infer } from "./schema.ts";
+
+/** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
+export const ID_PATTERN = /^[a-z0-9_-]+$/;
+
+export const SourceSchema = s.object({
+  id: s.string({ pattern: ID_PATTERN }),
+  name: s.string({ minLength: 1 }),
+  environment: s.withDefault(s.literal("dev", "prod"), "prod"),
+  write_keys: s.array(s.string({ minLength: 8, pattern: /^[A-Za-z0-9_.-]+$/ }), { minItems: 1 }),
+});
+export type SourceConfig = Infer<typeof SourceSchema>;
+
+export const DestinationSchema = s.object({
+  id: s.string({ pattern: ID_PATTERN }),
+  name: s.string({ minLength: 1 }),
+  kind: s.string(),
+  enabled: s.withDefault(s.boolean(), true),
+  sources: s.oneOf(s.literal("*"), s.array(s.string({ pattern: ID_PATTERN }), { minItems: 1 })),
+  settings: s.withDefault(s.record(s.unknown()), {}),
+});
+export type DestinationConfig = Infer<typeof DestinationSchema>;
+
+export const ConfigFileSchema = s.object({
+  sources: s.array(SourceSchema, { minItems: 1 }),
+  destinations: s.withDefault(s.array(DestinationSchema), []),
+});
+
+/** What the build writes and the worker loads: validated, defaults applied, secrets still as `${env.NAME}`. */
+export interface BuiltConfig {
+  version: 1;
+  /** Where the config came from, for error messages and `/admin/config`. */
+  origin: string;
+  sources: SourceConfig[];
+  destinations: DestinationConfig[];
+}

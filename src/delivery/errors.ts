@@ -1,0 +1,57 @@
+/**
+ * Errors that say what happens next. Adapters throw (or return per event) one of these, never a bare Error;
+ * the classifier turns them into ack / retry(delay) / dead-letter.
+ */
+export abstract class DeliveryError extends Error {
+  abstract readonly retryable: boolean;
+  /** HTTP status when the failure came from one; for metrics and dead-letter records. */
+  readonly status?: number;
+  constructor(message: string, status?: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Worth trying again later: timeouts, network errors, 408/423/429/5xx (except 501), a secret not set yet. */
+export class RetryableError extends DeliveryError {
+  readonly retryable = true;
+  constructor(
+    message: string,
+    status?: number,
+    /** The destination's own `Retry-After`, in seconds; the classifier honours it. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message, status);
+  }
+}
+
+/** Will fail the same way every time (other 4xx, a payload the destination rejects): dead-letter with the reason. */
+export class PermanentError extends DeliveryError {
+  readonly retryable = false;
+}
+
+/** Statuses worth retrying, as Segment: 408, 423, 429 and 5xx except 501. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 423 || status === 429 || (status >= 500 && status !== 501);
+}
+
+/**
+ * Reads `Retry-After` as seconds (delta-seconds or an HTTP date); undefined when absent or unreadable.
+ * @example parseRetryAfter("120", Date.now()) // 120
+ */
+export function parseRetryAfter(header: string | null, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** Maps an HTTP response status to a result: undefined for 2xx, else the typed error. */
+export function errorForResponse(status: number, bodySnippet: string, retryAfter: string | null, nowMs: number): DeliveryError | undefined {
+  if (status >= 200 && status < 300) return undefined;
+  const message = `HTTP ${status}${bodySnippet ? `: ${bodySnippet}` : ""}`;
+  if (isRetryableStatus(status)) return new RetryableError(message, status, parseRetryAfter(retryAfter, nowMs));
+  return new PermanentError(message, status);
+}

@@ -1,0 +1,186 @@
+/**
+ * The HTTP shell: Segment's Tracking API routes and the admin API, around the pure pipeline core.
+ */
+import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
+import { r2KeyPrefix } from "../../destinations/r2/index.ts";
+import type { DestinationDefinition } from "../delivery/destination.ts";
+import { ingest, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
+import { LIMITS, type EventType, type Rejection } from "../pipeline/normalize.ts";
+import { packMessages, sendBatches } from "../queue/messages.ts";
+import type { Telemetry } from "../telemetry.ts";
+import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
+import { ApiError } from "./errors.ts";
+
+export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
+type Ctx = Context<{ Bindings: SluiceEnv }>;
+
+export interface AppDeps {
+  pipeline: () => CompiledPipeline;
+  kinds: Record<string, DestinationDefinition<any>>;
+  telemetry: Telemetry;
+  newMessageId?: () => string;
+}
+
+/** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
+const TRACKING_ROUTES: Record<string, EventType | "batch"> = {
+  track: "track", t: "track", identify: "identify", i: "identify", page: "page", p: "page",
+  screen: "screen", s: "screen", group: "group", g: "group", alias: "alias", a: "alias",
+  batch: "batch", b: "batch", import: "batch",
+};
+
+function resolveSource(pipeline: CompiledPipeline, key: string | undefined): CompiledSource {
+  if (key === undefined || key === "")
+    throw new ApiError(401, "missing_write_key", "no write key: send Authorization: Basic base64(\"<writeKey>:\") or \"writeKey\" in the body");
+  const source = pipeline.sourceForWriteKey(key);
+  if (!source) throw new ApiError(401, "invalid_write_key", "the write key is not valid for any source");
+  return source;
+}
+
+/** Why nothing in the request could be accepted, as the 4xx error of the whole request. */
+function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
+  if (!isBatch && rejected.length === 1) {
+    const r = rejected[0]!;
+    return new ApiError(r.code === "event_too_large" ? 413 : 400, r.code, r.reason);
+  }
+  const message = rejected.length === 0 ? "batch is empty" : `none of the ${rejected.length} events is valid; see "rejected"`;
+  return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
+  const app = new Hono<{ Bindings: SluiceEnv }>();
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
+    console.error(JSON.stringify({ msg: "unhandled error", path: c.req.path, error: String(err) }));
+    return c.json({ error: { code: "internal_error", message: "internal error; the request was not accepted, retry it" } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.use(
+    "/v1/*",
+    cors({
+      origin: "*",
+      allowMethods: ["POST", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count"],
+      maxAge: 86400,
+    }),
+  );
+
+  app.get("/", (c) => c.json({ name: "sluice", docs: "README.md", tracking: "/v1/{track,identify,page,screen,group,alias,batch}" }));
+
+  // analytics.js posts its own client metrics here; they are not customer events.
+  app.post("/v1/m", (c) => c.json({ success: true }));
+
+  app.post("/v1/:route", async function trackingApi(c: Ctx) {
+    const route = c.req.param("route") ?? "";
+    const routeType = Object.hasOwn(TRACKING_ROUTES, route) ? TRACKING_ROUTES[route] : undefined;
+    if (!routeType) throw new ApiError(404, "not_found", `no Tracking API route ${c.req.path}`);
+    const pipeline = deps.pipeline();
+    const headerKey = writeKeyFromAuthorization(c.req.header("authorization") ?? null);
+    // Check a header key before reading the body, so a bad key costs nothing.
+    let source = headerKey !== undefined ? resolveSource(pipeline, headerKey) : undefined;
+    const { json, bytes } = await readJsonBody(c.req.raw);
+    if (!source) {
+      const bodyKey = json && typeof json === "object" && !Array.isArray(json) ? (json as { writeKey?: unknown }).writeKey : undefined;
+      source = resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined);
+    }
+    if (routeType === "batch") {
+      const items = (json as { batch?: unknown } | null)?.batch;
+      if (Array.isArray(items) && items.length > LIMITS.maxBatchEvents)
+        throw new ApiError(413, "batch_too_large", `batch has ${items.length} events; the limit is ${LIMITS.maxBatchEvents}`);
+    }
+    const receivedAt = new Date();
+    const result = ingest(source, json, routeType, { receivedAt, requestBytes: bytes, newMessageId: deps.newMessageId ?? (() => crypto.randomUUID()) }, deps.telemetry);
+    deps.telemetry.count(`source:${source.config.id}`, "requests");
+    if (result.accepted.length === 0) {
+      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+      throw nothingUsable(result.rejected, routeType === "batch");
+    }
+
+    const sends: Promise<unknown>[] = [];
+    for (const [dest, events] of result.routed) {
+      const packed = packMessages({ v: 1, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0 }, events);
+      for (const group of sendBatches(packed)) {
+        sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+      }
+    }
+    try {
+      await Promise.all(sends);
+    } catch (err) {
+      // Nothing is acknowledged unless it is on the queue: the client keeps the events and retries.
+      console.error(JSON.stringify({ msg: "enqueue failed", source: source.config.id, error: String(err) }));
+      deps.telemetry.count(`source:${source.config.id}`, "enqueue_failed", result.accepted.length);
+      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+      throw new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" });
+    }
+    deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+    return c.json({ success: true, accepted: result.accepted.length, ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}) });
+  });
+
+  app.all("/v1/*", (c) => {
+    const route = c.req.path.slice(4);
+    if (route === "m" || Object.hasOwn(TRACKING_ROUTES, route))
+      throw new ApiError(405, "method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; use POST`, { allow: "POST, OPTIONS" });
+    throw new ApiError(404, "not_found", `no Tracking API route ${c.req.path}`);
+  });
+
+  app.use("/admin/*", async function adminAuth(c, next) {
+    const token = c.env.ADMIN_TOKEN;
+    if (!token) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret");
+    const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    if (!given || !constantTimeEqual(given.trim(), token))
+      throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
+    await next();
+  });
+
+  app.get("/admin/stats", async (c) => {
+    const pipeline = deps.pipeline();
+    const since = c.req.query("since") ?? new Date(Date.now() - 7 * 86400_000).toISOString().slice(0, 10);
+    const scopes = [
+      ...pipeline.config.sources.map((s) => `source:${s.id}`),
+      ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
+    ];
+    const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
+    return c.json({ since, scopes: Object.fromEntries(stats) });
+  });
+
+  app.get("/admin/destinations/:id/events", async (c) => {
+    const dest = deps.pipeline().destination(c.req.param("id"));
+    if (!dest || dest.kind !== "r2")
+      throw new ApiError(404, "not_found", `no r2 destination "${c.req.param("id")}" (only r2 destinations keep events to read back)`);
+    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 1000);
+    const prefix = r2KeyPrefix(String(dest.settings.prefix ?? "events"), dest.id);
+    const keys: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await c.env.BUCKET.list({ prefix, cursor });
+      keys.push(...page.objects.map((o) => o.key));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    // Keys start with the write time, so the newest objects sort last.
+    const events: unknown[] = [];
+    for (const key of keys.sort().reverse()) {
+      const obj = await c.env.BUCKET.get(key);
+      if (!obj) continue;
+      const lines = (await obj.text()).split("\n").filter(Boolean).reverse();
+      for (const line of lines) {
+        events.push(JSON.parse(line));
+        if (events.length >= limit) break;
+      }
+      if (events.length >= limit) break;
+    }
+    return c.json({ destination: dest.id, count: events.length, events });
+  });
+
+  return app;
+}

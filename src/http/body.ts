@@ -1,0 +1,93 @@
+/**
+ * Reads a Tracking API request body within Segment's limits: size checked before and while reading,
+ * gzip/deflate inflated with a bound on the inflated size (a gzip bomb stops at the bound), UTF-8 checked,
+ * JSON parsed whatever the Content-Type (analytics.js sends text/plain).
+ */
+import { LIMITS } from "../pipeline/normalize.ts";
+import { ApiError } from "./errors.ts";
+
+const tooLarge = (what: string) =>
+  new ApiError(413, "request_too_large", `${what} is larger than the ${LIMITS.maxRequestBytes / 1024} KB request limit`);
+
+async function readBounded(stream: ReadableStream<Uint8Array>, max: number, what: string): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(what);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(400, "invalid_encoding", `could not read the ${what}: ${(err as Error).message}`);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+export interface ReadBody {
+  json: unknown;
+  /** Size of the (inflated) JSON text in bytes. */
+  bytes: number;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** @throws ApiError 400 / 413 / 415 naming the problem. */
+export async function readJsonBody(req: Request): Promise<ReadBody> {
+  const max = LIMITS.maxRequestBytes;
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (declared > max) throw tooLarge("request body");
+  const encoding = (req.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  if (!req.body) throw new ApiError(400, "invalid_json", "request body is empty");
+  let stream: ReadableStream<Uint8Array> = req.body;
+  if (encoding === "gzip" || encoding === "deflate") {
+    stream = req.body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  } else if (encoding !== "identity") {
+    throw new ApiError(415, "unsupported_encoding", `Content-Encoding "${encoding}" is not supported (use gzip, deflate or none)`);
+  }
+  const raw = await readBounded(stream, max, encoding === "identity" ? "request body" : "inflated request body");
+  if (raw.byteLength === 0) throw new ApiError(400, "invalid_json", "request body is empty");
+  let text: string;
+  try {
+    text = decoder.decode(raw);
+  } catch {
+    throw new ApiError(400, "invalid_encoding", "request body is not valid UTF-8");
+  }
+  try {
+    return { json: JSON.parse(text), bytes: raw.byteLength };
+  } catch (err) {
+    const tooDeep = err instanceof RangeError;
+    throw new ApiError(400, "invalid_json", tooDeep ? "request body is nested too deeply" : `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The write key from `Authorization: Basic base64("<writeKey>:")`; undefined when there is no Basic header.
+ * @throws ApiError 401 when the header is malformed.
+ */
+export function writeKeyFromAuthorization(header: string | null): string | undefined {
+  if (!header) return undefined;
+  const match = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!match) return undefined;
+  let decoded: string;
+  try {
+    decoded = atob(match[1]!);
+  } catch {
+    throw new ApiError(401, "invalid_write_key", "Authorization header is not valid Basic base64");
+  }
+  const colon = decoded.indexOf(":");
+  return colon === -1 ? decoded : decoded.slice(0, colon);
+}

@@ -1,0 +1,52 @@
+/**
+ * Worker entry: wires the compiled config, the HTTP app and the queue consumers together.
+ */
+import config from "sluice-config";
+import { destinationKinds } from "../destinations/index.ts";
+import { createApp, type SluiceEnv } from "./http/app.ts";
+import { compilePipeline, type CompiledPipeline } from "./pipeline/compile.ts";
+import { consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
+import { Telemetry } from "./telemetry.ts";
+
+export { StatsObject } from "./storage/stats-object.ts";
+
+let compiled: CompiledPipeline | undefined;
+/** Compiled on first use and kept for the isolate's life. */
+const pipeline = () => (compiled ??= compilePipeline(config, destinationKinds));
+
+let statsBinding: SluiceEnv["STATS"] | undefined;
+const telemetry = new Telemetry(() => {
+  if (!statsBinding) throw new Error("telemetry used before the first request");
+  return statsBinding;
+});
+
+const app = createApp({ pipeline, kinds: destinationKinds, telemetry });
+
+export default {
+  fetch(request, env, ctx) {
+    statsBinding = env.STATS;
+    return app.fetch(request, env, ctx);
+  },
+  async queue(batch, env, ctx) {
+    statsBinding = env.STATS;
+    try {
+      if (batch.queue.startsWith("sluice-dead-letters")) {
+        await consumeDeadLetters(batch, { bucket: env.BUCKET, tally: telemetry, now: Date.now });
+      } else {
+        await consumeDeliveries(batch, {
+          pipeline: pipeline(),
+          kinds: destinationKinds,
+          secrets: env as unknown as Record<string, unknown>,
+          bucket: env.BUCKET,
+          deliveries: env.DELIVERIES,
+          tally: telemetry,
+          fetch: (input, init) => fetch(input, init),
+          now: Date.now,
+          random: Math.random,
+        });
+      }
+    } finally {
+      ctx.waitUntil(telemetry.flush());
+    }
+  },
+} satisfies ExportedHandler<SluiceEnv>;

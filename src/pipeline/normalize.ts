@@ -1,0 +1,214 @@
+/**
+ * Segment Tracking API semantics, as a pure function: validate each event of a request and enrich it the way
+ * Segment's servers do (receivedAt, originalTimestamp, clock-skew corrected timestamp, messageId, batch
+ * context/integrations merged, writeKey stripped). Knows nothing of HTTP or Workers.
+ */
+import { isPlainObject } from "../config/schema.ts";
+
+export const EVENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Segment's documented limits, enforced here because clients do not enforce them reliably. */
+export const LIMITS = {
+  maxEventBytes: 32 * 1024,
+  maxRequestBytes: 500 * 1024,
+  maxBatchEvents: 2500,
+  maxMessageIdLength: 100,
+} as const;
+
+/** An event after normalization: what filters, plans and destinations see. */
+export interface SluiceEvent extends Record<string, unknown> {
+  type: EventType;
+  messageId: string;
+  receivedAt: string;
+  timestamp: string;
+}
+
+export type RejectCode =
+  | "invalid_event"
+  | "missing_identity"
+  | "missing_field"
+  | "invalid_field"
+  | "unknown_type"
+  | "event_too_large"
+  | "message_id_too_long";
+
+export interface Rejection {
+  /** Position in the batch; 0 for single-event routes. */
+  index: number;
+  messageId?: string;
+  code: RejectCode;
+  reason: string;
+}
+
+export interface NormalizeResult {
+  accepted: SluiceEvent[];
+  rejected: Rejection[];
+}
+
+export interface NormalizeOptions {
+  /** One value per request, as Segment does. */
+  receivedAt: Date;
+  newMessageId: () => string;
+  /** Byte length of the raw request body; items are only re-measured when the whole body could hold an oversize one. */
+  requestBytes: number;
+}
+
+const OBJECT_FIELDS = ["properties", "traits", "context", "integrations"] as const;
+const encoder = new TextEncoder();
+
+function isEventType(v: unknown): v is EventType {
+  return typeof v === "string" && (EVENT_TYPES as readonly string[]).includes(v);
+}
+
+function parseTime(v: unknown): number | undefined {
+  if (typeof v !== "string" && !(typeof v === "number" && Number.isFinite(v))) return undefined;
+  const t = typeof v === "number" ? v : Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function isIdentity(v: unknown): boolean {
+  return (typeof v === "string" && v.length > 0) || (typeof v === "number" && Number.isFinite(v));
+}
+
+/** Shallow merge where the event's own keys win; never routes `__proto__` through a setter. */
+function mergeObjects(base: Record<string, unknown>, own: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of [base, own]) {
+    if (!src) continue;
+    for (const k of Object.keys(src)) Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/**
+ * Checks one raw event; returns the reason it is unusable, or undefined.
+ * @example validate({ type: "track", userId: "u1" }) // → { code: "missing_field", reason: "track needs an \"event\" string" }
+ */
+function validate(raw: Record<string, unknown>, type: EventType): { code: RejectCode; reason: string } | undefined {
+  for (const f of OBJECT_FIELDS) {
+    const v = raw[f];
+    if (v !== undefined && v !== null && !isPlainObject(v)) return { code: "invalid_field", reason: `"${f}" must be an object` };
+  }
+  const mid = raw.messageId;
+  if (mid !== undefined && mid !== null) {
+    if (typeof mid !== "string" || mid.length === 0) return { code: "invalid_field", reason: `"messageId" must be a non-empty string` };
+    if (mid.length > LIMITS.maxMessageIdLength)
+      return { code: "message_id_too_long", reason: `"messageId" is longer than ${LIMITS.maxMessageIdLength} characters` };
+  }
+  for (const f of ["timestamp", "sentAt"] as const) {
+    if (raw[f] !== undefined && raw[f] !== null && parseTime(raw[f]) === undefined)
+      return { code: "invalid_field", reason: `"${f}" must be an ISO-8601 date` };
+  }
+  if (type === "alias") {
+    if (!isIdentity(raw.userId)) return { code: "missing_identity", reason: `alias needs "userId"` };
+    if (!isIdentity(raw.previousId)) return { code: "missing_field", reason: `alias needs "previousId"` };
+    return undefined;
+  }
+  if (!isIdentity(raw.userId) && !isIdentity(raw.anonymousId))
+    return { code: "missing_identity", reason: `"userId" or "anonymousId" is required` };
+  if (type === "track" && (typeof raw.event !== "string" || raw.event.length === 0))
+    return { code: "missing_field", reason: `track needs an "event" string` };
+  if (type === "group" && !isIdentity(raw.groupId)) return { code: "missing_field", reason: `group needs "groupId"` };
+  if ((type === "page" || type === "screen") && raw.name !== undefined && raw.name !== null && typeof raw.name !== "string")
+    return { code: "invalid_field", reason: `"name" must be a string` };
+  return undefined;
+}
+
+/** Builds the normalized event: enrichment fields, batch-level defaults merged, `writeKey` removed. */
+function enrich(
+  raw: Record<string, unknown>,
+  type: EventType,
+  envelope: Envelope,
+  opts: NormalizeOptions,
+  receivedAt: string,
+): SluiceEvent {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(raw)) {
+    if (k === "writeKey" || k === "__proto__") continue;
+    out[k] = raw[k];
+  }
+  out.type = type;
+  if (envelope.context) out.context = mergeObjects(envelope.context, raw.context as Record<string, unknown> | undefined);
+  if (envelope.integrations)
+    out.integrations = mergeObjects(envelope.integrations, raw.integrations as Record<string, unknown> | undefined);
+  if (typeof out.messageId !== "string") out.messageId = opts.newMessageId();
+
+  const received = opts.receivedAt.getTime();
+  const original = parseTime(raw.timestamp);
+  const sentAt = parseTime(raw.sentAt) ?? envelope.sentAt;
+  out.receivedAt = receivedAt;
+  if (original !== undefined) {
+    out.originalTimestamp = new Date(original).toISOString();
+    out.timestamp = new Date(sentAt !== undefined ? received - (sentAt - original) : original).toISOString();
+  } else {
+    out.timestamp = receivedAt;
+  }
+  if (sentAt !== undefined) out.sentAt = new Date(sentAt).toISOString();
+  return out as SluiceEvent;
+}
+
+interface Envelope {
+  context?: Record<string, unknown>;
+  integrations?: Record<string, unknown>;
+  sentAt?: number;
+}
+
+function normalizeOne(
+  raw: unknown,
+  index: number,
+  routeType: EventType | undefined,
+  envelope: Envelope,
+  opts: NormalizeOptions,
+  receivedAt: string,
+  result: NormalizeResult,
+): void {
+  if (!isPlainObject(raw)) {
+    result.rejected.push({ index, code: "invalid_event", reason: "event must be a JSON object" });
+    return;
+  }
+  const messageId = typeof raw.messageId === "string" ? raw.messageId.slice(0, LIMITS.maxMessageIdLength) : undefined;
+  const type = routeType ?? raw.type;
+  if (!isEventType(type)) {
+    const reason = raw.type === undefined ? `"type" is required in a batch` : `unknown type ${JSON.stringify(raw.type)}`;
+    result.rejected.push({ index, messageId, code: "unknown_type", reason });
+    return;
+  }
+  // A request no bigger than the event limit cannot contain an oversize event: skip re-serializing.
+  if (opts.requestBytes > LIMITS.maxEventBytes && encoder.encode(JSON.stringify(raw)).length > LIMITS.maxEventBytes) {
+    result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
+    return;
+  }
+  const problem = validate(raw, type);
+  if (problem) {
+    result.rejected.push({ index, messageId, ...problem });
+    return;
+  }
+  result.accepted.push(enrich(raw, type, envelope, opts, receivedAt));
+}
+
+/**
+ * Normalizes the parsed JSON body of one Tracking API request.
+ * @param routeType the type implied by the route (`/v1/track` → "track"); undefined for batch routes.
+ * @example normalizeRequest({ userId: "u1", event: "Signed Up" }, "track", opts).accepted[0].type // "track"
+ */
+export function normalizeRequest(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions): NormalizeResult {
+  const result: NormalizeResult = { accepted: [], rejected: [] };
+  const receivedAt = opts.receivedAt.toISOString();
+  if (routeType !== "batch") {
+    normalizeOne(body, 0, routeType, {}, opts, receivedAt, result);
+    return result;
+  }
+  if (!isPlainObject(body) || !Array.isArray(body.batch)) {
+    result.rejected.push({ index: 0, code: "invalid_event", reason: `batch body must be an object with a "batch" list` });
+    return result;
+  }
+  const envelope: Envelope = {
+    context: isPlainObject(body.context) ? body.context : undefined,
+    integrations: isPlainObject(body.integrations) ? body.integrations : undefined,
+    sentAt: parseTime(body.sentAt),
+  };
+  const items = body.batch;
+  for (let i = 0; i < items.length; i++) normalizeOne(items[i], i, undefined, envelope, opts, receivedAt, result);
+  return result;
+}

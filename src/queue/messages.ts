@@ -1,0 +1,115 @@
+/**
+ * The delivery message: events for ONE destination, packed so a message stays under one 64 KB Queue billing
+ * unit (the hard limit is 128 KB). One destination per message keeps destinations isolated: a failing one
+ * retries its own messages only.
+ */
+import type { SluiceEvent } from "../pipeline/normalize.ts";
+
+export interface DeliveryMessage {
+  v: 1;
+  /** Destination id. */
+  dest: string;
+  /** Source id. */
+  source: string;
+  /** When the events were accepted (ms); the retry window counts from here. */
+  t0: number;
+  /** Delivery attempts already made for these events before this message (re-enqueued remainders carry it). */
+  tries: number;
+  firstError?: string;
+  lastError?: string;
+  events: SluiceEvent[];
+}
+
+/** Target size of one message body in bytes: one 64 KB billing unit, less room for the envelope. */
+export const MESSAGE_TARGET_BYTES = 60 * 1024;
+/** Queue limits for one sendBatch call. */
+export const SEND_BATCH_MAX_MESSAGES = 100;
+export const SEND_BATCH_MAX_BYTES = 240 * 1024;
+
+/** UTF-8 byte length without allocating. */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+export interface PackedMessage {
+  body: string;
+  bytes: number;
+  events: number;
+}
+
+/**
+ * Serializes events into as few message bodies as fit `targetBytes` each (an event larger than the target
+ * travels alone; events are at most 32 KB so it always fits the 128 KB limit).
+ * @example packMessages({ v: 1, dest: "hook", source: "web", t0: Date.now(), tries: 0 }, events)
+ */
+export function packMessages(
+  header: Omit<DeliveryMessage, "events">,
+  events: readonly SluiceEvent[],
+  targetBytes = MESSAGE_TARGET_BYTES,
+  maxEvents = Number.POSITIVE_INFINITY,
+): PackedMessage[] {
+  const head = JSON.stringify(header).slice(0, -1) + ',"events":[';
+  const headBytes = utf8Length(head) + 2;
+  const out: PackedMessage[] = [];
+  let parts: string[] = [];
+  let bytes = headBytes;
+  const flush = () => {
+    if (parts.length === 0) return;
+    out.push({ body: head + parts.join(",") + "]}", bytes, events: parts.length });
+    parts = [];
+    bytes = headBytes;
+  };
+  for (const event of events) {
+    const json = JSON.stringify(event);
+    const size = utf8Length(json) + 1;
+    if (parts.length > 0 && (bytes + size > targetBytes || parts.length >= maxEvents)) flush();
+    parts.push(json);
+    bytes += size;
+  }
+  flush();
+  return out;
+}
+
+/** Splits messages into sendBatch-sized groups (≤ 100 messages and ≤ 240 KB each). */
+export function sendBatches(messages: readonly PackedMessage[]): PackedMessage[][] {
+  const groups: PackedMessage[][] = [];
+  let group: PackedMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    if (group.length > 0 && (group.length >= SEND_BATCH_MAX_MESSAGES || bytes + m.bytes > SEND_BATCH_MAX_BYTES)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(m);
+    bytes += m.bytes;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
+export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
+  let value: unknown = body;
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const m = value as Partial<DeliveryMessage> | null;
+  if (!m || typeof m !== "object" || m.v !== 1 || typeof m.dest !== "string" || !Array.isArray(m.events)) return undefined;
+  if (typeof m.t0 !== "number" || typeof m.tries !== "number" || typeof m.source !== "string") return undefined;
+  return m as DeliveryMessage;
+}

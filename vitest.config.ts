@@ -1,0 +1,49 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { buildConfigModule } from "./src/config/build.ts";
+import { formatConfigError, loadConfigDir } from "./src/config/load.ts";
+
+/** Worker tests run against their own config (test/worker/config), built here exactly as `wrangler dev` would. */
+function buildTestConfig(): string {
+  const out = resolve(".sluice/test-config.ts");
+  const { config, errors } = loadConfigDir("test/worker/config");
+  if (!config) throw new Error(`test config is invalid:\n${errors.map(formatConfigError).join("\n")}`);
+  mkdirSync(resolve(".sluice"), { recursive: true });
+  writeFileSync(out, buildConfigModule(config, "../src/config/model.ts"));
+  return out;
+}
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts", "destinations/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token" } },
+          }),
+        ],
+        resolve: { alias: { "sluice-config": buildTestConfig() } },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
