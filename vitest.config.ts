@@ -33,7 +33,7 @@ export default defineConfig({
           }),
         ],
         resolve: { alias: { "sluice-config": buildTestConfig() } },
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"], setupFiles: ["test/worker/setup.ts"] },
       },
       {
         test: {

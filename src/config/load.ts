@@ -6,8 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { destinationKinds } from "../../destinations/index.ts";
-import { ConfigFileSchema, type BuiltConfig } from "./model.ts";
-import { formatPath, type Path, type Problem } from "./schema.ts";
+import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
+import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
 export interface ConfigError {
   file: string;
@@ -97,7 +97,10 @@ const MAIN_FILES = ["sluice.yaml", "sluice.yml", "sluice.json"];
  */
 export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   const errors: ConfigError[] = [];
-  const display = (p: string) => relative(cwd, p) || p;
+  const display = (p: string) => {
+    const rel = relative(cwd, p);
+    return rel === "" || rel.startsWith("..") ? p : rel;
+  };
   const mainName = MAIN_FILES.find((f) => existsSync(join(dir, f)));
   if (!mainName) {
     errors.push({ file: display(join(dir, "sluice.yaml")), line: 1, rule: "", message: "config file not found" });
@@ -106,14 +109,20 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   const main = ConfigFile.read(join(dir, mainName), display(join(dir, mainName)), errors);
   if (!main) return { errors };
 
+  // Items are checked one by one so that cross-checks still run on the valid ones: all errors at once.
   const problems: Problem[] = [];
-  const parsed = ConfigFileSchema.check(main.value, [], problems);
+  const top = ConfigFileSchema.check(main.value, [], problems);
   main.problems(problems, errors);
-  if (!parsed) return { errors };
+  const itemsOf = <T>(key: string, schema: Schema<T>): (T | undefined)[] => {
+    const list = isPlainObject(main.value) && Array.isArray(main.value[key]) ? (main.value[key] as unknown[]) : [];
+    return list.map((item, i) => schema.check(item, [key, i], []));
+  };
+  const parsed = top ?? { sources: itemsOf("sources", SourceSchema), destinations: itemsOf("destinations", DestinationSchema) };
 
   const sourceIds = new Set<string>();
   const writeKeys = new Map<string, string>();
   parsed.sources.forEach((src, i) => {
+    if (!src) return;
     if (sourceIds.has(src.id)) main.error(["sources", i, "id"], `duplicate source id "${src.id}"`, errors);
     sourceIds.add(src.id);
     src.write_keys.forEach((key, k) => {
@@ -126,12 +135,13 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   const destIds = new Set<string>();
   const destNames = new Set<string>();
   parsed.destinations.forEach((dest, i) => {
+    if (!dest) return;
     const at = (...rest: Path): Path => ["destinations", i, ...rest];
     if (destIds.has(dest.id)) main.error(at("id"), `duplicate destination id "${dest.id}"`, errors);
     if (destNames.has(dest.name)) main.error(at("name"), `duplicate destination name "${dest.name}" (the integrations object could not tell them apart)`, errors);
     destIds.add(dest.id);
     destNames.add(dest.name);
-    if (dest.sources !== "*") {
+    if (dest.sources !== "*" && top !== undefined) {
       dest.sources.forEach((id, k) => {
         if (!sourceIds.has(id)) main.error(at("sources", k), `unknown source "${id}"`, errors);
       });
@@ -147,9 +157,6 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (settings !== undefined) dest.settings = settings as Record<string, unknown>;
   });
 
-  if (errors.length > 0) return { errors };
-  return {
-    errors,
-    config: { version: 1, origin: display(dir), sources: parsed.sources, destinations: parsed.destinations },
-  };
+  if (errors.length > 0 || !top) return { errors };
+  return { errors, config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations } };
 }

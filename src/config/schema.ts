@@ -43,7 +43,8 @@ function string(opts: { pattern?: RegExp; enum?: readonly string[]; maxLength?: 
       if (typeof v !== "string") return fail(problems, path, `expected ${describe}, got ${typeName(v)}`);
       if (opts.enum && !opts.enum.includes(v)) return fail(problems, path, `expected ${describe}, got ${JSON.stringify(v)}`);
       if (opts.pattern && !opts.pattern.test(v)) return fail(problems, path, `${JSON.stringify(v)} must match ${opts.pattern.source}`);
-      if (opts.minLength !== undefined && v.length < opts.minLength) return fail(problems, path, `must not be empty`);
+      if (opts.minLength !== undefined && v.length < opts.minLength)
+        return fail(problems, path, opts.minLength === 1 ? `must not be empty` : `must be at least ${opts.minLength} characters`);
       if (opts.maxLength !== undefined && v.length > opts.maxLength)
         return fail(problems, path, `must be at most ${opts.maxLength} characters`);
       return v;
