@@ -73,7 +73,7 @@ describe("delivery consumer decisions, per message", () => {
     sink.responder = (req) => (JSON.parse(req.body).userId === "u2" ? new Response("", { status: 500 }) : new Response("ok"));
     const result = await runBatch([message("hook", [event(1)]), message("hook", [event(2)]), message("hook", [event(3)])]);
     expect(result.explicitAcks.sort()).toEqual(["msg-0", "msg-2"]);
-    expect(result.retryMessages.map((r) => r.msgId)).toEqual(["msg-1"]);
+    expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual(["msg-1"]);
   });
 
   it("retries only the failed events of a partially delivered message", async () => {
