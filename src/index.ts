@@ -12,7 +12,7 @@ export { StatsObject } from "./storage/stats-object.ts";
 
 let compiled: CompiledPipeline | undefined;
 /** Compiled on first use and kept for the isolate's life. */
-const pipeline = () => (compiled ??= compilePipeline(config, destinationKinds));
+const pipeline = (env: SluiceEnv) => (compiled ??= compilePipeline(config, destinationKinds, env as unknown as Record<string, unknown>));
 
 let statsBinding: SluiceEnv["STATS"] | undefined;
 const telemetry = new Telemetry(() => {
@@ -34,7 +34,7 @@ export default {
         await consumeDeadLetters(batch, { bucket: env.BUCKET, tally: telemetry, now: Date.now });
       } else {
         await consumeDeliveries(batch, {
-          pipeline: pipeline(),
+          pipeline: pipeline(env),
           kinds: destinationKinds,
           secrets: env as unknown as Record<string, unknown>,
           bucket: env.BUCKET,

@@ -50,13 +50,12 @@ export async function signBody(secret: string, body: string): Promise<string> {
 
 async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
   const { settings: cfg } = ctx;
-  const headers: Record<string, string> = {
-    ...cfg.headers,
-    "content-type": "application/json",
-    "user-agent": "Sluice/0.1",
-    "idempotency-key": idempotencyKey,
-  };
-  if (cfg.secret) headers["x-sluice-signature"] = await signBody(cfg.secret, body);
+  // Headers() folds case, so an operator's "Content-Type" cannot merge with ours: ours replace theirs.
+  const headers = new Headers(cfg.headers);
+  headers.set("content-type", "application/json");
+  headers.set("user-agent", "Sluice/0.1");
+  headers.set("idempotency-key", idempotencyKey);
+  if (cfg.secret) headers.set("x-sluice-signature", await signBody(cfg.secret, body));
   let response: Response;
   try {
     response = await ctx.fetch(cfg.url, { method: "POST", headers, body, signal: AbortSignal.timeout(cfg.timeout_ms) });

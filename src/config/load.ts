@@ -2,10 +2,12 @@
  * Reads an operator config folder (YAML or JSON), checks everything at once and reports each problem as
  * `file:line: rule: message`. Runs in Node only (build, `sluice check`); the worker gets the built result.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { destinationKinds } from "../../destinations/index.ts";
+import type { FilterSpec } from "../pipeline/filters/index.ts";
+import { readFilterFile, type FilterTest } from "./filter-file.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
@@ -87,6 +89,18 @@ export class ConfigFile {
 export interface LoadResult {
   config?: BuiltConfig;
   errors: ConfigError[];
+  /** The `tests:` of every filter file, by what they test. */
+  tests: { scope: "destination" | "source"; id: string; tests: FilterTest[] }[];
+}
+
+const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/;
+
+/** Config files directly in `dir` (sorted), without the main file. */
+function configFiles(dir: string, skip: string[] = []): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  return readdirSync(dir)
+    .filter((f) => CONFIG_EXTENSIONS.test(f) && !skip.includes(f) && statSync(join(dir, f)).isFile())
+    .sort();
 }
 
 const MAIN_FILES = ["sluice.yaml", "sluice.yml", "sluice.json"];
@@ -104,10 +118,10 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   const mainName = MAIN_FILES.find((f) => existsSync(join(dir, f)));
   if (!mainName) {
     errors.push({ file: display(join(dir, "sluice.yaml")), line: 1, rule: "", message: "config file not found" });
-    return { errors };
+    return { errors, tests: [] };
   }
   const main = ConfigFile.read(join(dir, mainName), display(join(dir, mainName)), errors);
-  if (!main) return { errors };
+  if (!main) return { errors, tests: [] };
 
   // Items are checked one by one so that cross-checks still run on the valid ones: all errors at once.
   const problems: Problem[] = [];
@@ -141,7 +155,8 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (destNames.has(dest.name)) main.error(at("name"), `duplicate destination name "${dest.name}" (the integrations object could not tell them apart)`, errors);
     destIds.add(dest.id);
     destNames.add(dest.name);
-    if (dest.sources !== "*" && top !== undefined) {
+    // Unknown-source errors only mean something once every source parsed.
+    if (dest.sources !== "*" && parsed.sources.every(Boolean)) {
       dest.sources.forEach((id, k) => {
         if (!sourceIds.has(id)) main.error(at("sources", k), `unknown source "${id}"`, errors);
       });
@@ -157,6 +172,36 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (settings !== undefined) dest.settings = settings as Record<string, unknown>;
   });
 
-  if (errors.length > 0 || !top) return { errors };
-  return { errors, config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations } };
+  // Filter files: the file name says which destination (or, under sources/, which source) they belong to.
+  const tests: LoadResult["tests"] = [];
+  const readFilters = (folder: string, scope: "destination" | "source", known: Set<string>, skip: string[]) => {
+    const out: Record<string, FilterSpec[]> = {};
+    for (const name of configFiles(folder, skip)) {
+      const id = name.replace(CONFIG_EXTENSIONS, "");
+      const file = ConfigFile.read(join(folder, name), display(join(folder, name)), errors);
+      if (!file) continue;
+      if (!known.has(id)) {
+        file.error([], `no ${scope} "${id}" in ${mainName}: a filter file is named after the ${scope} it filters`, errors, "");
+        continue;
+      }
+      if (Object.hasOwn(out, id)) {
+        file.error([], `${scope} "${id}" already has a filter file`, errors, "");
+        continue;
+      }
+      const read = readFilterFile(file, errors);
+      if (!read) continue;
+      out[id] = read.filters;
+      if (read.tests.length > 0) tests.push({ scope, id, tests: read.tests });
+    }
+    return out;
+  };
+  const filters = readFilters(dir, "destination", destIds, MAIN_FILES);
+  const sourceFilters = readFilters(join(dir, "sources"), "source", sourceIds, []);
+
+  if (errors.length > 0 || !top) return { errors, tests };
+  return {
+    errors,
+    tests,
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters },
+  };
 }

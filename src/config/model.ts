@@ -1,3 +1,4 @@
+import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { s, type Infer } from "./schema.ts";
 
 /** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
@@ -33,4 +34,8 @@ export interface BuiltConfig {
   origin: string;
   sources: SourceConfig[];
   destinations: DestinationConfig[];
+  /** Destination id → its filters (`filters/<id>.yaml`), in file order. */
+  filters: Record<string, FilterSpec[]>;
+  /** Source id → filters applied before every destination of the source (`filters/sources/<id>.yaml`). */
+  sourceFilters: Record<string, FilterSpec[]>;
 }

@@ -43,6 +43,8 @@ export function parseRetryAfter(header: string | null, nowMs: number): number | 
   if (!header) return undefined;
   const trimmed = header.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  // Only an HTTP date is valid otherwise; Date.parse would also read "-1" or "2.5" as years.
+  if (!/[A-Za-z]/.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, Math.ceil((at - nowMs) / 1000));

@@ -16,7 +16,8 @@ export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
 
 export interface AppDeps {
-  pipeline: () => CompiledPipeline;
+  /** The compiled config; compiled on first use with the Worker's env (filters may use secrets). */
+  pipeline: (env: SluiceEnv) => CompiledPipeline;
   kinds: Record<string, DestinationDefinition<any>>;
   telemetry: Telemetry;
   newMessageId?: () => string;
@@ -85,7 +86,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const route = c.req.param("route") ?? "";
     const routeType = Object.hasOwn(TRACKING_ROUTES, route) ? TRACKING_ROUTES[route] : undefined;
     if (!routeType) throw new ApiError(404, "not_found", `no Tracking API route ${c.req.path}`);
-    const pipeline = deps.pipeline();
+    const pipeline = deps.pipeline(c.env);
     const headerKey = writeKeyFromAuthorization(c.req.header("authorization") ?? null);
     // Check a header key before reading the body, so a bad key costs nothing.
     let source = headerKey !== undefined ? resolveSource(pipeline, headerKey) : undefined;
@@ -108,8 +109,9 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     }
 
     const sends: Promise<unknown>[] = [];
-    for (const [dest, events] of result.routed) {
-      const packed = packMessages({ v: 1, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0 }, events);
+    for (const [dest, routed] of result.routed) {
+      const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(routed.pending ? { pending: routed.pending } : {}) };
+      const packed = packMessages(header, routed.events);
       for (const group of sendBatches(packed)) {
         sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
       }
@@ -144,7 +146,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   });
 
   app.get("/admin/stats", async (c) => {
-    const pipeline = deps.pipeline();
+    const pipeline = deps.pipeline(c.env);
     const since = c.req.query("since") ?? new Date(Date.now() - 7 * 86400_000).toISOString().slice(0, 10);
     const scopes = [
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
@@ -155,7 +157,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   });
 
   app.get("/admin/destinations/:id/events", async (c) => {
-    const dest = deps.pipeline().destination(c.req.param("id"));
+    const dest = deps.pipeline(c.env).destination(c.req.param("id"));
     if (!dest || dest.kind !== "r2")
       throw new ApiError(404, "not_found", `no r2 destination "${c.req.param("id")}" (only r2 destinations keep events to read back)`);
     const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 1000);

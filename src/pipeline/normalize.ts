@@ -174,17 +174,20 @@ function normalizeOne(
     result.rejected.push({ index, messageId, code: "unknown_type", reason });
     return;
   }
-  // A request no bigger than the event limit cannot contain an oversize event: skip re-serializing.
-  if (opts.requestBytes > LIMITS.maxEventBytes && encoder.encode(JSON.stringify(raw)).length > LIMITS.maxEventBytes) {
-    result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
-    return;
-  }
   const problem = validate(raw, type);
   if (problem) {
     result.rejected.push({ index, messageId, ...problem });
     return;
   }
-  result.accepted.push(enrich(raw, type, envelope, opts, receivedAt));
+  const event = enrich(raw, type, envelope, opts, receivedAt);
+  // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
+  // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
+  const measured = envelope.context || envelope.integrations ? { ...raw, context: event.context, integrations: event.integrations } : raw;
+  if (opts.requestBytes > LIMITS.maxEventBytes && encoder.encode(JSON.stringify(measured)).length > LIMITS.maxEventBytes) {
+    result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
+    return;
+  }
+  result.accepted.push(event);
 }
 
 /**

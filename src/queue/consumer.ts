@@ -9,7 +9,7 @@ import type { DestinationDefinition, EventResult } from "../delivery/destination
 import { RetryableError, type DeliveryError } from "../delivery/errors.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import type { Tally } from "../pipeline/route.ts";
+import { applyStage, type Tally } from "../pipeline/route.ts";
 import { storeDeadLetter, type DeadLetter } from "../storage/dead-letters.ts";
 import { packMessages, parseDeliveryMessage, sendBatches, type DeliveryMessage } from "./messages.ts";
 
@@ -106,6 +106,32 @@ async function apply(msg: Message<unknown>, message: DeliveryMessage, decision: 
   }
 }
 
+/**
+ * Runs the filter stages that could not run at ingest. Returns the events to deliver, or why it still cannot.
+ * Drops are counted exactly as at ingest.
+ */
+function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { events: SluiceEvent[] } | string {
+  const source = deps.pipeline.source(message.source);
+  const target = source?.targets.find((t) => t.id === message.dest);
+  if (!source || !target) return `source "${message.source}" no longer sends to destination "${message.dest}"`;
+  const stages = message.pending === "all" ? [{ stage: source.stage, scope: `source:${source.config.id}` }] : [];
+  stages.push({ stage: target, scope: `destination:${target.id}` });
+  for (const { stage } of stages) if (stage.deferred) return stage.deferred;
+  const kept: SluiceEvent[] = [];
+  next: for (let event of message.events) {
+    for (const { stage, scope } of stages) {
+      const outcome = applyStage(stage, event);
+      if (!outcome.kept) {
+        deps.tally.count(scope, `dropped.${outcome.reason}`);
+        continue next;
+      }
+      event = outcome.event;
+    }
+    kept.push(event);
+  }
+  return { events: kept };
+}
+
 async function handleDelivery(msg: Message<unknown>, deps: ConsumerDeps): Promise<void> {
   const message = parseDeliveryMessage(msg.body);
   if (!message) {
@@ -124,6 +150,20 @@ async function handleDelivery(msg: Message<unknown>, deps: ConsumerDeps): Promis
     const why = !dest ? "is no longer configured" : !dest.enabled ? "is disabled" : `has unknown kind "${dest.kind}"`;
     await apply(msg, message, { kind: "dead-letter", reason: `destination "${message.dest}" ${why}` }, attempts, deps);
     return;
+  }
+  if (message.pending) {
+    const filtered = runPendingFilters(message, deps);
+    if (typeof filtered === "string") {
+      // The filters still cannot run (a secret is missing): never deliver unfiltered; retry within the window.
+      const results = message.events.map(() => ({ ok: false as const, error: new RetryableError(filtered) }));
+      await apply(msg, message, classify(message.events, results, { attempt: attempts, acceptedAt: message.t0, now: deps.now(), random: deps.random() }, deps.policy ?? DEFAULT_RETRY_POLICY), attempts, deps);
+      return;
+    }
+    if (filtered.events.length === 0) {
+      msg.ack();
+      return;
+    }
+    message.events = filtered.events;
   }
   let results: EventResult[];
   try {

@@ -17,6 +17,8 @@ export interface DeliveryMessage {
   tries: number;
   firstError?: string;
   lastError?: string;
+  /** Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest. */
+  pending?: "all" | "destination";
   events: SluiceEvent[];
 }
 
@@ -33,10 +35,10 @@ export function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < 0x80) continue;
     if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
       n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
       i++;
-    } else n += 2;
+    } else n += 2; // other BMP characters, and lone surrogates (encoded as U+FFFD, 3 bytes)
   }
   return n;
 }

@@ -1,0 +1,72 @@
+/**
+ * Starts the real worker with `wrangler dev` (workerd, local Queues/R2/Durable Objects) on a config folder of
+ * the test's choosing, on free loopback ports, with fresh local state.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DevWorker {
+  url: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startWranglerDev(configDir: string, vars: Record<string, string>, timeoutMs = 120_000): Promise<DevWorker> {
+  const port = await freePort();
+  const inspector = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "sluice-state-"));
+  // The config is built into the state folder and aliased in through a copy of wrangler.toml (wrangler dev
+  // ignores --alias), so runs never touch .sluice/config.ts and can run side by side.
+  const built = join(state, "config.ts");
+  const toml = readFileSync("wrangler.toml", "utf8");
+  const aliasLine = /^"sluice-config" = .*$/m;
+  if (!aliasLine.test(toml)) throw new Error("wrangler.toml has no sluice-config alias to replace");
+  const wranglerConfig = `.wrangler-e2e-${port}.toml`;
+  writeFileSync(wranglerConfig, toml.replace(aliasLine, `"sluice-config" = ${JSON.stringify(built)}`));
+  const args = ["wrangler", "dev", "-c", wranglerConfig, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false"];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child: ChildProcess = spawn("npx", args, {
+    env: { ...process.env, SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let log = "";
+  child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    rmSync(wranglerConfig, { force: true });
+    if (child.exitCode === null) {
+      process.kill(-child.pid!, "SIGTERM");
+      await new Promise((r) => setTimeout(r, 500));
+      if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${log}`);
+    try {
+      const res = await fetch(`${url}/`);
+      if (res.ok) return { url, output: () => log, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`wrangler dev did not start within ${timeoutMs} ms:\n${log}`);
+}

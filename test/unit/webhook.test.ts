@@ -1,0 +1,335 @@
+import { createHmac } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { destinationKinds } from "../../destinations/index.ts";
+import { signBody, webhook } from "../../destinations/webhook/index.ts";
+import type { BuiltConfig } from "../../src/config/model.ts";
+import type { Problem } from "../../src/config/schema.ts";
+import type { DeliveryContext, EventResult } from "../../src/delivery/destination.ts";
+import { PermanentError, RetryableError } from "../../src/delivery/errors.ts";
+import { compilePipeline } from "../../src/pipeline/compile.ts";
+import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
+import { consumeDeliveries } from "../../src/queue/consumer.ts";
+import { packMessages } from "../../src/queue/messages.ts";
+
+const NOW = Date.parse("2024-05-01T12:00:00.000Z");
+const URL = "https://hooks.example.com/sluice";
+
+interface Recorded {
+  url: string;
+  method: string | undefined;
+  headers: Headers;
+  body: string;
+  signal: AbortSignal | undefined;
+}
+
+type Responder = (req: Recorded, index: number) => Response | Promise<Response>;
+
+/** A fetch that records each request and answers with `respond`. */
+function fakeFetch(respond: Responder = () => new Response("ok", { status: 200 })) {
+  const requests: Recorded[] = [];
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const rec: Recorded = {
+      url: String(input),
+      method: init?.method,
+      headers: new Headers(init?.headers as HeadersInit),
+      body: String(init?.body),
+      signal: init?.signal ?? undefined,
+    };
+    requests.push(rec);
+    return respond(rec, requests.length - 1);
+  }) as unknown as typeof globalThis.fetch;
+  return { fetch, requests };
+}
+
+type WebhookSettings = Parameters<typeof webhook.maxEventsPerCall>[0];
+
+/** Settings as the config loader would produce them (defaults applied, validated). */
+function settings(raw: Record<string, unknown>): WebhookSettings {
+  const problems: Problem[] = [];
+  const checked = webhook.settings.check({ url: URL, ...raw }, [], problems);
+  expect(problems).toEqual([]);
+  return checked!;
+}
+
+function context(cfg: WebhookSettings, fetch: typeof globalThis.fetch): DeliveryContext<WebhookSettings> {
+  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, fetch, now: () => NOW };
+}
+
+function events(n: number, prefix = "m"): SluiceEvent[] {
+  return Array.from({ length: n }, (_, i) => ({
+    type: "track" as const,
+    event: "Order Completed",
+    userId: `u${i}`,
+    messageId: `${prefix}${i}`,
+    properties: { total: i * 10, note: "café ☕" },
+    receivedAt: "2024-05-01T12:00:00.000Z",
+    timestamp: "2024-05-01T11:59:59.000Z",
+  }));
+}
+
+const hmac = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+
+function failure(result: EventResult | undefined) {
+  if (!result || result.ok) throw new Error(`expected a failed result, got ${JSON.stringify(result)}`);
+  return result.error;
+}
+
+describe("webhook: single-event mode", () => {
+  it("posts one JSON event per request with Idempotency-Key = messageId", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(3);
+    const results = await webhook.deliver(evs, context(settings({}), fetch));
+    expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(requests).toHaveLength(3);
+    const byId = new Map(requests.map((r) => [r.headers.get("idempotency-key"), r]));
+    for (const e of evs) {
+      const req = byId.get(e.messageId)!;
+      expect(req).toBeDefined();
+      expect(req.url).toBe(URL);
+      expect(req.method).toBe("POST");
+      expect(req.headers.get("content-type")).toBe("application/json");
+      expect(JSON.parse(req.body)).toEqual(e);
+    }
+  });
+
+  it("signs each body with X-Sluice-Signature = sha256=HMAC-SHA256(secret, body)", async () => {
+    const { fetch, requests } = fakeFetch();
+    await webhook.deliver(events(2), context(settings({ secret: "hook-secret" }), fetch));
+    expect(requests).toHaveLength(2);
+    for (const req of requests) {
+      const signature = req.headers.get("x-sluice-signature");
+      expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+      expect(signature).toBe(hmac("hook-secret", req.body));
+    }
+  });
+
+  it("signBody matches an independent HMAC over the exact bytes, including non-ASCII text", async () => {
+    for (const body of ["", "{}", '{"note":"café ☕ 😀"}']) {
+      expect(await signBody("k", body)).toBe(hmac("k", body));
+    }
+    expect(await signBody("k1", "{}")).not.toBe(await signBody("k2", "{}"));
+  });
+
+  it("sends no signature without a secret", async () => {
+    const { fetch, requests } = fakeFetch();
+    await webhook.deliver(events(1), context(settings({}), fetch));
+    expect(requests[0]!.headers.has("x-sluice-signature")).toBe(false);
+  });
+
+  it("sends the configured custom headers", async () => {
+    const { fetch, requests } = fakeFetch();
+    await webhook.deliver(events(1), context(settings({ headers: { Authorization: "Bearer t0k", "X-Tenant": "acme" } }), fetch));
+    const headers = requests[0]!.headers;
+    expect(headers.get("authorization")).toBe("Bearer t0k");
+    expect(headers.get("x-tenant")).toBe("acme");
+    expect(headers.get("idempotency-key")).toBe("m0");
+  });
+
+  it("lets its own Content-Type, User-Agent and Idempotency-Key win over custom headers whatever their case", async () => {
+    const { fetch, requests } = fakeFetch();
+    const custom = { "Content-Type": "text/plain", "User-Agent": "Acme/1.0", "Idempotency-Key": "fixed" };
+    await webhook.deliver(events(1), context(settings({ headers: custom }), fetch));
+    const lower = fakeFetch();
+    await webhook.deliver(events(1), context(settings({ headers: { "content-type": "text/plain", "user-agent": "Acme/1.0", "idempotency-key": "fixed" } }), lower.fetch));
+    for (const headers of [lower.requests[0]!.headers, requests[0]!.headers]) {
+      expect(headers.get("content-type")).toBe("application/json");
+      expect(headers.get("user-agent")).toBe("Sluice/0.1");
+      expect(headers.get("idempotency-key")).toBe("m0");
+    }
+  });
+
+  it("passes a timeout signal to fetch", async () => {
+    const { fetch, requests } = fakeFetch();
+    await webhook.deliver(events(1), context(settings({}), fetch));
+    expect(requests[0]!.signal).toBeInstanceOf(AbortSignal);
+  });
+
+  it("returns one result per event, in the events' order, whatever the completion order", async () => {
+    const statusFor: Record<string, number> = { m0: 200, m1: 400, m2: 503, m3: 204, m4: 404 };
+    const { fetch } = fakeFetch(async (req) => {
+      const id = req.headers.get("idempotency-key")!;
+      await new Promise((r) => setTimeout(r, id === "m0" ? 20 : 1));
+      const status = statusFor[id]!;
+      return new Response(status === 204 ? null : `status ${status}`, { status });
+    });
+    const results = await webhook.deliver(events(5), context(settings({ concurrency: 5 }), fetch));
+    expect(results[0]).toEqual({ ok: true });
+    expect(failure(results[1])).toBeInstanceOf(PermanentError);
+    expect(failure(results[2])).toBeInstanceOf(RetryableError);
+    expect(results[3]).toEqual({ ok: true });
+    expect(failure(results[4])).toMatchObject({ status: 404 });
+  });
+
+  it("keeps at most `concurrency` requests in flight", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const { fetch, requests } = fakeFetch(async () => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+      return new Response("ok");
+    });
+    const results = await webhook.deliver(events(12), context(settings({ concurrency: 3 }), fetch));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(requests).toHaveLength(12);
+    expect(peak).toBe(3);
+  });
+});
+
+describe("webhook: batch mode", () => {
+  it("posts the events as {batch:[…]} in one request, signed, with a batch idempotency key", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(3);
+    const results = await webhook.deliver(evs, context(settings({ secret: "s", batch: { enabled: true, max_events: 10 } }), fetch));
+    expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(requests).toHaveLength(1);
+    const req = requests[0]!;
+    expect(JSON.parse(req.body)).toEqual({ batch: evs });
+    expect(req.headers.get("idempotency-key")).toMatch(/^batch-[0-9a-f]{32}$/);
+    expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", req.body));
+  });
+
+  it("derives the batch idempotency key from the messageIds", async () => {
+    const { fetch, requests } = fakeFetch();
+    const ctx = context(settings({ batch: { enabled: true } }), fetch);
+    await webhook.deliver(events(3), ctx);
+    await webhook.deliver(events(3), ctx);
+    await webhook.deliver(events(3, "other-"), ctx);
+    const keys = requests.map((r) => r.headers.get("idempotency-key"));
+    expect(keys[0]).toBe(keys[1]);
+    expect(keys[2]).not.toBe(keys[0]);
+  });
+
+  it("asks for at most batch.max_events per call (100 per call in single mode)", () => {
+    expect(webhook.maxEventsPerCall(settings({ batch: { enabled: true, max_events: 7 } }))).toBe(7);
+    expect(webhook.maxEventsPerCall(settings({ batch: { enabled: false, max_events: 7 } }))).toBe(100);
+  });
+
+  it("applies one failure to every event of the batch", async () => {
+    const { fetch } = fakeFetch(() => new Response("schema mismatch", { status: 422 }));
+    const results = await webhook.deliver(events(4), context(settings({ batch: { enabled: true } }), fetch));
+    expect(results).toHaveLength(4);
+    for (const r of results) expect(failure(r)).toMatchObject({ retryable: false, status: 422 });
+  });
+
+  it("is delivered in chunks of batch.max_events by the queue consumer", async () => {
+    const config: BuiltConfig = {
+      version: 1,
+      origin: "test",
+      sources: [{ id: "web", name: "Website", environment: "prod", write_keys: ["wk_web_12345"] }],
+      destinations: [
+        { id: "hook", name: "Hook", kind: "webhook", enabled: true, sources: ["web"], settings: { ...settings({ batch: { enabled: true, max_events: 2 } }) } },
+      ],
+      filters: {},
+      sourceFilters: {},
+    };
+    const pipeline = compilePipeline(config, { webhook: { receivesAllEvents: false } });
+    const { fetch, requests } = fakeFetch();
+    const evs = events(5);
+    const [packed] = packMessages({ v: 1, dest: "hook", source: "web", t0: NOW, tries: 0 }, evs);
+    const outcome: string[] = [];
+    const message = {
+      id: "msg-1",
+      timestamp: new Date(NOW),
+      body: packed!.body,
+      attempts: 1,
+      ack: () => outcome.push("ack"),
+      retry: (o?: QueueRetryOptions) => outcome.push(`retry ${o?.delaySeconds}`),
+    };
+    const batch = { queue: "deliveries", messages: [message], retryAll() {}, ackAll() {} } as unknown as MessageBatch<unknown>;
+    await consumeDeliveries(batch, {
+      pipeline,
+      kinds: destinationKinds,
+      secrets: {},
+      bucket: {} as R2Bucket,
+      deliveries: {} as Queue,
+      tally: { count() {} },
+      fetch,
+      now: () => NOW,
+      random: () => 0.5,
+    });
+    expect(outcome).toEqual(["ack"]);
+    expect(requests.map((r) => (JSON.parse(r.body) as { batch: SluiceEvent[] }).batch.map((e) => e.messageId))).toEqual([["m0", "m1"], ["m2", "m3"], ["m4"]]);
+  });
+});
+
+describe("webhook: responses and failures", () => {
+  async function deliverOne(respond: Responder, raw: Record<string, unknown> = {}): Promise<EventResult> {
+    const { fetch } = fakeFetch(respond);
+    const [result] = await webhook.deliver(events(1), context(settings(raw), fetch));
+    return result!;
+  }
+
+  it.each([200, 201, 202, 204, 299])("treats %i as delivered", async (status) => {
+    expect(await deliverOne(() => new Response(status === 204 ? null : "fine", { status }))).toEqual({ ok: true });
+  });
+
+  it.each<[string, number, Record<string, string>, number | undefined]>([
+    ["503 without Retry-After", 503, {}, undefined],
+    ["503 with Retry-After seconds", 503, { "retry-after": "17" }, 17],
+    ["429 with Retry-After seconds", 429, { "retry-after": "30" }, 30],
+    ["429 with an HTTP-date Retry-After", 429, { "retry-after": new Date(NOW + 45_000).toUTCString() }, 45],
+    ["408", 408, {}, undefined],
+    ["500", 500, {}, undefined],
+    ["423", 423, {}, undefined],
+  ])("turns %s into a RetryableError", async (_what, status, headers, retryAfterSeconds) => {
+    const error = failure(await deliverOne(() => new Response("busy", { status, headers })));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(error).toMatchObject({ retryable: true, status });
+    expect((error as RetryableError).retryAfterSeconds).toBe(retryAfterSeconds);
+    expect(error.message).toBe(`HTTP ${status}: busy`);
+  });
+
+  it.each([400, 401, 404, 410, 413, 501])("turns %i into a PermanentError with status and body snippet", async (status) => {
+    const error = failure(await deliverOne(() => new Response(`{"error":"nope ${status}"}`, { status })));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error).toMatchObject({ retryable: false, status });
+    expect(error.message).toBe(`HTTP ${status}: {"error":"nope ${status}"}`);
+  });
+
+  it("keeps only the first 200 characters of an error body", async () => {
+    const error = failure(await deliverOne(() => new Response(`${"a".repeat(200)}${"b".repeat(5000)}`, { status: 400 })));
+    expect(error.message).toBe(`HTTP 400: ${"a".repeat(200)}`);
+  });
+
+  it("turns a network error into a RetryableError without a status", async () => {
+    const error = failure(
+      await deliverOne(() => {
+        throw new TypeError("fetch failed");
+      }),
+    );
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(error.status).toBeUndefined();
+    expect(error.message).toContain("network error: fetch failed");
+  });
+
+  it("turns a timeout into a RetryableError naming the timeout", async () => {
+    const hang: Responder = (req) =>
+      new Promise<Response>((_, reject) => {
+        req.signal!.addEventListener("abort", () => reject(req.signal!.reason));
+      });
+    const error = failure(await deliverOne(hang, { timeout_ms: 100 }));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(error.message).toBe("timed out after 100 ms");
+  });
+
+  it("treats an abort error thrown by fetch as a timeout", async () => {
+    const error = failure(
+      await deliverOne(() => {
+        throw new DOMException("The operation was aborted", "AbortError");
+      }),
+    );
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(error.message).toMatch(/timed out/);
+  });
+
+  it("still fails retryably when the error body cannot be read", async () => {
+    const body = new ReadableStream({
+      start(controller) {
+        controller.error(new Error("connection reset"));
+      },
+    });
+    const error = failure(await deliverOne(() => new Response(body, { status: 502 })));
+    expect(error).toMatchObject({ retryable: true, status: 502, message: "HTTP 502" });
+  });
+});
