@@ -29,7 +29,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token" } },
+            miniflare: { bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token", HASH_SALT: "test-salt" } },
           }),
         ],
         resolve: { alias: { "sluice-config": buildTestConfig() } },

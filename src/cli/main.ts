@@ -3,12 +3,33 @@
  */
 import { formatConfigError, loadConfigDir } from "../config/load.ts";
 import { secretRefs } from "../config/secrets.ts";
+import { dryRun, runFilterTests } from "./filters.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
 commands:
   check [dir]     validate a config folder without deploying (default: $SLUICE_CONFIG_DIR or filters)
+  test [dir]      run the tests: of every filter file in the config folder
+  filter --rules <file.yaml|json|dir> [--destination <id>] [--source <id>] < events.ndjson
+                  dry run: print each event as the destination would receive it, or null when dropped
+                  (a filter file, e.g. a Segment export; or a config folder with --destination)
   help            this text`;
+
+/** Parses `--name value` options; returns them and the positional arguments. */
+export function parseOptions(args: string[]): { options: Record<string, string>; positional: string[] } {
+  const options: Record<string, string> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a.startsWith("--")) {
+      const [name, inline] = a.slice(2).split("=", 2) as [string, string | undefined];
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new Error(`option --${name} needs a value`);
+      options[name] = value;
+    } else positional.push(a);
+  }
+  return { options, positional };
+}
 
 export function configDir(arg: string | undefined): string {
   return arg ?? (process.env.SLUICE_CONFIG_DIR || "filters");
@@ -35,6 +56,16 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "check":
       return check(args);
+    case "test":
+      return runFilterTests(configDir(args[0]));
+    case "filter": {
+      const { options } = parseOptions(args);
+      if (!options.rules) {
+        console.error(`sluice filter: --rules <file|dir> is required\n\n${USAGE}`);
+        return 2;
+      }
+      return dryRun({ rules: options.rules, destination: options.destination, source: options.source }, process.stdin, (l) => process.stdout.write(`${l}\n`));
+    }
     case undefined:
     case "help":
     case "--help":

@@ -88,7 +88,12 @@ function ruleError(file: ConfigFile, at: Path, title: string, err: FilterRuleErr
  * Reads and checks a filter file: shape, keys, and that every filter compiles (FQL, JSONPath, paths).
  * All problems are reported, each with its line.
  */
-export function readFilterFile(file: ConfigFile, errors: ConfigError[]): FilterFile | undefined {
+export function readFilterFile(
+  file: ConfigFile,
+  errors: ConfigError[],
+  /** Keeps only some filters of an export that holds several destinations' (e.g. by `destinationId`). */
+  select?: (raw: Record<string, unknown>) => boolean,
+): FilterFile | undefined {
   const located = locateFilters(file.value);
   if (typeof located === "string") {
     file.error([], located, errors, "");
@@ -97,6 +102,7 @@ export function readFilterFile(file: ConfigFile, errors: ConfigError[]): FilterF
   const before = errors.length;
   const filters: FilterSpec[] = [];
   (located.list as unknown[]).forEach((raw, i) => {
+    if (select && isPlainObject(raw) && !select(raw)) return;
     const at = [...located.at, i];
     const problems: Problem[] = [];
     const spec = FilterSchema.check(raw, [], problems);
