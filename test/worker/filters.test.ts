@@ -59,7 +59,7 @@ describe("filters in the running worker", () => {
     const recording = { sendBatch: async (msgs: Iterable<MessageSendRequest>) => void sent.push(...[...msgs].map((m) => m.body as string)), send: async () => {} };
     const app = (await import("../../src/index.ts")).default;
     const req = new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: basic(WEB_KEY) }, body: JSON.stringify({ userId: "u-secret", event: "X" }) });
-    const res = await app.fetch(req, { ...env, DELIVERIES: recording as unknown as Queue }, createExecutionContext());
+    const res = await app.fetch(req as Request<unknown, IncomingRequestCfProperties>, { ...env, DELIVERIES: recording as unknown as Queue }, createExecutionContext());
     expect(res.status).toBe(200);
     const vault = sent.map((b) => JSON.parse(b)).find((m) => m.dest === "vault");
     expect(vault).toMatchObject({ pending: "destination", events: [expect.objectContaining({ userId: "u-secret" })] });
