@@ -36,7 +36,7 @@ export default {
         await consumeDeliveries(batch, {
           pipeline: pipeline(env),
           kinds: destinationKinds,
-          secrets: env as unknown as Record<string, unknown>,
+          env,
           bucket: env.BUCKET,
           deliveries: env.DELIVERIES,
           tally: telemetry,

@@ -15,6 +15,8 @@ export interface DeliveryContext<S> {
   settings: S;
   /** R2 bucket for destinations that store events (r2, datalake). */
   bucket: R2Bucket;
+  /** The Worker's bindings, for destinations that need more than the bucket (e.g. a Durable Object). */
+  env: Env;
   fetch: typeof fetch;
   now(): number;
 }

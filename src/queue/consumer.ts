@@ -16,8 +16,8 @@ import { packMessages, parseDeliveryMessage, sendBatches, type DeliveryMessage }
 export interface ConsumerDeps {
   pipeline: CompiledPipeline;
   kinds: Record<string, DestinationDefinition<any>>;
-  /** Worker env, for `${env.NAME}` secrets. */
-  secrets: Record<string, unknown>;
+  /** Worker env: bindings for adapters, and `${env.NAME}` secrets. */
+  env: Env;
   bucket: R2Bucket;
   deliveries: Queue;
   tally: Tally;
@@ -43,7 +43,7 @@ async function deliverAll(
     const chunk = message.events.slice(i, i + perCall);
     let chunkResults: EventResult[];
     try {
-      chunkResults = await kind.deliver(chunk, { destinationId: message.dest, settings, bucket: deps.bucket, fetch: deps.fetch, now: deps.now });
+      chunkResults = await kind.deliver(chunk, { destinationId: message.dest, settings, bucket: deps.bucket, env: deps.env, fetch: deps.fetch, now: deps.now });
     } catch (err) {
       // Adapters throw typed errors; anything else is a bug in the adapter, retried so nothing is lost.
       const error: DeliveryError = err instanceof Error && "retryable" in err ? (err as DeliveryError) : new RetryableError(`adapter error: ${String(err)}`);
@@ -167,7 +167,7 @@ async function handleDelivery(msg: Message<unknown>, deps: ConsumerDeps): Promis
   }
   let results: EventResult[];
   try {
-    const settings = resolveSecrets(dest.settings, deps.secrets);
+    const settings = resolveSecrets(dest.settings, deps.env as unknown as Record<string, unknown>);
     results = await deliverAll(kind, settings, message, deps);
   } catch (err) {
     if (!(err instanceof MissingSecretError)) throw err;

@@ -52,7 +52,7 @@ function settings(raw: Record<string, unknown>): WebhookSettings {
 }
 
 function context(cfg: WebhookSettings, fetch: typeof globalThis.fetch): DeliveryContext<WebhookSettings> {
-  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, fetch, now: () => NOW };
+  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, env: {} as Env, fetch, now: () => NOW };
 }
 
 function events(n: number, prefix = "m"): SluiceEvent[] {
@@ -240,7 +240,7 @@ describe("webhook: batch mode", () => {
     await consumeDeliveries(batch, {
       pipeline,
       kinds: destinationKinds,
-      secrets: {},
+      env: {} as Env,
       bucket: {} as R2Bucket,
       deliveries: {} as Queue,
       tally: { count() {} },
