@@ -99,6 +99,10 @@ export function dryRunStage(opts: DryRunOptions, errors: ConfigError[]): ((event
       errors.push({ file: opts.rules, line: 1, rule: "", message: `--destination must name one of: ${config.destinations.map((d) => d.id).join(", ")}` });
       return undefined;
     }
+    if (opts.source !== undefined && !config.sources.some((src) => src.id === opts.source)) {
+      errors.push({ file: opts.rules, line: 1, rule: "", message: `--source "${opts.source}" is not a source; known: ${config.sources.map((src) => src.id).join(", ")}` });
+      return undefined;
+    }
     const stages = [...(opts.source ? [check(compileStage(config.sourceFilters[opts.source], env))] : []), check(compileStage(config.filters[dest.id], env))];
     return errors.length ? undefined : run(stages, (e) => integrationEnabled(e.integrations, dest.name, false));
   }

@@ -22,7 +22,9 @@ export function parseOptions(args: string[]): { options: Record<string, string>;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a.startsWith("--")) {
-      const [name, inline] = a.slice(2).split("=", 2) as [string, string | undefined];
+      const eq = a.indexOf("=");
+      const name = eq === -1 ? a.slice(2) : a.slice(2, eq);
+      const inline = eq === -1 ? undefined : a.slice(eq + 1);
       const value = inline ?? args[++i];
       if (value === undefined) throw new Error(`option --${name} needs a value`);
       options[name] = value;
@@ -59,7 +61,13 @@ export async function main(argv: string[]): Promise<number> {
     case "test":
       return runFilterTests(configDir(args[0]));
     case "filter": {
-      const { options } = parseOptions(args);
+      let options: Record<string, string>;
+      try {
+        ({ options } = parseOptions(args));
+      } catch (err) {
+        console.error(`sluice filter: ${(err as Error).message}\n\n${USAGE}`);
+        return 2;
+      }
       if (!options.rules) {
         console.error(`sluice filter: --rules <file|dir> is required\n\n${USAGE}`);
         return 2;

@@ -81,7 +81,9 @@ function ruleError(file: ConfigFile, at: Path, title: string, err: FilterRuleErr
   const cause = err.cause;
   if (cause instanceof FqlSyntaxError)
     return { file: file.file, line: file.lineOf(path), rule: "FQL", message: `${cause.message} (filter "${title}")` };
-  return { file: file.file, line: file.lineOf(path), rule: `filter "${title}"`, message: err.message };
+  // Compiled one filter at a time, so the error's own index is always 0: locate it by title and path instead.
+  const where = [err.actionIndex !== undefined ? `actions[${err.actionIndex}]` : "", err.field ?? ""].filter(Boolean).join(" ");
+  return { file: file.file, line: file.lineOf(path), rule: `filter "${title}"`, message: where ? `${where}: ${err.detail}` : err.detail };
 }
 
 /**

@@ -18,9 +18,12 @@ export class FilterRuleError extends Error {
   readonly actionIndex?: number;
   readonly field?: string;
   readonly column?: number;
+  /** The problem alone, without the location prefix (for callers that report the location their own way). */
+  readonly detail: string;
 
-  constructor(message: string, location: FilterRuleLocation, options?: { cause?: unknown }) {
+  constructor(message: string, location: FilterRuleLocation, options?: { cause?: unknown; detail?: string }) {
     super(message, options);
+    this.detail = options?.detail ?? message;
     this.name = "FilterRuleError";
     this.filterIndex = location.filterIndex;
     if (location.actionIndex !== undefined) this.actionIndex = location.actionIndex;

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { compileFql, FqlSyntaxError, readPath } from "../fql/index.ts";
 import { FilterRuleError, RuleProblem, type FilterRuleLocation } from "./errors.ts";
 import { compileJsonPath, looksLikeJsonPath } from "./jsonpath.ts";
+import { md5Fraction, md5PrefixBelow } from "./md5.ts";
 import {
   checkKey,
   cloneJson,
@@ -212,7 +213,7 @@ function toRuleError(problem: unknown, location: FilterRuleLocation, where: stri
   if (location.actionIndex !== undefined) prefix += ` actions[${location.actionIndex}]`;
   if (location.field !== undefined) prefix += ` ${location.field}`;
   const origin = cause ?? (problem instanceof Error ? problem : undefined);
-  return new FilterRuleError(`${prefix}: ${message}`, full, origin === undefined ? undefined : { cause: origin });
+  return new FilterRuleError(`${prefix}: ${message}`, full, origin === undefined ? { detail: message } : { cause: origin, detail: message });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -314,14 +315,16 @@ function compileSample(spec: { percent: unknown; path?: unknown }, random: () =>
   const segments = inField("path", () => compilePath(spec.path, "`path`"));
   if (percent >= 1) return () => true;
   if (percent <= 0) return () => false;
-  // keep iff uint64(first 8 bytes of MD5) < percent·2^64, compared exactly as two 32-bit halves.
+  // keep iff uint64(first 8 bytes of MD5) < percent·2^64. md5Fraction rounds that uint64 to a double, so `<` and
+  // `>` against percent are exact; only a tie (fraction === percent, probability ~2^-54) needs the exact
+  // comparison, done as two 32-bit halves of ceil(percent·2^64).
   const threshold = BigInt(Math.ceil(percent * 2 ** 64));
   const high = Number(threshold >> 32n);
   const low = Number(threshold & 0xffffffffn);
   return (event) => {
-    const digest = createHash("md5").update(sampleKey(readPath(event, segments))).digest();
-    const h = digest.readUInt32BE(0);
-    return h < high || (h === high && digest.readUInt32BE(4) < low);
+    const key = sampleKey(readPath(event, segments));
+    const fraction = md5Fraction(key);
+    return fraction < percent || (fraction === percent && md5PrefixBelow(key, high, low));
   };
 }
 
