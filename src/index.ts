@@ -6,8 +6,11 @@ import { destinationKinds } from "../destinations/index.ts";
 import { createApp, type SluiceEnv } from "./http/app.ts";
 import { compilePipeline, type CompiledPipeline } from "./pipeline/compile.ts";
 import { consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
+import { Breakers } from "./delivery/breaker.ts";
+import { storeDeadLetter, type DeadLetter } from "./storage/dead-letters.ts";
 import { Telemetry } from "./telemetry.ts";
 
+export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
 
 let compiled: CompiledPipeline | undefined;
@@ -20,6 +23,9 @@ const telemetry = new Telemetry(() => {
   return statsBinding;
 });
 
+/** Circuit breakers live as long as the isolate: a fresh isolate starts closed, which is itself a probe. */
+const breakers = new Breakers();
+
 const app = createApp({ pipeline, kinds: destinationKinds, telemetry });
 
 export default {
@@ -29,9 +35,10 @@ export default {
   },
   async queue(batch, env, ctx) {
     statsBinding = env.STATS;
+    const store = (d: DeadLetter) => storeDeadLetter(env.BUCKET, env.ARCHIVE, d);
     try {
       if (batch.queue.startsWith("sluice-dead-letters")) {
-        await consumeDeadLetters(batch, { bucket: env.BUCKET, tally: telemetry, now: Date.now });
+        await consumeDeadLetters(batch, { storeDeadLetter: store, tally: telemetry, now: Date.now });
       } else {
         await consumeDeliveries(batch, {
           pipeline: pipeline(env),
@@ -40,6 +47,8 @@ export default {
           bucket: env.BUCKET,
           deliveries: env.DELIVERIES,
           tally: telemetry,
+          breakers,
+          storeDeadLetter: store,
           fetch: (input, init) => fetch(input, init),
           now: Date.now,
           random: Math.random,

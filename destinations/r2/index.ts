@@ -32,7 +32,7 @@ export const r2 = defineDestination({
     try {
       await ctx.bucket.put(key, body, { httpMetadata: { contentType: "application/x-ndjson" } });
     } catch (err) {
-      throw new RetryableError(`R2 put failed: ${(err as Error).message}`);
+      throw new RetryableError(`R2 put failed: ${(err as Error).message}`, undefined, undefined, "storage");
     }
     return events.map(() => ({ ok: true as const }));
   },

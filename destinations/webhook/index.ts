@@ -61,7 +61,9 @@ async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<W
     response = await ctx.fetch(cfg.url, { method: "POST", headers, body, signal: AbortSignal.timeout(cfg.timeout_ms) });
   } catch (err) {
     const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
-    return new RetryableError(timedOut ? `timed out after ${cfg.timeout_ms} ms` : `network error: ${(err as Error).message}`);
+    return timedOut
+      ? new RetryableError(`timed out after ${cfg.timeout_ms} ms`, undefined, undefined, "timeout")
+      : new RetryableError(`network error: ${(err as Error).message}`, undefined, undefined, "network");
   }
   const ok = response.status >= 200 && response.status < 300;
   const snippet = ok ? "" : (await response.text().catch(() => "")).slice(0, 200);
@@ -80,6 +82,8 @@ export const webhook = defineDestination({
   settings,
   receivesAllEvents: false,
   maxEventsPerCall: (cfg) => (cfg.batch.enabled ? cfg.batch.max_events : 100),
+  // A batch body stays under common receivers' 1 MB limits.
+  maxBytesPerCall: (cfg) => (cfg.batch.enabled ? 512 * 1024 : Number.POSITIVE_INFINITY),
   async deliver(events, ctx): Promise<EventResult[]> {
     if (ctx.settings.batch.enabled) {
       const error = await post(JSON.stringify({ batch: events }), await batchKey(events), ctx);

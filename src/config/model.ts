@@ -19,6 +19,24 @@ export const DestinationSchema = s.object({
   enabled: s.withDefault(s.boolean(), true),
   sources: s.oneOf(s.literal("*"), s.array(s.string({ pattern: ID_PATTERN }), { minItems: 1 })),
   settings: s.withDefault(s.record(s.unknown()), {}),
+  /** How long and how often failed deliveries are retried before they become dead letters. */
+  retry: s.withDefault(
+    s.object({
+      window_hours: s.withDefault(s.number({ min: 0.001, max: 72 }), 4),
+      base_delay_seconds: s.withDefault(s.number({ min: 1, max: 3600 }), 5),
+      max_delay_seconds: s.withDefault(s.number({ min: 1, max: 43_200 }), 1800),
+    }),
+    { window_hours: 4, base_delay_seconds: 5, max_delay_seconds: 1800 },
+  ),
+  /** After this many consecutive failed calls the destination is left alone for a cooldown, then probed. */
+  circuit_breaker: s.withDefault(
+    s.object({
+      failures_to_open: s.withDefault(s.number({ integer: true, min: 1, max: 1000 }), 10),
+      cooldown_seconds: s.withDefault(s.number({ min: 1, max: 3600 }), 15),
+      max_cooldown_seconds: s.withDefault(s.number({ min: 1, max: 86_400 }), 600),
+    }),
+    { failures_to_open: 10, cooldown_seconds: 15, max_cooldown_seconds: 600 },
+  ),
 });
 export type DestinationConfig = Infer<typeof DestinationSchema>;
 

@@ -19,6 +19,11 @@ export interface DeliveryContext<S> {
   env: Env;
   fetch: typeof fetch;
   now(): number;
+  /**
+   * The source id of each event, parallel to `events` (one call may combine several sources' messages). The
+   * consumer always sets it; destinations that partition by source (datalake) need it.
+   */
+  sources?: readonly string[];
 }
 
 export interface DestinationDefinition<S = unknown> {
@@ -28,8 +33,13 @@ export interface DestinationDefinition<S = unknown> {
   settings: Schema<S>;
   /** Whether `integrations.All: false` still sends events here (warehouse-like destinations). */
   receivesAllEvents: boolean;
-  /** Most events the consumer hands to one deliver() call for these settings. */
+  /**
+   * Batching, as the destination declares it: the consumer combines the events of all queue messages for the
+   * destination in one queue batch (the wait is the queue's max_batch_timeout) into calls of at most this many
+   * events and bytes (JSON), and maps the per-event results back to each message.
+   */
   maxEventsPerCall(settings: S): number;
+  maxBytesPerCall?(settings: S): number;
   /**
    * Delivers events. Returns one result per event, or throws a DeliveryError that applies to all of them.
    */

@@ -6,9 +6,12 @@ export abstract class DeliveryError extends Error {
   abstract readonly retryable: boolean;
   /** HTTP status when the failure came from one; for metrics and dead-letter records. */
   readonly status?: number;
-  constructor(message: string, status?: number) {
+  /** Short label for metrics (`failed.<code>`): `http_503`, `timeout`, `network`, `secret_missing`, … */
+  readonly code: string;
+  constructor(message: string, status?: number, code?: string) {
     super(message);
     this.status = status;
+    this.code = code ?? (status !== undefined ? `http_${status}` : "error");
   }
 }
 
@@ -20,8 +23,9 @@ export class RetryableError extends DeliveryError {
     status?: number,
     /** The destination's own `Retry-After`, in seconds; the classifier honours it. */
     readonly retryAfterSeconds?: number,
+    code?: string,
   ) {
-    super(message, status);
+    super(message, status, code);
   }
 }
 

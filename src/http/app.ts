@@ -10,6 +10,9 @@ import { LIMITS, type EventType, type Rejection } from "../pipeline/normalize.ts
 import { packMessages, sendBatches } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
+import { destinationMetrics, openMetrics } from "../metrics.ts";
+import { deadLetterArchive } from "../storage/dead-letters.ts";
+import { registerArchiveRoutes } from "./archive-routes.ts";
 import { ApiError } from "./errors.ts";
 
 export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
@@ -143,6 +146,26 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     if (!given || !constantTimeEqual(given.trim(), token))
       throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
     await next();
+  });
+
+  registerArchiveRoutes(app, deadLetterArchive, deps.pipeline);
+
+  /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
+  const destinationScopes = async (env: SluiceEnv, since: string) => {
+    const ids = deps.pipeline(env).config.destinations.map((d) => d.id);
+    return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await env.STATS.get(env.STATS.idFromName(`destination:${id}`)).read(since)] as const)));
+  };
+  app.get("/admin/destinations/metrics", async (c) => {
+    const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
+    const scopes = await destinationScopes(c.env, since);
+    return c.json({ since, destinations: Object.fromEntries(Object.entries(scopes).map(([id, days]) => [id, destinationMetrics(days)])) });
+  });
+  app.get("/admin/metrics", async (c) => {
+    const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
+    const pipeline = deps.pipeline(c.env);
+    const scopes = [...pipeline.config.sources.map((s) => `source:${s.id}`), ...pipeline.config.destinations.map((d) => `destination:${d.id}`)];
+    const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
+    return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
   });
 
   app.get("/admin/stats", async (c) => {

@@ -1,17 +1,22 @@
 /**
- * Queue consumers. Deliveries: each message holds events for one destination; deliver them through the
- * destination's adapter and let the classifier decide per message. Dead letters: store each in R2.
+ * Queue consumers. Deliveries: each message holds events for one destination. The messages of a queue batch
+ * are grouped by destination; a destination's events are combined into calls as its definition allows, the
+ * per-event results are mapped back, and the classifier decides per message. A destination that keeps failing
+ * trips its circuit breaker: its messages wait instead of hammering it. Dead letters: store each in R2.
  * Nothing is acked unless its events were delivered, stored as dead letters, or re-enqueued.
  */
-import { resolveSecrets, MissingSecretError } from "../config/secrets.ts";
-import { classify, DEFAULT_RETRY_POLICY, type Decision, type RetryPolicy } from "../delivery/classify.ts";
+import { MissingSecretError, resolveSecrets } from "../config/secrets.ts";
+import type { DestinationConfig } from "../config/model.ts";
+import type { Breakers } from "../delivery/breaker.ts";
+import { classify, type Decision, type RetryPolicy } from "../delivery/classify.ts";
 import type { DestinationDefinition, EventResult } from "../delivery/destination.ts";
 import { RetryableError, type DeliveryError } from "../delivery/errors.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { applyStage, type Tally } from "../pipeline/route.ts";
-import { storeDeadLetter, type DeadLetter } from "../storage/dead-letters.ts";
-import { packMessages, parseDeliveryMessage, sendBatches, type DeliveryMessage } from "./messages.ts";
+import { latencyBucket } from "../metrics.ts";
+import { type DeadLetter } from "../storage/dead-letters.ts";
+import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
 
 export interface ConsumerDeps {
   pipeline: CompiledPipeline;
@@ -21,32 +26,63 @@ export interface ConsumerDeps {
   bucket: R2Bucket;
   deliveries: Queue;
   tally: Tally;
+  breakers: Breakers;
+  /** Stores a dead letter durably (R2 + index); throws when it could not. */
+  storeDeadLetter: (d: DeadLetter) => Promise<unknown>;
   fetch: typeof fetch;
   now: () => number;
   random: () => number;
-  policy?: RetryPolicy;
+}
+
+/** One parsed message of the batch. */
+interface Item {
+  msg: Message<unknown>;
+  message: DeliveryMessage;
+  /** Attempts on these events including this one. */
+  attempts: number;
 }
 
 function newId(): string {
   return crypto.randomUUID();
 }
 
-async function deliverAll(
-  kind: DestinationDefinition<any>,
-  settings: unknown,
-  message: DeliveryMessage,
-  deps: ConsumerDeps,
-): Promise<EventResult[]> {
-  const perCall = Math.max(1, kind.maxEventsPerCall(settings));
+/** The retry policy a destination's config declares. */
+export function retryPolicy(dest: DestinationConfig): RetryPolicy {
+  return { windowMs: dest.retry.window_hours * 3600_000, baseDelaySeconds: dest.retry.base_delay_seconds, maxDelaySeconds: dest.retry.max_delay_seconds };
+}
+
+/**
+ * Delivers `events` in calls of at most maxEventsPerCall events and maxBytesPerCall bytes; one result per
+ * event, in order. An adapter that throws fails its whole call with that (typed) error.
+ */
+async function deliverInCalls(kind: DestinationDefinition<any>, settings: unknown, destinationId: string, events: SluiceEvent[], deps: ConsumerDeps, sources?: readonly string[]): Promise<EventResult[]> {
+  const maxEvents = Math.max(1, kind.maxEventsPerCall(settings));
+  const maxBytes = kind.maxBytesPerCall?.(settings) ?? Number.POSITIVE_INFINITY;
+  const calls: SluiceEvent[][] = [];
+  let call: SluiceEvent[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = Number.isFinite(maxBytes) ? utf8Length(JSON.stringify(event)) + 1 : 0;
+    if (call.length > 0 && (call.length >= maxEvents || bytes + size > maxBytes)) {
+      calls.push(call);
+      call = [];
+      bytes = 0;
+    }
+    call.push(event);
+    bytes += size;
+  }
+  if (call.length > 0) calls.push(call);
+
   const results: EventResult[] = [];
-  for (let i = 0; i < message.events.length; i += perCall) {
-    const chunk = message.events.slice(i, i + perCall);
+  for (const chunk of calls) {
     let chunkResults: EventResult[];
     try {
-      chunkResults = await kind.deliver(chunk, { destinationId: message.dest, settings, bucket: deps.bucket, env: deps.env, fetch: deps.fetch, now: deps.now });
+      // Calls are consecutive slices of `events`, so results.length is where this one starts.
+      chunkResults = await kind.deliver(chunk, { destinationId, settings, bucket: deps.bucket, env: deps.env, fetch: deps.fetch, now: deps.now, sources: sources?.slice(results.length, results.length + chunk.length) });
+      if (chunkResults.length !== chunk.length) throw new Error(`adapter returned ${chunkResults.length} results for ${chunk.length} events`);
     } catch (err) {
       // Adapters throw typed errors; anything else is a bug in the adapter, retried so nothing is lost.
-      const error: DeliveryError = err instanceof Error && "retryable" in err ? (err as DeliveryError) : new RetryableError(`adapter error: ${String(err)}`);
+      const error: DeliveryError = err instanceof Error && "retryable" in err ? (err as DeliveryError) : new RetryableError(`adapter error: ${String(err)}`, undefined, undefined, "adapter");
       chunkResults = chunk.map(() => ({ ok: false, error }));
     }
     results.push(...chunkResults);
@@ -54,20 +90,20 @@ async function deliverAll(
   return results;
 }
 
-async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reason: string, attempts: number, lastError: string | undefined, deps: ConsumerDeps): Promise<void> {
-  const record: DeadLetter = {
+async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reason: string, attempts: number, lastError: DeliveryError | undefined, deps: ConsumerDeps, code = lastError?.code): Promise<void> {
+  await deps.storeDeadLetter({
     id: newId(),
     destination: message.dest,
     source: message.source,
     reason,
+    code,
     attempts,
-    firstError: message.firstError ?? lastError,
-    lastError: lastError ?? message.lastError,
+    firstError: message.firstError ?? lastError?.message,
+    lastError: lastError?.message ?? message.lastError,
     acceptedAt: new Date(message.t0).toISOString(),
     deadLetteredAt: new Date(deps.now()).toISOString(),
     events,
-  };
-  await storeDeadLetter(deps.bucket, record);
+  });
   deps.tally.count(`destination:${message.dest}`, "dead_lettered", events.length);
 }
 
@@ -78,31 +114,52 @@ async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts
   }
 }
 
+/** Counts delivered events and their latency since acceptance (a histogram, for p50/p95). */
+function countDelivered(scope: string, message: DeliveryMessage, n: number, deps: ConsumerDeps): void {
+  if (n === 0) return;
+  deps.tally.count(scope, "delivered", n);
+  deps.tally.count(scope, `latency_ms.${latencyBucket(deps.now() - message.t0)}`, n);
+}
+
 /** Applies a decision to one message: the only place that acks or retries a delivery message. */
-async function apply(msg: Message<unknown>, message: DeliveryMessage, decision: Decision, attempts: number, deps: ConsumerDeps): Promise<void> {
+async function apply(item: Item, decision: Decision, deps: ConsumerDeps, lastError?: DeliveryError): Promise<void> {
+  const { msg, message, attempts } = item;
   const scope = `destination:${message.dest}`;
   switch (decision.kind) {
     case "ack":
-      deps.tally.count(scope, "delivered", decision.delivered);
+      countDelivered(scope, message, decision.delivered, deps);
       msg.ack();
       return;
     case "retry":
       deps.tally.count(scope, "retried", message.events.length);
+      if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
       msg.retry({ delaySeconds: decision.delaySeconds });
       return;
     case "dead-letter":
-      await deadLetter(message, message.events, decision.reason, attempts, undefined, deps);
+      if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
+      await deadLetter(message, message.events, decision.reason, attempts, lastError, deps, lastError ? undefined : "undeliverable");
       msg.ack();
       return;
     case "split":
-      deps.tally.count(scope, "delivered", decision.delivered);
-      if (decision.deadLetter) await deadLetter(message, decision.deadLetter.events, decision.deadLetter.reason, attempts, undefined, deps);
+      countDelivered(scope, message, decision.delivered, deps);
+      if (decision.deadLetter) await deadLetter(message, decision.deadLetter.events, decision.deadLetter.reason, attempts, lastError, deps);
       if (decision.retry) {
         await requeue(message, decision.retry.events, attempts, decision.retry.error, decision.retry.delaySeconds, deps);
         deps.tally.count(scope, "retried", decision.retry.events.length);
       }
+      if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, (decision.retry?.events.length ?? 0) + (decision.deadLetter?.events.length ?? 0));
       msg.ack();
       return;
+  }
+}
+
+/** Applies a decision; if storage or the queue fails while doing so, the whole message is tried again later. */
+async function settle(item: Item, decision: Decision, deps: ConsumerDeps, lastError?: DeliveryError): Promise<void> {
+  try {
+    await apply(item, decision, deps, lastError);
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "delivery handling failed", id: item.msg.id, destination: item.message.dest, error: String(err) }));
+    item.msg.retry({ delaySeconds: 30 });
   }
 }
 
@@ -132,78 +189,135 @@ function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { even
   return { events: kept };
 }
 
-async function handleDelivery(msg: Message<unknown>, deps: ConsumerDeps): Promise<void> {
-  const message = parseDeliveryMessage(msg.body);
-  if (!message) {
-    // Not ours to understand: keep it whole for an operator rather than drop it.
-    await storeDeadLetter(deps.bucket, {
-      id: newId(), destination: "unknown", source: "unknown", reason: "malformed delivery message", attempts: msg.attempts,
-      acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(deps.now()).toISOString(), events: [], lastError: String(msg.body).slice(0, 1000),
-    });
-    msg.ack();
-    return;
-  }
-  const attempts = message.tries + msg.attempts;
-  const dest = deps.pipeline.destination(message.dest);
-  const kind = dest ? deps.kinds[dest.kind] : undefined;
-  if (!dest || !kind || !dest.enabled) {
-    const why = !dest ? "is no longer configured" : !dest.enabled ? "is disabled" : `has unknown kind "${dest.kind}"`;
-    await apply(msg, message, { kind: "dead-letter", reason: `destination "${message.dest}" ${why}` }, attempts, deps);
-    return;
-  }
-  if (message.pending) {
-    const filtered = runPendingFilters(message, deps);
-    if (typeof filtered === "string") {
-      // The filters still cannot run (a secret is missing): never deliver unfiltered; retry within the window.
-      const results = message.events.map(() => ({ ok: false as const, error: new RetryableError(filtered) }));
-      await apply(msg, message, classify(message.events, results, { attempt: attempts, acceptedAt: message.t0, now: deps.now(), random: deps.random() }, deps.policy ?? DEFAULT_RETRY_POLICY), attempts, deps);
-      return;
-    }
-    if (filtered.events.length === 0) {
-      msg.ack();
-      return;
-    }
-    message.events = filtered.events;
-  }
-  let results: EventResult[];
-  try {
-    const settings = resolveSecrets(dest.settings, deps.env as unknown as Record<string, unknown>);
-    results = await deliverAll(kind, settings, message, deps);
-  } catch (err) {
-    if (!(err instanceof MissingSecretError)) throw err;
-    // An operator mistake they can fix: keep retrying within the window.
-    results = message.events.map(() => ({ ok: false, error: new RetryableError(err.message) }));
-  }
-  const decision = classify(message.events, results, { attempt: attempts, acceptedAt: message.t0, now: deps.now(), random: deps.random() }, deps.policy ?? DEFAULT_RETRY_POLICY);
-  await apply(msg, message, decision, attempts, deps);
-}
-
-/** Handles a batch from the deliveries queue; each message is decided on its own. */
-export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: ConsumerDeps): Promise<void> {
+/** Every event of the items fails with `error`: classify each message accordingly. */
+async function failAll(items: Item[], error: DeliveryError, policy: RetryPolicy, deps: ConsumerDeps): Promise<void> {
   await Promise.all(
-    batch.messages.map(async (msg) => {
-      try {
-        await handleDelivery(msg, deps);
-      } catch (err) {
-        // Storage or queue failed while applying a decision: try the whole message again later.
-        console.error(JSON.stringify({ msg: "delivery handling failed", id: msg.id, error: String(err) }));
-        msg.retry({ delaySeconds: 30 });
-      }
+    items.map((item) => {
+      const results = item.message.events.map(() => ({ ok: false as const, error }));
+      return settle(item, classify(item.message.events, results, at(item, deps), policy), deps, error);
     }),
   );
 }
 
+function at(item: Item, deps: ConsumerDeps) {
+  return { attempt: item.attempts, acceptedAt: item.message.t0, now: deps.now(), random: deps.random() };
+}
+
+/** Delivers the messages of one destination in this batch. */
+async function handleDestination(destId: string, items: Item[], deps: ConsumerDeps): Promise<void> {
+  const dest = deps.pipeline.destination(destId);
+  const kind = dest ? deps.kinds[dest.kind] : undefined;
+  if (!dest || !kind || !dest.enabled) {
+    const why = !dest ? "is no longer configured" : !dest.enabled ? "is disabled" : `has unknown kind "${dest.kind}"`;
+    await Promise.all(items.map((item) => settle(item, { kind: "dead-letter", reason: `destination "${destId}" ${why}` }, deps)));
+    return;
+  }
+  const policy = retryPolicy(dest);
+  const scope = `destination:${destId}`;
+
+  // Filters that could not run at ingest (a secret was missing) run now, or the events keep waiting.
+  const ready: Item[] = [];
+  for (const item of items) {
+    if (!item.message.pending) {
+      ready.push(item);
+      continue;
+    }
+    const filtered = runPendingFilters(item.message, deps);
+    if (typeof filtered === "string") await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
+    else if (filtered.events.length === 0) item.msg.ack();
+    else ready.push({ ...item, message: { ...item.message, events: filtered.events } });
+  }
+  if (ready.length === 0) return;
+
+  const now = deps.now();
+  const breakerPolicy = { failuresToOpen: dest.circuit_breaker.failures_to_open, cooldownMs: dest.circuit_breaker.cooldown_seconds * 1000, maxCooldownMs: dest.circuit_breaker.max_cooldown_seconds * 1000 };
+  const verdict = deps.breakers.admit(destId, now, breakerPolicy);
+  if (!verdict.allowed) {
+    // Circuit open: wait without calling the destination (not an attempt against the retry window's spirit,
+    // but still bounded by it: the classifier dead-letters once the window is spent).
+    const error = new RetryableError(`circuit open: destination "${destId}" failed repeatedly; next probe in ${Math.ceil(verdict.waitMs / 1000)} s`, undefined, Math.ceil(verdict.waitMs / 1000) + Math.floor(deps.random() * 5), "circuit_open");
+    await failAll(ready, error, policy, deps);
+    return;
+  }
+
+  let settings: unknown;
+  try {
+    settings = resolveSecrets(dest.settings, deps.env as unknown as Record<string, unknown>);
+  } catch (err) {
+    if (!(err instanceof MissingSecretError)) throw err;
+    await failAll(ready, new RetryableError(err.message, undefined, undefined, "secret_missing"), policy, deps);
+    return;
+  }
+
+  const all = ready.flatMap((item) => item.message.events);
+  const results = await deliverInCalls(kind, settings, destId, all, deps, ready.flatMap((item) => item.message.events.map(() => item.message.source)));
+  // Only destination-side trouble counts against the breaker: a permanent 4xx means it is up.
+  const destinationDown = results.length > 0 && results.every((r) => !r.ok && r.error.retryable);
+  deps.breakers.record(destId, !destinationDown, deps.now(), breakerPolicy);
+  if (destinationDown) deps.tally.count(scope, "calls_failed");
+
+  let offset = 0;
+  await Promise.all(
+    ready.map((item) => {
+      const mine = results.slice(offset, offset + item.message.events.length);
+      offset += item.message.events.length;
+      const firstError = mine.find((r): r is { ok: false; error: DeliveryError } => !r.ok)?.error;
+      return settle(item, classify(item.message.events, mine, at(item, deps), policy), deps, firstError);
+    }),
+  );
+}
+
+/** Handles a batch from the deliveries queue: grouped by destination, decided per message. */
+export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: ConsumerDeps): Promise<void> {
+  const byDestination = new Map<string, Item[]>();
+  const malformed: Message<unknown>[] = [];
+  for (const msg of batch.messages) {
+    const message = parseDeliveryMessage(msg.body);
+    if (!message) {
+      malformed.push(msg);
+      continue;
+    }
+    let list = byDestination.get(message.dest);
+    if (!list) byDestination.set(message.dest, (list = []));
+    list.push({ msg, message, attempts: message.tries + msg.attempts });
+  }
+  await Promise.all([
+    ...malformed.map(async (msg) => {
+      try {
+        // Not ours to understand: keep it whole for an operator rather than drop it.
+        await deps.storeDeadLetter({
+          id: newId(), destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
+          acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(deps.now()).toISOString(), events: [], lastError: String(msg.body).slice(0, 1000),
+        });
+        msg.ack();
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
+        msg.retry({ delaySeconds: 60 });
+      }
+    }),
+    ...[...byDestination].map(async ([dest, items]) => {
+      try {
+        await handleDestination(dest, items, deps);
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "delivery handling failed", destination: dest, error: String(err) }));
+        for (const item of items) item.msg.retry({ delaySeconds: 30 });
+      }
+    }),
+  ]);
+}
+
 /** Messages the platform moved here after max_retries: store them as dead letters. */
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pick<ConsumerDeps, "bucket" | "tally" | "now">): Promise<void> {
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pick<ConsumerDeps, "storeDeadLetter" | "tally" | "now">): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
       const message = parseDeliveryMessage(msg.body);
       try {
-        await storeDeadLetter(deps.bucket, {
+        await deps.storeDeadLetter({
           id: newId(),
           destination: message?.dest ?? "unknown",
           source: message?.source ?? "unknown",
           reason: message ? "delivery queue gave up after its max_retries" : "malformed delivery message",
+          code: message ? "max_retries" : "malformed",
           attempts: (message?.tries ?? 0) + msg.attempts,
           firstError: message?.firstError,
           lastError: message ? message.lastError : String(msg.body).slice(0, 1000),

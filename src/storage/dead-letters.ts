@@ -3,6 +3,9 @@
  * (never expired) with enough context to understand and replay them.
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import type { ArchiveKind } from "../http/archive-routes.ts";
+import { packMessages, sendBatches } from "../queue/messages.ts";
+import type { ArchiveObject } from "./archive-object.ts";
 
 export interface DeadLetter {
   id: string;
@@ -12,6 +15,8 @@ export interface DeadLetter {
   attempts: number;
   firstError?: string;
   lastError?: string;
+  /** Short failure label for filtering (`http_404`, `timeout`, `retry_window`, …). */
+  code?: string;
   /** When the events were accepted, and when they were given up on (ISO). */
   acceptedAt: string;
   deadLetteredAt: string;
@@ -25,11 +30,59 @@ export function deadLetterKey(d: Pick<DeadLetter, "destination" | "deadLetteredA
   return `${DEAD_LETTER_PREFIX}${d.destination}/${d.deadLetteredAt.slice(0, 10)}/${d.deadLetteredAt}-${d.id}.json`;
 }
 
-export async function storeDeadLetter(bucket: R2Bucket, d: DeadLetter): Promise<string> {
+/** The archive shard that indexes a destination's dead letters. */
+export function deadLetterShard(destination: string): string {
+  return `deadletters:${destination}`;
+}
+
+/** Event names (track) or types of a record, for listing and filtering. */
+export function eventNames(events: readonly SluiceEvent[]): string {
+  const names = new Set<string>();
+  for (const e of events) names.add(typeof e.event === "string" ? e.event : e.type);
+  return [...names].slice(0, 20).join(",");
+}
+
+/** Writes the record to R2, then indexes it; throws if either fails (the caller retries the message). */
+export async function storeDeadLetter(bucket: R2Bucket, archive: DurableObjectNamespace<ArchiveObject>, d: DeadLetter): Promise<string> {
   const key = deadLetterKey(d);
   await bucket.put(key, JSON.stringify(d), {
     httpMetadata: { contentType: "application/json" },
     customMetadata: { destination: d.destination, source: d.source, events: String(d.events.length), reason: d.reason.slice(0, 512) },
   });
+  await archive.get(archive.idFromName(deadLetterShard(d.destination))).add({
+    id: d.id,
+    at: Date.parse(d.deadLetteredAt),
+    source: d.source,
+    destination: d.destination,
+    name: eventNames(d.events),
+    category: d.code ?? "error",
+    reason: d.reason,
+    attempts: d.attempts,
+    events: d.events.length,
+    key,
+    status: "stored",
+  });
   return key;
 }
+
+/**
+ * Dead letters as an admin archive: shards per destination, replay re-sends the events to their destination
+ * through the normal delivery queue with a fresh retry window.
+ */
+export const deadLetterArchive: ArchiveKind = {
+  name: "dead-letters",
+  shards(pipeline, q) {
+    if (q.destination) return [deadLetterShard(q.destination)];
+    return [...pipeline.config.destinations.map((d) => deadLetterShard(d.id)), deadLetterShard("unknown")];
+  },
+  async replay(entry, record, env, pipeline) {
+    const d = record as DeadLetter;
+    if (!pipeline.destination(d.destination)) throw new Error(`destination "${d.destination}" is not configured; nothing to replay to`);
+    if (d.events.length === 0) return { outcome: "replayed", events: 0 };
+    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0 };
+    for (const group of sendBatches(packMessages(header, d.events))) {
+      await env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const })));
+    }
+    return { outcome: "replayed", events: d.events.length };
+  },
+};

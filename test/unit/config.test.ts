@@ -64,7 +64,11 @@ describe("loadConfigDir: valid configs", () => {
     const { config, errors } = load({ "sluice.yaml": text });
     expect(errors).toEqual([]);
     expect(config!.sources[0]).toEqual({ id: "web", name: "Website", environment: "prod", write_keys: ["wk_web_12345"] });
-    expect(config!.destinations[0]).toEqual({ id: "store", name: "Store", kind: "r2", enabled: true, sources: "*", settings: { prefix: "events", max_events_per_object: 500 } });
+    expect(config!.destinations[0]).toEqual({
+      id: "store", name: "Store", kind: "r2", enabled: true, sources: "*", settings: { prefix: "events", max_events_per_object: 500 },
+      retry: { window_hours: 4, base_delay_seconds: 5, max_delay_seconds: 1800 },
+      circuit_breaker: { failures_to_open: 10, cooldown_seconds: 15, max_cooldown_seconds: 600 },
+    });
     expect(config!.destinations[1]!.settings).toEqual({
       url: "https://example.com/hook",
       headers: {},

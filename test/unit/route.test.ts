@@ -1,8 +1,14 @@
+import { DestinationSchema, type DestinationConfig } from "../../src/config/model.ts";
 import { describe, expect, it } from "vitest";
 import type { BuiltConfig } from "../../src/config/model.ts";
 import { compilePipeline, ingest } from "../../src/pipeline/compile.ts";
 import type { NormalizeOptions, SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { integrationEnabled, routeEvents, type RouteTarget, type Tally } from "../../src/pipeline/route.ts";
+
+/** A destination as the config loader builds it (defaults applied). */
+function destination(raw: Record<string, unknown>): DestinationConfig {
+  return DestinationSchema.check(raw, [], [])!;
+}
 
 /** Records every count so tests can assert what was dropped, where and why. */
 class RecordingTally implements Tally {
@@ -168,9 +174,9 @@ describe("compilePipeline and ingest", () => {
       { id: "ios", name: "iOS", environment: "prod", write_keys: ["wk_ios_1234"] },
     ],
     destinations: [
-      { id: "hook", name: "Hook", kind: "webhook", enabled: true, sources: ["web"], settings: {} },
-      { id: "lake", name: "Data Lake", kind: "lake", enabled: true, sources: "*", settings: {} },
-      { id: "off", name: "Disabled", kind: "webhook", enabled: false, sources: "*", settings: {} },
+      destination({ id: "hook", name: "Hook", kind: "webhook", enabled: true, sources: ["web"], settings: {} }),
+      destination({ id: "lake", name: "Data Lake", kind: "lake", enabled: true, sources: "*", settings: {} }),
+      destination({ id: "off", name: "Disabled", kind: "webhook", enabled: false, sources: "*", settings: {} }),
     ],
     filters: {},
     sourceFilters: {},

@@ -1,3 +1,5 @@
+import { Breakers } from "../../src/delivery/breaker.ts";
+import { DestinationSchema, type DestinationConfig } from "../../src/config/model.ts";
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { destinationKinds } from "../../destinations/index.ts";
@@ -10,6 +12,11 @@ import { compilePipeline } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { consumeDeliveries } from "../../src/queue/consumer.ts";
 import { packMessages } from "../../src/queue/messages.ts";
+
+/** A destination as the config loader builds it (defaults applied). */
+function destination(raw: Record<string, unknown>): DestinationConfig {
+  return DestinationSchema.check(raw, [], [])!;
+}
 
 const NOW = Date.parse("2024-05-01T12:00:00.000Z");
 const URL = "https://hooks.example.com/sluice";
@@ -218,7 +225,7 @@ describe("webhook: batch mode", () => {
       origin: "test",
       sources: [{ id: "web", name: "Website", environment: "prod", write_keys: ["wk_web_12345"] }],
       destinations: [
-        { id: "hook", name: "Hook", kind: "webhook", enabled: true, sources: ["web"], settings: { ...settings({ batch: { enabled: true, max_events: 2 } }) } },
+        destination({ id: "hook", name: "Hook", kind: "webhook", enabled: true, sources: ["web"], settings: { ...settings({ batch: { enabled: true, max_events: 2 } }) } }),
       ],
       filters: {},
       sourceFilters: {},
@@ -244,6 +251,10 @@ describe("webhook: batch mode", () => {
       bucket: {} as R2Bucket,
       deliveries: {} as Queue,
       tally: { count() {} },
+      breakers: new Breakers(),
+      storeDeadLetter: async () => {
+        throw new Error("no dead letters expected");
+      },
       fetch,
       now: () => NOW,
       random: () => 0.5,

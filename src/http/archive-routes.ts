@@ -1,0 +1,135 @@
+/**
+ * Admin routes over an archive (dead letters; quarantine uses the same shape): list, show, replay, purge.
+ *   GET    /admin/<name>?destination=&source=&from=&to=&name=&category=&status=&limit=
+ *   GET    /admin/<name>/<id>
+ *   POST   /admin/<name>/replay   {filters as above, ids?, limit?} → progress of this page
+ *   POST   /admin/<name>/purge    {filters as above, ids?}
+ * Times are ISO-8601 or epoch ms. Replay claims entries first, so replaying twice never hands anything on twice.
+ */
+import type { Hono } from "hono";
+import type { CompiledPipeline } from "../pipeline/compile.ts";
+import type { ArchiveEntry, ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
+import { ApiError } from "./errors.ts";
+import type { SluiceEnv } from "./app.ts";
+
+export interface ArchiveKind {
+  /** URL segment: `dead-letters`, `quarantine`. */
+  name: string;
+  /** The shards a query touches (e.g. one per configured destination). */
+  shards(pipeline: CompiledPipeline, q: ArchiveQuery): string[];
+  /**
+   * Hands a claimed entry on again. Returns a short outcome; throwing leaves the entry stored for a later replay.
+   * "kept" means the entry was re-examined and stored again under a new id (quarantine that still fails).
+   */
+  replay(entry: ArchiveEntry, record: unknown, env: SluiceEnv, pipeline: CompiledPipeline): Promise<{ outcome: "replayed" | "kept"; events: number }>;
+}
+
+function time(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = typeof v === "number" ? v : /^\d+$/.test(String(v)) ? Number(v) : Date.parse(String(v));
+  if (!Number.isFinite(n)) throw new ApiError(400, "invalid_query", `${what} must be an ISO-8601 time or epoch milliseconds`);
+  return n;
+}
+
+const STATUSES: ArchiveStatus[] = ["stored", "replaying", "replayed"];
+
+/** Reads filters from query parameters or a JSON body, rejecting what it does not know. */
+export function archiveQuery(input: Record<string, unknown>): ArchiveQuery {
+  const known = ["destination", "source", "from", "to", "name", "category", "status", "limit", "ids"];
+  for (const k of Object.keys(input)) if (!known.includes(k)) throw new ApiError(400, "invalid_query", `unknown filter "${k}" (known: ${known.join(", ")})`);
+  const str = (k: string) => (input[k] === undefined || input[k] === "" ? undefined : String(input[k]));
+  const status = str("status");
+  if (status !== undefined && !STATUSES.includes(status as ArchiveStatus)) throw new ApiError(400, "invalid_query", `status must be one of ${STATUSES.join(", ")}`);
+  const limit = input.limit === undefined ? undefined : Number(input.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new ApiError(400, "invalid_query", "limit must be a positive integer");
+  const ids = input.ids === undefined ? undefined : Array.isArray(input.ids) ? input.ids.map(String) : String(input.ids).split(",");
+  return {
+    destination: str("destination"),
+    source: str("source"),
+    from: time(input.from, "from"),
+    to: time(input.to, "to"),
+    name: str("name"),
+    category: str("category"),
+    status: status as ArchiveStatus | undefined,
+    limit,
+    ids,
+  };
+}
+
+function shardStub(env: SluiceEnv, shard: string): DurableObjectStub<ArchiveObject> {
+  return env.ARCHIVE.get(env.ARCHIVE.idFromName(shard));
+}
+
+async function jsonBody(req: Request): Promise<Record<string, unknown>> {
+  const text = await req.text();
+  if (text.trim() === "") return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, "invalid_json", "body must be a JSON object of filters");
+}
+
+export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: ArchiveKind, pipeline: (env: SluiceEnv) => CompiledPipeline): void {
+  const base = `/admin/${kind.name}`;
+
+  app.get(base, async (c) => {
+    const q = archiveQuery(c.req.query());
+    const shards = kind.shards(pipeline(c.env), q);
+    const lists = await Promise.all(shards.map((s) => shardStub(c.env, s).list(q)));
+    const limit = q.limit ?? 100;
+    const entries = lists.flat().sort((a, b) => b.at - a.at || b.id.localeCompare(a.id)).slice(0, limit);
+    const counts = await Promise.all(shards.map((s) => shardStub(c.env, s).counts()));
+    const totals = counts.reduce((a, n) => ({ stored: a.stored + n.stored, replaying: a.replaying + n.replaying, replayed: a.replayed + n.replayed }), { stored: 0, replaying: 0, replayed: 0 });
+    return c.json({ count: entries.length, totals, entries });
+  });
+
+  app.get(`${base}/:id`, async (c) => {
+    const id = c.req.param("id");
+    const shards = kind.shards(pipeline(c.env), archiveQuery({ destination: c.req.query("destination"), source: c.req.query("source") }));
+    for (const s of shards) {
+      const entry = await shardStub(c.env, s).get(id);
+      if (!entry) continue;
+      const obj = await c.env.BUCKET.get(entry.key);
+      return c.json({ entry, record: obj ? await obj.json() : null });
+    }
+    throw new ApiError(404, "not_found", `no ${kind.name} entry "${id}"`);
+  });
+
+  app.post(`${base}/replay`, async (c) => {
+    const q = archiveQuery(await jsonBody(c.req.raw));
+    const p = pipeline(c.env);
+    const page = { claimed: 0, replayed: 0, kept: 0, failed: 0, events: 0, errors: [] as { id: string; error: string }[] };
+    for (const shard of kind.shards(p, q)) {
+      const stub = shardStub(c.env, shard);
+      const claimed = await stub.claim({ ...q, limit: Math.min(q.limit ?? 100, 500) }, Date.now());
+      page.claimed += claimed.length;
+      for (const entry of claimed) {
+        try {
+          const obj = await c.env.BUCKET.get(entry.key);
+          if (!obj) throw new Error(`record ${entry.key} is missing from R2`);
+          const done = await kind.replay(entry, await obj.json(), c.env, p);
+          await stub.settle([entry.id], "replayed", Date.now());
+          page[done.outcome]++;
+          page.events += done.events;
+        } catch (err) {
+          await stub.settle([entry.id], "stored", Date.now());
+          page.failed++;
+          page.errors.push({ id: entry.id, error: String((err as Error).message ?? err) });
+        }
+      }
+    }
+    const remaining = (await Promise.all(kind.shards(p, q).map((s) => shardStub(c.env, s).list({ ...q, status: "stored", limit: 10_000 })))).reduce((a, l) => a + l.length, 0);
+    return c.json({ ...page, remaining });
+  });
+
+  app.post(`${base}/purge`, async (c) => {
+    const q = archiveQuery(await jsonBody(c.req.raw));
+    const removed: ArchiveEntry[] = [];
+    for (const shard of kind.shards(pipeline(c.env), q)) removed.push(...(await shardStub(c.env, shard).purge(q)));
+    for (let i = 0; i < removed.length; i += 1000) await c.env.BUCKET.delete(removed.slice(i, i + 1000).map((e) => e.key));
+    return c.json({ purged: removed.length });
+  });
+}
