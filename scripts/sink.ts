@@ -10,6 +10,8 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export interface Received {
+  /** When the request arrived (ms). */
+  at: number;
   headers: IncomingHttpHeaders;
   body: string;
   /** The events in the request: one, or the items of `{ batch: [...] }`. */
@@ -20,7 +22,7 @@ export interface Received {
 export interface Sink {
   url: string;
   received: Received[];
-  /** Scripted answer per request (e.g. to inject failures); 200 when undefined. */
+  /** Scripted answer per request (e.g. to inject failures); 200 when undefined; status 0 drops the connection. */
   respond?: (r: Received) => { status: number; headers?: Record<string, string> } | undefined;
   close(): Promise<void>;
 }
@@ -50,8 +52,12 @@ export function startSink(opts: { port?: number; host?: string; secret?: string;
         return;
       }
       const signature = req.headers["x-sluice-signature"] as string | undefined;
-      const r: Received = { headers: req.headers, body, events, signatureValid: opts.secret ? verifySignature(opts.secret, body, signature) : undefined };
+      const r: Received = { at: Date.now(), headers: req.headers, body, events, signatureValid: opts.secret ? verifySignature(opts.secret, body, signature) : undefined };
       const answer = sink.respond?.(r);
+      if (answer?.status === 0) {
+        req.socket.destroy();
+        return;
+      }
       if (!answer || (answer.status >= 200 && answer.status < 300)) {
         sink.received.push(r);
         opts.onReceive?.(r);

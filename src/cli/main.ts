@@ -3,6 +3,7 @@
  */
 import { formatConfigError, loadConfigDir } from "../config/load.ts";
 import { secretRefs } from "../config/secrets.ts";
+import { AdminError, archiveCommand } from "./admin.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 
 const USAGE = `usage: sluice <command> [options]
@@ -13,6 +14,9 @@ commands:
   filter --rules <file.yaml|json|dir> [--destination <id>] [--source <id>] < events.ndjson
                   dry run: print each event as the destination would receive it, or null when dropped
                   (a filter file, e.g. a Segment export; or a config folder with --destination)
+  dead-letters list|show <id>|replay [<id>]|purge [<id>]  [--url u] [--token t] [filters]
+                  inspect and replay what destinations could not take (filters: --destination --source
+                  --from --to --name --category --status --limit; --json true for JSON)
   help            this text`;
 
 /** Parses `--name value` options; returns them and the positional arguments. */
@@ -73,6 +77,18 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return dryRun({ rules: options.rules, destination: options.destination, source: options.source }, process.stdin, (l) => process.stdout.write(`${l}\n`));
+    }
+    case "dead-letters": {
+      try {
+        const { options, positional } = parseOptions(args);
+        return await archiveCommand(command, positional, options);
+      } catch (err) {
+        if (err instanceof AdminError || (err instanceof Error && err.message.startsWith("option --"))) {
+          console.error(`sluice ${command}: ${err.message}`);
+          return 2;
+        }
+        throw err;
+      }
     }
     case undefined:
     case "help":
