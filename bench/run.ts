@@ -9,6 +9,8 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { filtersSuite } from "./filters.ts";
+import { ratelimitSuite } from "./ratelimit.ts";
+import { plansSuite } from "./plans.ts";
 import {
   DEFAULT_OPTIONS,
   formatNs,
@@ -23,7 +25,7 @@ import {
   type SuiteResult,
 } from "./lib.ts";
 
-const SUITES: Suite[] = [filtersSuite];
+const SUITES: Suite[] = [filtersSuite, ratelimitSuite, plansSuite];
 
 const RESULTS_URL = new URL("./results.json", import.meta.url);
 

@@ -3,10 +3,12 @@
  * definition (see src/delivery/destination.ts) and add one line here.
  */
 import type { DestinationDefinition } from "../src/delivery/destination.ts";
+import { datalake } from "./datalake/index.ts";
 import { r2 } from "./r2/index.ts";
 import { webhook } from "./webhook/index.ts";
 
 export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [webhook.kind]: webhook,
   [r2.kind]: r2,
+  [datalake.kind]: datalake,
 };

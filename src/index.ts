@@ -9,9 +9,13 @@ import { consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
 import { Breakers } from "./delivery/breaker.ts";
 import { storeDeadLetter, type DeadLetter } from "./storage/dead-letters.ts";
 import { Telemetry } from "./telemetry.ts";
+import { SourceGuards } from "./http/guards.ts";
 
 export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
+export { SourceObject } from "./storage/source-object.ts";
+export { DedupObject } from "./storage/dedup-object.ts";
+export { LakeBufferObject } from "../destinations/datalake/buffer-object.ts";
 
 let compiled: CompiledPipeline | undefined;
 /** Compiled on first use and kept for the isolate's life. */
@@ -26,7 +30,7 @@ const telemetry = new Telemetry(() => {
 /** Circuit breakers live as long as the isolate: a fresh isolate starts closed, which is itself a probe. */
 const breakers = new Breakers();
 
-const app = createApp({ pipeline, kinds: destinationKinds, telemetry });
+const app = createApp({ pipeline, kinds: destinationKinds, telemetry, guards: new SourceGuards() });
 
 export default {
   fetch(request, env, ctx) {
@@ -45,7 +49,8 @@ export default {
           kinds: destinationKinds,
           env,
           bucket: env.BUCKET,
-          deliveries: env.DELIVERIES,
+          retries: env.RETRIES,
+          inRetryQueue: batch.queue.startsWith("sluice-retries"),
           tally: telemetry,
           breakers,
           storeDeadLetter: store,

@@ -5,6 +5,7 @@ import { formatConfigError, loadConfigDir } from "../config/load.ts";
 import { secretRefs } from "../config/secrets.ts";
 import { AdminError, archiveCommand } from "./admin.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
+import { USAGE_HELP, usageCommand } from "./usage.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -17,6 +18,7 @@ commands:
   dead-letters list|show <id>|replay [<id>]|purge [<id>]  [--url u] [--token t] [filters]
                   inspect and replay what destinations could not take (filters: --destination --source
                   --from --to --name --category --status --limit; --json true for JSON)
+  ${USAGE_HELP}
   help            this text`;
 
 /** Parses `--name value` options; returns them and the positional arguments. */
@@ -90,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
         throw err;
       }
     }
+    case "usage":
+      return usageCommand(args);
     case undefined:
     case "help":
     case "--help":

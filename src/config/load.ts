@@ -8,6 +8,8 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { destinationKinds } from "../../destinations/index.ts";
 import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { readFilterFile, type FilterTest } from "./filter-file.ts";
+import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
+import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
@@ -172,6 +174,12 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (settings !== undefined) dest.settings = settings as Record<string, unknown>;
   });
 
+  parsed.sources.forEach((src, i) => {
+    const alertTo = src?.mtu_budget?.destination;
+    if (alertTo !== undefined && parsed.destinations.every(Boolean) && !destIds.has(alertTo))
+      main.error(["sources", i, "mtu_budget", "destination"], `unknown destination "${alertTo}"`, errors);
+  });
+
   // Filter files: the file name says which destination (or, under sources/, which source) they belong to.
   const tests: LoadResult["tests"] = [];
   const readFilters = (folder: string, scope: "destination" | "source", known: Set<string>, skip: string[]) => {
@@ -198,10 +206,23 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   const filters = readFilters(dir, "destination", destIds, MAIN_FILES);
   const sourceFilters = readFilters(join(dir, "sources"), "source", sourceIds, []);
 
+  // Tracking plans: plans/<plan-id>.yaml, named by sources in `tracking_plan` (src/config/plan-file.ts).
+  const plans: Record<string, PlanRule[]> = {};
+  const planIds = new Set<string>();
+  for (const name of configFiles(join(dir, "plans"))) {
+    const id = name.replace(CONFIG_EXTENSIONS, "");
+    const file = ConfigFile.read(join(dir, "plans", name), display(join(dir, "plans", name)), errors);
+    if (planIds.has(id)) file?.error([], `plan "${id}" is defined by two files`, errors, "");
+    planIds.add(id);
+    const rules = file && !Object.hasOwn(plans, id) ? readPlanFile(file, id, errors) : undefined;
+    if (rules) plans[id] = rules;
+  }
+  checkSourcePlans(main, parsed.sources, planIds, errors);
+
   if (errors.length > 0 || !top) return { errors, tests };
   return {
     errors,
     tests,
-    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters },
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans },
   };
 }

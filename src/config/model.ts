@@ -1,14 +1,34 @@
 import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { s, type Infer } from "./schema.ts";
+import { DedupSchema, MtuBudgetSchema, RateLimitSchema } from "./source-limits.ts";
+import { ENFORCEMENT_OPTIONS, type PlanRule } from "../plans/types.ts";
 
 /** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
 export const ID_PATTERN = /^[a-z0-9_-]+$/;
+
+/** What a source does with events that do not follow its tracking plan (Segment's Schema Configuration). */
+export const EnforcementSchema = s.object({
+  unplanned_events: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.unplanned_events), "allow"),
+  unplanned_properties: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.unplanned_properties), "allow"),
+  violations: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.violations), "allow"),
+  common_violations: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.common_violations), "allow"),
+});
 
 export const SourceSchema = s.object({
   id: s.string({ pattern: ID_PATTERN }),
   name: s.string({ minLength: 1 }),
   environment: s.withDefault(s.literal("dev", "prod"), "prod"),
   write_keys: s.array(s.string({ minLength: 8, pattern: /^[A-Za-z0-9_.-]+$/ }), { minItems: 1 }),
+  /** Token bucket per source (README "Rate limits"); none: not limited. */
+  rate_limit: s.optional(RateLimitSchema),
+  /** Drop resent messageIds within a window; absent: 24 h; `false`: off. */
+  dedup: s.optional(DedupSchema),
+  /** Alert once a month when distinct users pass a share of this budget. */
+  mtu_budget: s.optional(MtuBudgetSchema),
+  /** The tracking plan (`filters/plans/<id>.yaml`) this source's events are checked against. */
+  tracking_plan: s.optional(s.string({ pattern: ID_PATTERN })),
+  /** Needs tracking_plan; every setting defaults to allow (as in Segment). */
+  enforcement: s.optional(EnforcementSchema),
 });
 export type SourceConfig = Infer<typeof SourceSchema>;
 
@@ -56,4 +76,6 @@ export interface BuiltConfig {
   filters: Record<string, FilterSpec[]>;
   /** Source id → filters applied before every destination of the source (`filters/sources/<id>.yaml`). */
   sourceFilters: Record<string, FilterSpec[]>;
+  /** Plan id → its rules (`filters/plans/<id>.yaml`), Segment's format, short-hand expanded; compiled at first use. */
+  plans?: Record<string, PlanRule[]>;
 }

@@ -5,8 +5,8 @@ import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { r2KeyPrefix } from "../../destinations/r2/index.ts";
 import type { DestinationDefinition } from "../delivery/destination.ts";
-import { ingest, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
-import { LIMITS, type EventType, type Rejection } from "../pipeline/normalize.ts";
+import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
+import { LIMITS, normalizeRequest, type EventType, type Rejection } from "../pipeline/normalize.ts";
 import { packMessages, sendBatches } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
@@ -14,6 +14,8 @@ import { destinationMetrics, openMetrics } from "../metrics.ts";
 import { deadLetterArchive } from "../storage/dead-letters.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
 import { ApiError } from "./errors.ts";
+import type { SourceGuards } from "./guards.ts";
+import { usageRoute } from "./usage-route.ts";
 
 export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
@@ -24,6 +26,8 @@ export interface AppDeps {
   kinds: Record<string, DestinationDefinition<any>>;
   telemetry: Telemetry;
   newMessageId?: () => string;
+  /** Per-source rate limits, dedup and usage (src/limits, src/dedup, src/usage); without it, none of them. */
+  guards?: SourceGuards;
 }
 
 /** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
@@ -98,16 +102,48 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       const bodyKey = json && typeof json === "object" && !Array.isArray(json) ? (json as { writeKey?: unknown }).writeKey : undefined;
       source = resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined);
     }
+    let events = 1;
     if (routeType === "batch") {
       const items = (json as { batch?: unknown } | null)?.batch;
       if (Array.isArray(items) && items.length > LIMITS.maxBatchEvents)
         throw new ApiError(413, "batch_too_large", `batch has ${items.length} events; the limit is ${LIMITS.maxBatchEvents}`);
+      if (Array.isArray(items)) events = Math.max(1, items.length);
     }
     const receivedAt = new Date();
-    const result = ingest(source, json, routeType, { receivedAt, requestBytes: bytes, newMessageId: deps.newMessageId ?? (() => crypto.randomUUID()) }, deps.telemetry);
-    deps.telemetry.count(`source:${source.config.id}`, "requests");
-    if (result.accepted.length === 0) {
-      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+    const scope = `source:${source.config.id}`;
+    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    const guards = deps.guards;
+    deps.telemetry.count(scope, "requests");
+    deps.telemetry.count(scope, "bytes", bytes);
+    // Before the pipeline runs: a request over the limit costs one token check, and its events are not accepted.
+    const admission = guards ? await guards.admit(c.env, source.config, events) : undefined;
+    if (admission && !admission.admitted) {
+      deps.telemetry.count(scope, "rejected.rate_limited", events);
+      deps.telemetry.flushSoon(waitUntil);
+      throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
+    }
+    const newMessageId = deps.newMessageId ?? (() => crypto.randomUUID());
+    const assigned = new Set<string>();
+    const assign = () => {
+      const id = newMessageId();
+      assigned.add(id);
+      return id;
+    };
+    const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: assign });
+    let claim: Awaited<ReturnType<SourceGuards["dedup"]>> | undefined;
+    try {
+      claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
+    } catch (err) {
+      guards?.refund(source.config, events);
+      deps.telemetry.count(scope, "in_flight", normalized.accepted.length);
+      deps.telemetry.flushSoon(waitUntil);
+      throw err;
+    }
+    const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
+    const duplicates = claim?.duplicates ?? 0;
+    deps.telemetry.count(scope, "duplicates", duplicates);
+    if (result.accepted.length === 0 && duplicates === 0) {
+      deps.telemetry.flushSoon(waitUntil);
       throw nothingUsable(result.rejected, routeType === "batch");
     }
 
@@ -126,10 +162,19 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       console.error(JSON.stringify({ msg: "enqueue failed", source: source.config.id, error: String(err) }));
       deps.telemetry.count(`source:${source.config.id}`, "enqueue_failed", result.accepted.length);
       deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+      // The retry must not be taken for a duplicate, nor pay twice.
+      await claim?.release();
+      guards?.refund(source.config, events);
       throw new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" });
     }
+    guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
     deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
-    return c.json({ success: true, accepted: result.accepted.length, ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}) });
+    return c.json({
+      success: true,
+      accepted: result.accepted.length,
+      ...(duplicates > 0 ? { duplicates } : {}),
+      ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
+    });
   });
 
   app.all("/v1/*", (c) => {
@@ -178,6 +223,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.json({ since, scopes: Object.fromEntries(stats) });
   });
+
+  app.get("/admin/usage", usageRoute(deps.pipeline));
 
   app.get("/admin/destinations/:id/events", async (c) => {
     const dest = deps.pipeline(c.env).destination(c.req.param("id"));

@@ -81,7 +81,14 @@ export interface IngestResult extends NormalizeResult {
  * @example ingest(source, { userId: "u1", event: "Signed Up" }, "track", opts, tally).routed.get("hook")
  */
 export function ingest(source: CompiledSource, body: unknown, routeType: EventType | "batch", opts: NormalizeOptions, tally: Tally): IngestResult {
-  const result = normalizeRequest(body, routeType, opts);
+  return routeNormalized(source, normalizeRequest(body, routeType, opts), tally);
+}
+
+/**
+ * The second half of `ingest`, for callers that set events aside in between (duplicates): counts `accepted`
+ * and `rejected.<code>`, then routes the accepted events.
+ */
+export function routeNormalized(source: CompiledSource, result: NormalizeResult, tally: Tally): IngestResult {
   const scope = `source:${source.config.id}`;
   if (result.accepted.length > 0) tally.count(scope, "accepted", result.accepted.length);
   for (const r of result.rejected) tally.count(scope, `rejected.${r.code}`);

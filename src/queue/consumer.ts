@@ -24,7 +24,10 @@ export interface ConsumerDeps {
   /** Worker env: bindings for adapters, and `${env.NAME}` secrets. */
   env: Env;
   bucket: R2Bucket;
-  deliveries: Queue;
+  /** Where retries go: the retries queue. A message already in it is retried in place (`msg.retry`). */
+  retries: Queue;
+  /** True when the batch comes from the retries queue. */
+  inRetryQueue: boolean;
   tally: Tally;
   breakers: Breakers;
   /** Stores a dead letter durably (R2 + index); throws when it could not. */
@@ -110,7 +113,7 @@ async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reaso
 async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts: number, error: string, delaySeconds: number, deps: ConsumerDeps): Promise<void> {
   const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error };
   for (const group of sendBatches(packMessages(header, events))) {
-    await deps.deliveries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
+    await deps.retries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
   }
 }
 
@@ -133,7 +136,12 @@ async function apply(item: Item, decision: Decision, deps: ConsumerDeps, lastErr
     case "retry":
       deps.tally.count(scope, "retried", message.events.length);
       if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
-      msg.retry({ delaySeconds: decision.delaySeconds });
+      if (deps.inRetryQueue) msg.retry({ delaySeconds: decision.delaySeconds });
+      else {
+        // First failure: the message moves to the retries queue (with its attempt count) and leaves this one.
+        await requeue(message, message.events, attempts, decision.error, decision.delaySeconds, deps);
+        msg.ack();
+      }
       return;
     case "dead-letter":
       if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
@@ -267,7 +275,7 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
   );
 }
 
-/** Handles a batch from the deliveries queue: grouped by destination, decided per message. */
+/** Handles a batch from the deliveries or retries queue: grouped by destination, decided per message. */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: ConsumerDeps): Promise<void> {
   const byDestination = new Map<string, Item[]>();
   const malformed: Message<unknown>[] = [];

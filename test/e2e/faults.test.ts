@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startSink, type Sink } from "../../scripts/sink.ts";
 import { archiveCommand } from "../../src/cli/admin.ts";
-import { startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
+import { postJson, startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
 
 const WRITE_KEY = "wk_e2e_faults";
 const ADMIN_TOKEN = "e2e-admin-token";
@@ -77,8 +77,21 @@ async function sendBatches(key: string, total: number, prefix: string, sentAt: M
       properties: { order_id: `o-${start + i}`, revenue: start + i },
     }));
     const now = Date.now();
-    const res = await fetch(`${dev.url}/v1/batch`, { method: "POST", headers: { authorization: `Basic ${btoa(`${key}:`)}` }, body: JSON.stringify({ batch }) });
-    expect(res.status).toBe(200);
+    // As Segment's clients do, a request that failed on the network or got a 5xx/429 is sent again with the
+    // same messageIds (under load, wrangler dev's local proxy sometimes resets a connection; dedup then
+    // answers 503 in_flight with Retry-After while the first copy is still being committed).
+    let res: { status: number; body: string; retryAfter?: string } | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await postJson(`${dev.url}/v1/batch`, { batch }, { authorization: `Basic ${btoa(`${key}:`)}` });
+        if (res.status !== 429 && res.status < 500) break;
+      } catch (err) {
+        if (attempt === 8) throw err;
+      }
+      if (attempt === 8) break;
+      await new Promise((r) => setTimeout(r, res?.retryAfter ? Number(res.retryAfter) * 1000 : 250 * attempt));
+    }
+    expect(res?.status).toBe(200);
     for (const e of batch) sentAt.set(e.messageId, now);
   }
 }
@@ -97,8 +110,17 @@ async function drained(sink: Sink, ids: string[], timeoutMs: number): Promise<vo
   }
 }
 
+const latencies = (sink: Sink, sentAt: Map<string, number>, prefix: string) =>
+  sink.received.filter((r) => String(r.events[0]!.messageId).startsWith(`${prefix}-`)).map((r) => r.at - sentAt.get(r.events[0]!.messageId as string)!);
+
 it("delivers 5,000 events to a healthy and a failing destination: none lost, few duplicates, healthy unharmed", async () => {
-  // Faults: 30% 503, 10% 429 + Retry-After, and a stretch with the destination fully down.
+  // Baseline: the same load with both destinations healthy, to compare the healthy one's latency against.
+  const baseline = new Map<string, number>();
+  await sendBatches(WRITE_KEY, 5000, "base", baseline);
+  await Promise.all([drained(healthy, [...baseline.keys()], 120_000), drained(faulty, [...baseline.keys()], 120_000)]);
+  const baselineP95 = percentile(latencies(healthy, baseline, "base"), 0.95);
+
+  // Faults: 30% 503, 10% 429 + Retry-After, and a stretch with the destination fully down (connections dropped).
   let downUntil = 0;
   let calls = 0;
   faulty.respond = () => {
@@ -114,25 +136,24 @@ it("delivers 5,000 events to a healthy and a failing destination: none lost, few
   const sentAt = new Map<string, number>();
   await sendBatches(WRITE_KEY, 5000, "f", sentAt);
   const ids = [...sentAt.keys()];
-  await Promise.all([drained(healthy, ids, 120_000), drained(faulty, ids, 150_000)]);
+  await Promise.all([drained(healthy, ids, 150_000), drained(faulty, ids, 180_000)]);
+  expect(downUntil).toBeGreaterThan(0); // the outage really happened
 
   for (const [name, sink] of [["healthy", healthy], ["faulty", faulty]] as const) {
-    const received = sink.received.flatMap((r) => r.events.map((e) => e.messageId as string));
+    const received = sink.received.flatMap((r) => r.events.map((e) => e.messageId as string)).filter((id) => id.startsWith("f-"));
     const distinct = new Set(received);
     expect({ name, missing: ids.filter((id) => !distinct.has(id)).length }).toEqual({ name, missing: 0 });
     expect((received.length - distinct.size) / ids.length).toBeLessThanOrEqual(0.001);
     for (const r of sink.received) expect(r.headers["idempotency-key"]).toBe(r.events[0]!.messageId);
   }
-  expect(downUntil).toBeGreaterThan(0); // the outage really happened
 
-  const latency = (sink: Sink) => sink.received.map((r) => r.at - sentAt.get(r.events[0]!.messageId as string)!);
-  const healthyP95 = percentile(latency(healthy), 0.95);
-  const faultyP95 = percentile(latency(faulty), 0.95);
-  console.log(`latency p95: healthy ${healthyP95} ms, faulty ${faultyP95} ms`);
-  // The faulty destination needs retries and an outage to get everything; the healthy one gets it at once.
-  expect(healthyP95).toBeLessThan(3000);
-  expect(healthyP95 * 2).toBeLessThan(faultyP95);
-}, 240_000);
+  const healthyP95 = percentile(latencies(healthy, sentAt, "f"), 0.95);
+  const faultyP95 = percentile(latencies(faulty, sentAt, "f"), 0.95);
+  console.log(`latency p95: healthy ${healthyP95} ms (baseline without faults ${baselineP95} ms), faulty ${faultyP95} ms`);
+  // Not harmed: within noise of its own baseline, while the faulty one needed retries and outlived an outage.
+  expect(healthyP95).toBeLessThanOrEqual(baselineP95 * 1.5 + 1000);
+  expect(healthyP95).toBeLessThan(faultyP95);
+}, 420_000);
 
 it("sends a destination that stays down past its retry window to dead letters, and replay delivers every one", async () => {
   doomed.respond = () => ({ status: 503 });

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,4 +70,22 @@ export async function startWranglerDev(configDir: string, vars: Record<string, s
   }
   await stop();
   throw new Error(`wrangler dev did not start within ${timeoutMs} ms:\n${log}`);
+}
+
+/**
+ * POSTs JSON on a fresh connection. Node's fetch reuses keep-alive sockets, and a socket the dev server closes
+ * as idle at the same moment resets the request (ECONNRESET) before it reaches the worker.
+ */
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string; retryAfter?: string }> {
+  const data = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": String(data.length), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), retryAfter: res.headers["retry-after"] as string | undefined }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(data);
+  });
 }

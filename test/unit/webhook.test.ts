@@ -249,7 +249,8 @@ describe("webhook: batch mode", () => {
       kinds: destinationKinds,
       env: {} as Env,
       bucket: {} as R2Bucket,
-      deliveries: {} as Queue,
+      retries: {} as Queue,
+      inRetryQueue: false,
       tally: { count() {} },
       breakers: new Breakers(),
       storeDeadLetter: async () => {

@@ -14,9 +14,12 @@ function message(dest: string, events: ReturnType<typeof event>[], extra: Partia
   return JSON.stringify({ v: 1, dest, source: "web", t0: Date.now(), tries: 0, events, ...extra });
 }
 
-/** Runs the real queue handler; getQueueResult does not report retry delays, so they are recorded here. */
-async function runBatch(bodies: string[], attempts = 1, workerEnv: Env = env) {
-  const batch = createMessageBatch("sluice-deliveries", bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })));
+/**
+ * Runs the real queue handler on a batch from the retries queue (where a retry decision is `msg.retry`);
+ * getQueueResult does not report retry delays, so they are recorded here.
+ */
+async function runBatch(bodies: string[], attempts = 1, workerEnv: Env = env, queue = "sluice-retries") {
+  const batch = createMessageBatch(queue, bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })));
   const delays: Record<string, number | undefined> = {};
   for (const m of batch.messages) {
     const retry = m.retry.bind(m);
@@ -53,6 +56,18 @@ describe("delivery consumer decisions, per message", () => {
     expect(result.delays["msg-0"]).toBeLessThanOrEqual(5);
   });
 
+  it("moves a message that fails on its first delivery to the retries queue, delayed, with its attempt count", async () => {
+    sink.responder = () => new Response("down", { status: 503 });
+    const moved: MessageSendRequest[] = [];
+    const retries = { sendBatch: async (msgs: Iterable<MessageSendRequest>) => void moved.push(...msgs), send: async () => {} };
+    const result = await runBatch([message("hook", [event(1)])], 1, { ...env, RETRIES: retries as unknown as Queue }, "sluice-deliveries");
+    expect(result.explicitAcks).toEqual(["msg-0"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(moved).toHaveLength(1);
+    expect(JSON.parse(moved[0]!.body as string)).toMatchObject({ dest: "hook", tries: 1, lastError: "HTTP 503: down", events: [{ messageId: "m-1" }] });
+    expect(moved[0]!.delaySeconds).toBeGreaterThanOrEqual(2);
+  });
+
   it("honours the destination's Retry-After on 429", async () => {
     sink.responder = () => new Response("slow down", { status: 429, headers: { "retry-after": "120" } });
     const result = await runBatch([message("hook", [event(1)])]);
@@ -80,7 +95,7 @@ describe("delivery consumer decisions, per message", () => {
     sink.responder = (req) => (JSON.parse(req.body).userId === "u2" ? new Response("", { status: 503 }) : new Response("ok"));
     const requeued: MessageSendRequest[] = [];
     const recordingQueue = { sendBatch: async (msgs: Iterable<MessageSendRequest>) => void requeued.push(...msgs), send: async () => {} };
-    const result = await runBatch([message("hook", [event(1), event(2), event(3)])], 1, { ...env, DELIVERIES: recordingQueue as unknown as Queue });
+    const result = await runBatch([message("hook", [event(1), event(2), event(3)])], 1, { ...env, RETRIES: recordingQueue as unknown as Queue });
     // The original is acked; only the failed event goes back on the queue, delayed, with its attempt count.
     expect(result.explicitAcks).toEqual(["msg-0"]);
     expect(result.retryMessages).toEqual([]);

@@ -12,8 +12,9 @@ function event(id: string, extra: Record<string, unknown> = {}) {
 }
 const body = (dest: string, events: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, dest, source: "web", t0: Date.now(), tries: 0, events, ...extra });
 
+/** Runs a batch from the retries queue, where a retry decision is `msg.retry` (so getQueueResult shows it). */
 async function run(bodies: string[]) {
-  const batch = createMessageBatch("sluice-deliveries", bodies.map((b, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body: b })));
+  const batch = createMessageBatch("sluice-retries", bodies.map((b, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body: b })));
   const delays: Record<string, number | undefined> = {};
   for (const m of batch.messages) {
     const retry = m.retry.bind(m);

@@ -46,7 +46,7 @@ describe("filters in the running worker", () => {
 
   it("holds back events whose filters need a missing secret: retried, never delivered unfiltered", async () => {
     const body = JSON.stringify({ v: 1, dest: "vault", source: "web", t0: Date.now(), tries: 0, pending: "destination", events: [{ type: "track", event: "X", userId: "u-secret", messageId: "v1", receivedAt: new Date().toISOString(), timestamp: new Date().toISOString() }] });
-    const batch = createMessageBatch("sluice-deliveries", [{ id: "vault-0", timestamp: new Date(), attempts: 1, body }]);
+    const batch = createMessageBatch("sluice-retries", [{ id: "vault-0", timestamp: new Date(), attempts: 1, body }]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);

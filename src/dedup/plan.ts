@@ -1,0 +1,46 @@
+/**
+ * Dedup by messageId, the pure part: which shard holds an id, and how one request's events split into those
+ * to claim (first occurrence of each client-sent messageId, grouped by shard), those repeated inside the request,
+ * and those whose messageId the server assigned (new by construction, never claimed).
+ */
+import { hash64 } from "../usage/hyperloglog.ts";
+
+/** The shard (0 … shards−1) of a messageId; stable across isolates and deploys for a given shard count. */
+export function shardOf(messageId: string, shards: number): number {
+  return hash64(messageId, 0x5eed)[0] % shards;
+}
+
+export interface ClaimPlan<E> {
+  /** Events to deliver if their claims succeed, in request order (assigned ids included). */
+  candidates: E[];
+  /** Same messageId as an earlier event of this request: acknowledged, not delivered. */
+  repeated: E[];
+  /** Client-sent messageIds to claim, by shard. */
+  byShard: Map<number, string[]>;
+}
+
+/**
+ * @param assigned messageIds the server assigned to this request's events (they need no claim).
+ * @example planClaims([{ messageId: "a" }, { messageId: "a" }], new Set(), 8).repeated.length // 1
+ */
+export function planClaims<E extends { messageId: string }>(events: readonly E[], assigned: ReadonlySet<string>, shards: number): ClaimPlan<E> {
+  const seen = new Set<string>();
+  const candidates: E[] = [];
+  const repeated: E[] = [];
+  const byShard = new Map<number, string[]>();
+  for (const event of events) {
+    const id = event.messageId;
+    if (seen.has(id)) {
+      repeated.push(event);
+      continue;
+    }
+    seen.add(id);
+    candidates.push(event);
+    if (assigned.has(id)) continue;
+    const shard = shardOf(id, shards);
+    let ids = byShard.get(shard);
+    if (!ids) byShard.set(shard, (ids = []));
+    ids.push(id);
+  }
+  return { candidates, repeated, byShard };
+}

@@ -1,0 +1,33 @@
+/**
+ * `GET /admin/usage?source=<id>&since=YYYY-MM-DD`: per source and day, requests, events accepted, bytes,
+ * rejected by code, duplicates and distinct users; per month, the MTU (and the budget share when one is set).
+ * Counters come from the source's StatsObject, distinct users from its SourceObject.
+ */
+import type { Context } from "hono";
+import type { CompiledPipeline } from "../pipeline/compile.ts";
+import { usageReport } from "../usage/report.ts";
+import type { SluiceEnv } from "./app.ts";
+import { ApiError } from "./errors.ts";
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export function usageRoute(pipeline: (env: SluiceEnv) => CompiledPipeline) {
+  return async function usage(c: Context<{ Bindings: SluiceEnv }>) {
+    const config = pipeline(c.env).config;
+    const wanted = c.req.query("source");
+    const since = c.req.query("since") ?? new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    if (!DAY.test(since)) throw new ApiError(400, "invalid_query", `since must be a day YYYY-MM-DD, got ${JSON.stringify(since)}`);
+    const sources = wanted === undefined ? config.sources : config.sources.filter((s) => s.id === wanted);
+    if (sources.length === 0) throw new ApiError(404, "not_found", `no source "${wanted}"`);
+    const reports = await Promise.all(
+      sources.map(async (s) => {
+        const [counters, users] = await Promise.all([
+          c.env.STATS.get(c.env.STATS.idFromName(`source:${s.id}`)).read(since),
+          c.env.SOURCES.get(c.env.SOURCES.idFromName(s.id)).users(since),
+        ]);
+        return usageReport(s.id, counters, users, s.mtu_budget);
+      }),
+    );
+    return c.json({ since, sources: reports });
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Durable Object of one source (`idFromName(<source id>)`), in SQLite: the source's token bucket (leased out to
+ * isolates, see src/limits/lease.ts), its distinct-user sketches per UTC day and month (merged from per-isolate
+ * HyperLogLog sketches, see src/usage/recorder.ts), and whether this month's MTU budget alert went out.
+ * The maths lives in pure modules; this class only keeps state and exposes RPC methods.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { leaseGrant, type LeaseGrant } from "../limits/lease.ts";
+import { fullBucket, lease, type BucketLimits, type BucketState, type LeaseRequest } from "../limits/token-bucket.ts";
+import type { SluiceEvent } from "../pipeline/normalize.ts";
+import { packMessages } from "../queue/messages.ts";
+import { HyperLogLog } from "../usage/hyperloglog.ts";
+
+/** Day sketches older than this are deleted (month sketches are kept). */
+const KEEP_DAYS = 400;
+
+export interface MtuAlertSettings {
+  source: string;
+  monthly: number;
+  alert_at: number;
+  destination: string;
+}
+
+export interface DistinctUsers {
+  /** Distinct users per UTC day (YYYY-MM-DD), newest first. */
+  days: { day: string; users: number }[];
+  /** Distinct users per UTC month (YYYY-MM), newest first: the MTU. */
+  months: { month: string; users: number; alertSentAt?: string }[];
+}
+
+/**
+ * The track event sent to the budget's destination.
+ * @example mtuAlertEvent({ source: "web", monthly: 1000, alert_at: 0.8, destination: "hook" }, "2026-05", 812, new Date())
+ */
+export function mtuAlertEvent(settings: MtuAlertSettings, month: string, users: number, at: Date): SluiceEvent {
+  const now = at.toISOString();
+  return {
+    type: "track",
+    event: "MTU Budget Alert",
+    userId: `sluice:${settings.source}`,
+    // One per source and month: a receiver dedupes redeliveries by Idempotency-Key.
+    messageId: `mtu-budget-${settings.source}-${month}`,
+    receivedAt: now,
+    timestamp: now,
+    properties: {
+      sourceId: settings.source,
+      month,
+      mtu: Math.round(users),
+      budget: settings.monthly,
+      alertAt: settings.alert_at,
+      share: Math.round((users / settings.monthly) * 1000) / 1000,
+    },
+    context: { library: { name: "sluice" } },
+  };
+}
+
+export class SourceObject extends DurableObject<Env> {
+  private bucket: BucketState | undefined;
+  private alerting = false;
+  private prunedOn: string | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS bucket (id INTEGER PRIMARY KEY CHECK (id = 1), tokens REAL NOT NULL, updated_at INTEGER NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS sketches (period TEXT PRIMARY KEY, registers BLOB NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS alerts (month TEXT PRIMARY KEY, sent_at INTEGER NOT NULL, users INTEGER NOT NULL)");
+    const row = sql.exec<{ tokens: number; updated_at: number }>("SELECT tokens, updated_at FROM bucket WHERE id = 1").toArray()[0];
+    if (row) this.bucket = { tokens: row.tokens, updatedAt: row.updated_at };
+  }
+
+  /** Grants an isolate a lease of tokens (or says when to ask again). Limits come from the config at each call. */
+  lease(limits: BucketLimits, req: LeaseRequest): LeaseGrant {
+    const now = Date.now();
+    const result = lease(this.bucket ?? fullBucket(limits, now), req, limits, now);
+    this.bucket = result.state;
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO bucket (id, tokens, updated_at) VALUES (1, ?, ?)", result.state.tokens, result.state.updatedAt);
+    return leaseGrant(result);
+  }
+
+  /** The bucket as last stored (tests and diagnostics). */
+  bucketState(): BucketState | undefined {
+    return this.bucket;
+  }
+
+  /**
+   * Merges an isolate's sketch of the day's users into the day and its month; sends the month's budget alert
+   * when the month passes `alert_at` of the budget (once: recorded only after the alert is on the queue).
+   */
+  async addUsers(day: string, sketch: Uint8Array, alert?: MtuAlertSettings): Promise<{ monthUsers: number }> {
+    const incoming = HyperLogLog.fromBytes(sketch);
+    const month = day.slice(0, 7);
+    this.mergeInto(day, incoming);
+    const monthUsers = this.mergeInto(month, incoming).count();
+    this.prune(day);
+    if (alert && monthUsers >= alert.alert_at * alert.monthly) await this.sendAlert(alert, month, monthUsers);
+    return { monthUsers };
+  }
+
+  /** Distinct users per day since `since` (inclusive) and per month of those days. */
+  users(since = "0000-00-00"): DistinctUsers {
+    const sql = this.ctx.storage.sql;
+    const rows = sql.exec<{ period: string; registers: ArrayBuffer }>("SELECT period, registers FROM sketches WHERE period >= ? ORDER BY period DESC", since.slice(0, 7)).toArray();
+    const alerts = new Map(sql.exec<{ month: string; sent_at: number }>("SELECT month, sent_at FROM alerts").toArray().map((r) => [r.month, r.sent_at]));
+    const days: DistinctUsers["days"] = [];
+    const months: DistinctUsers["months"] = [];
+    for (const r of rows) {
+      const users = Math.round(HyperLogLog.fromBytes(r.registers).count());
+      if (r.period.length === 10) {
+        if (r.period >= since) days.push({ day: r.period, users });
+      } else {
+        const sent = alerts.get(r.period);
+        months.push({ month: r.period, users, ...(sent !== undefined ? { alertSentAt: new Date(sent).toISOString() } : {}) });
+      }
+    }
+    return { days, months };
+  }
+
+  private mergeInto(period: string, incoming: HyperLogLog): HyperLogLog {
+    const sql = this.ctx.storage.sql;
+    const row = sql.exec<{ registers: ArrayBuffer }>("SELECT registers FROM sketches WHERE period = ?", period).toArray()[0];
+    const merged = row ? HyperLogLog.fromBytes(row.registers).merge(incoming) : HyperLogLog.fromBytes(incoming.toBytes());
+    sql.exec("INSERT OR REPLACE INTO sketches (period, registers) VALUES (?, ?)", period, merged.toBytes());
+    return merged;
+  }
+
+  private prune(day: string): void {
+    if (this.prunedOn === day) return;
+    const cutoff = new Date(Date.parse(`${day}T00:00:00Z`) - KEEP_DAYS * 86_400_000).toISOString().slice(0, 10);
+    this.ctx.storage.sql.exec("DELETE FROM sketches WHERE length(period) = 10 AND period < ?", cutoff);
+    this.prunedOn = day;
+  }
+
+  private async sendAlert(alert: MtuAlertSettings, month: string, users: number): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    if (this.alerting || sql.exec("SELECT 1 FROM alerts WHERE month = ?", month).toArray().length > 0) return;
+    this.alerting = true;
+    try {
+      const now = new Date();
+      const [message] = packMessages({ v: 1, dest: alert.destination, source: alert.source, t0: now.getTime(), tries: 0 }, [mtuAlertEvent(alert, month, users, now)]);
+      // Through the normal delivery queue: retried and dead-lettered like any event. On failure nothing is
+      // recorded, so the next merge tries again.
+      await this.env.DELIVERIES.send(message!.body, { contentType: "text" });
+      sql.exec("INSERT OR IGNORE INTO alerts (month, sent_at, users) VALUES (?, ?, ?)", month, now.getTime(), Math.round(users));
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "mtu alert not sent", source: alert.source, month, error: String(err) }));
+    } finally {
+      this.alerting = false;
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Distinct users per source and day, per isolate: each accepted event's userId (else anonymousId) goes into a
+ * HyperLogLog sketch held in memory; a sketch that gained information is merged into the source's
+ * SourceObject at most about once a second (merging is idempotent, so the whole day's sketch is sent).
+ */
+import type { MtuBudgetConfig } from "../config/source-limits.ts";
+import type { MtuAlertSettings } from "../storage/source-object.ts";
+import { HyperLogLog } from "./hyperloglog.ts";
+
+/** The SourceObject's merge method, as the isolate reaches it. */
+export type UsersStub = (sourceId: string) => { addUsers(day: string, sketch: Uint8Array, alert?: MtuAlertSettings): Promise<unknown> };
+
+interface DaySketch {
+  source: string;
+  day: string;
+  sketch: HyperLogLog;
+  dirty: boolean;
+  alert?: MtuAlertSettings;
+}
+
+/**
+ * The identity MTU counts: the userId when there is one, else the anonymousId (Segment counts a user seen with
+ * both once; we cannot link them without state, so an anonymous visitor who later identifies counts twice).
+ * @example userKey({ userId: "u1", anonymousId: "a1" }) // "u:u1"
+ */
+export function userKey(event: Readonly<Record<string, unknown>>): string | undefined {
+  const present = (v: unknown) => (typeof v === "string" && v.length > 0) || typeof v === "number";
+  if (present(event.userId)) return `u:${String(event.userId)}`;
+  if (present(event.anonymousId)) return `a:${String(event.anonymousId)}`;
+  return undefined;
+}
+
+export class UsageRecorder {
+  private sketches = new Map<string, DaySketch>();
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly options: { onError?: (err: unknown) => void } = {}) {}
+
+  /** Adds the users of accepted events; `day` is the UTC day they were received. */
+  observe(source: { id: string; mtu_budget?: MtuBudgetConfig }, events: readonly Readonly<Record<string, unknown>>[], day: string): void {
+    const key = `${source.id}\u0000${day}`;
+    let entry = this.sketches.get(key);
+    if (!entry) {
+      entry = { source: source.id, day, sketch: new HyperLogLog(), dirty: false };
+      this.sketches.set(key, entry);
+    }
+    entry.alert = source.mtu_budget ? { source: source.id, ...source.mtu_budget } : undefined;
+    for (const e of events) {
+      const k = userKey(e);
+      if (k !== undefined && entry.sketch.add(k)) entry.dirty = true;
+    }
+  }
+
+  /** Merges changed sketches about `delayMs` from now, once, however many requests ask meanwhile. */
+  flushSoon(stub: UsersStub, waitUntil: (p: Promise<unknown>) => void, delayMs = 1000): void {
+    if (this.flushing || ![...this.sketches.values()].some((s) => s.dirty)) return;
+    this.flushing = (async () => {
+      await new Promise((r) => setTimeout(r, delayMs));
+      this.flushing = undefined;
+      await this.flush(stub);
+    })();
+    waitUntil(this.flushing);
+  }
+
+  /** Merges every changed sketch now; a failed one stays dirty for the next flush. Past days are then dropped. */
+  async flush(stub: UsersStub, today = new Date().toISOString().slice(0, 10)): Promise<void> {
+    const dirty = [...this.sketches.values()].filter((s) => s.dirty);
+    for (const s of dirty) s.dirty = false;
+    await Promise.all(
+      dirty.map(async (s) => {
+        try {
+          await stub(s.source).addUsers(s.day, s.sketch.toBytes(), s.alert);
+        } catch (err) {
+          this.options.onError?.(err);
+          s.dirty = true;
+        }
+      }),
+    );
+    for (const [key, s] of this.sketches) if (s.day < today && !s.dirty) this.sketches.delete(key);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * Per-source rate limits, dedup and usage, through the real worker and its Durable Objects
+ * (sources limited-a, limited-b, deduped, undeduped and metered in test/worker/config/sluice.yaml).
+ */
+import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import { shardOf } from "../../src/dedup/plan.ts";
+import type { SourceUsage } from "../../src/usage/report.ts";
+import { basic, eventually, post } from "./helpers.ts";
+import { sink } from "./setup.ts";
+
+const HOOK = "http://limits.test/events";
+const uid = () => crypto.randomUUID().slice(0, 8);
+
+/** Webhook deliveries of one messageId (the limits hook posts one event per request). */
+const deliveries = (messageId: string) => sink.requests.filter((r) => r.url === HOOK && JSON.parse(r.body).messageId === messageId);
+
+const admin = (path: string) => SELF.fetch(`http://sluice.test${path}`, { headers: { authorization: "Bearer test-admin-token" } });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("rate limits", () => {
+  it("answers 429 with Retry-After and a JSON error once the source's budget is spent; those events are not accepted", async () => {
+    const key = basic("wk_test_limited_a");
+    const ids = Array.from({ length: 8 }, (_, i) => `rl-${uid()}-${i}`);
+    const responses: Response[] = [];
+    for (const messageId of ids) responses.push(await post("/v1/track", { userId: "u1", event: "Tick", messageId }, { authorization: key }));
+    // burst 5, 0.5 events/s: the first five pass, the rest wait.
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    const limited = responses[5]!;
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number.isInteger(Number(limited.headers.get("retry-after")))).toBe(true);
+    expect(await limited.json()).toEqual({ error: { code: "rate_limited", message: expect.stringContaining("rate limit") } });
+
+    await eventually(async () => (ids.slice(0, 5).every((id) => deliveries(id).length === 1) ? true : undefined));
+    await sleep(1500);
+    for (const id of ids.slice(5)) expect(deliveries(id)).toEqual([]);
+  }, 15_000);
+
+  it("keeps one budget per source: another source is not limited by the first", async () => {
+    const a = basic("wk_test_limited_a");
+    let limited = false;
+    for (let i = 0; i < 10 && !limited; i++) limited = (await post("/v1/track", { userId: "u1", event: "Tick" }, { authorization: a })).status === 429;
+    expect(limited).toBe(true);
+    const b = basic("wk_test_limited_b");
+    for (let i = 0; i < 5; i++) expect((await post("/v1/track", { userId: "u1", event: "Tick" }, { authorization: b })).status).toBe(200);
+  });
+
+  it("charges a batch one token per event", async () => {
+    const b = basic("wk_test_limited_b");
+    let status = 200;
+    for (let i = 0; i < 3 && status === 200; i++) {
+      status = (await post("/v1/batch", { batch: Array.from({ length: 4 }, () => ({ type: "track", userId: "u1", event: "Tick" })) }, { authorization: b })).status;
+    }
+    expect(status).toBe(429);
+  });
+
+  it("keeps the bucket in the source's Durable Object: spent after the burst", async () => {
+    const a = basic("wk_test_limited_a");
+    for (let i = 0; i < 10; i++) await post("/v1/track", { userId: "u1", event: "Tick" }, { authorization: a });
+    const stub = env.SOURCES.get(env.SOURCES.idFromName("limited-a"));
+    const state = await runInDurableObject(stub, (instance) => instance.bucketState());
+    expect(state!.tokens).toBeLessThan(1);
+  });
+
+  it("makes no Durable Object call for a source without rate_limit", async () => {
+    await post("/v1/track", { userId: "u1", event: "Tick" }, { authorization: basic("wk_test_deduped") });
+    const stub = env.SOURCES.get(env.SOURCES.idFromName("deduped"));
+    expect(await runInDurableObject(stub, (instance) => instance.bucketState())).toBeUndefined();
+  });
+});
+
+describe("dedup", () => {
+  const key = basic("wk_test_deduped");
+
+  it("delivers a retried batch with the same messageIds once, and a repeated id in a batch once", async () => {
+    const [m1, m2] = [`dd-${uid()}-1`, `dd-${uid()}-2`];
+    const batch = {
+      batch: [
+        { type: "track", userId: "u1", event: "A", messageId: m1 },
+        { type: "track", userId: "u1", event: "B", messageId: m2 },
+        { type: "track", userId: "u1", event: "A", messageId: m1 },
+      ],
+    };
+    const first = await post("/v1/batch", batch, { authorization: key });
+    expect(await first.json()).toEqual({ success: true, accepted: 2, duplicates: 1 });
+    const retry = await post("/v1/batch", batch, { authorization: key, "x-retry-count": "1" });
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual({ success: true, accepted: 0, duplicates: 3 });
+
+    await eventually(async () => (deliveries(m1).length > 0 && deliveries(m2).length > 0 ? true : undefined));
+    await sleep(1500);
+    expect(deliveries(m1)).toHaveLength(1);
+    expect(deliveries(m2)).toHaveLength(1);
+  }, 15_000);
+
+  it("releases the claims when the events cannot be queued, so the client's retry is delivered", async () => {
+    const messageId = `dd-${uid()}-q`;
+    const body = JSON.stringify({ userId: "u1", event: "Queued Later", messageId });
+    const queueDown = { ...env, DELIVERIES: { send: async () => Promise.reject(new Error("queue down")), sendBatch: async () => Promise.reject(new Error("queue down")) } };
+    const failed = await worker.fetch!(
+      new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: key }, body }) as Request<unknown, IncomingRequestCfProperties>,
+      queueDown as unknown as typeof env,
+      createExecutionContext(),
+    );
+    expect(failed.status).toBe(503);
+
+    const retry = await post("/v1/track", body, { authorization: key });
+    expect(await retry.json()).toEqual({ success: true, accepted: 1 });
+    await eventually(async () => (deliveries(messageId).length > 0 ? true : undefined));
+    expect(deliveries(messageId)).toHaveLength(1);
+  });
+
+  it("answers 503 while another request holds a messageId, and a duplicate once that request committed", async () => {
+    const messageId = `dd-${uid()}-f`;
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`deduped:${shardOf(messageId, 8)}`));
+    await shard.claim({ token: "other-request", ids: [messageId], windowMs: 86_400_000 });
+
+    const busy = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("2");
+    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("in_flight");
+
+    await shard.commit(["other-request"]);
+    const after = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
+    expect(await after.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
+  });
+
+  it("delivers a resent messageId again when the source has dedup: false", async () => {
+    const messageId = `dd-${uid()}-off`;
+    for (let i = 0; i < 2; i++) {
+      const res = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: basic("wk_test_undeduped") });
+      expect(await res.json()).toEqual({ success: true, accepted: 1 });
+    }
+    await eventually(async () => (deliveries(messageId).length === 2 ? true : undefined));
+  });
+
+  it("deletes expired ids when the shard's alarm runs", async () => {
+    const shard = env.DEDUP.get(env.DEDUP.idFromName("expiry-test:0"));
+    await shard.claim({ token: "t-new", ids: ["fresh-id"], windowMs: 3_600_000 });
+    await runInDurableObject(shard, (_instance, state) => {
+      state.storage.sql.exec("INSERT INTO seen (id, token, at) VALUES ('old-id', 't-old', ?)", Date.now() - 2 * 3_600_000);
+      state.storage.sql.exec("INSERT INTO commits (token, at) VALUES ('t-old', ?)", Date.now() - 3 * 3_600_000);
+    });
+    expect(await shard.size()).toEqual({ seen: 2, commits: 1 });
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect(await shard.size()).toEqual({ seen: 1, commits: 0 });
+    // Still holding an id: the alarm set itself again.
+    expect(await runInDurableObject(shard, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+  });
+});
+
+describe("usage", () => {
+  it("reports requests, accepted events, bytes, rejections, duplicates and distinct users; alerts once past the MTU budget", async () => {
+    const key = basic("wk_test_metered");
+    const [a, b, c] = [`us-${uid()}-a`, `us-${uid()}-b`, `us-${uid()}-c`];
+    const bodies = [
+      { batch: [{ type: "track", userId: "mu1", event: "A", messageId: a }, { type: "identify", anonymousId: "anon-1", messageId: b }] },
+      { route: "track", userId: "mu2", event: "B", messageId: c },
+      { batch: [{ type: "track", userId: "mu1", event: "A", messageId: a }, { type: "identify", anonymousId: "anon-1", messageId: b }] },
+      { batch: [{ type: "track", userId: "mu1" }] },
+    ];
+    let bytes = 0;
+    const statuses: number[] = [];
+    for (const { route, ...body } of bodies as ({ route?: string } & Record<string, unknown>)[]) {
+      const text = JSON.stringify(body);
+      bytes += new TextEncoder().encode(text).length;
+      statuses.push((await post(route ? `/v1/${route}` : "/v1/batch", text, { authorization: key })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 400]);
+
+    const today = new Date().toISOString().slice(0, 10);
+    const usage = await eventually(async () => {
+      const json = (await (await admin(`/admin/usage?source=metered&since=${today}`)).json()) as { sources: SourceUsage[] };
+      const day = json.sources[0]?.days.find((d) => d.day === today);
+      return day && day.requests === 4 && day.users === 3 ? json.sources[0] : undefined;
+    });
+    expect(usage.days.find((d) => d.day === today)).toEqual({
+      day: today,
+      requests: 4,
+      accepted: 3,
+      bytes,
+      duplicates: 2,
+      rejected: { missing_field: 1 },
+      users: 3,
+    });
+
+    // Budget 4 users, alert at 50 %: one alert, through the delivery queue to the limits hook.
+    const alert = await eventually(async () => sink.requests.find((r) => r.url === HOOK && JSON.parse(r.body).event === "MTU Budget Alert"));
+    expect(JSON.parse(alert.body)).toMatchObject({ type: "track", properties: { sourceId: "metered", mtu: 3, budget: 4, alertAt: 0.5 } });
+    const month = await eventually(async () => {
+      const json = (await (await admin(`/admin/usage?source=metered&since=${today}`)).json()) as { sources: SourceUsage[] };
+      return json.sources[0]?.months.find((m) => m.alertSentAt);
+    });
+    expect(month).toMatchObject({ month: today.slice(0, 7), mtu: 3, budget: 4, share: 0.75 });
+
+    // A new user later in the month does not alert again.
+    await post("/v1/track", { userId: "mu3", event: "C" }, { authorization: key });
+    await eventually(async () => {
+      const json = (await (await admin(`/admin/usage?source=metered&since=${today}`)).json()) as { sources: SourceUsage[] };
+      return json.sources[0]?.months[0]?.mtu === 4 ? true : undefined;
+    });
+    await sleep(1500);
+    expect(sink.requests.filter((r) => r.url === HOOK && JSON.parse(r.body).event === "MTU Budget Alert")).toHaveLength(1);
+  }, 20_000);
+
+  it("answers 404 for an unknown source and 400 for a bad day", async () => {
+    expect((await admin("/admin/usage?source=nope")).status).toBe(404);
+    expect((await admin("/admin/usage?since=yesterday")).status).toBe(400);
+  });
+});
