@@ -3,6 +3,8 @@
  * `quarantine`). Connection: --url (or $SLUICE_URL, default http://127.0.0.1:8787) and --token (or
  * $SLUICE_ADMIN_TOKEN / $ADMIN_TOKEN).
  */
+import type { ArchiveEntry } from "../storage/archive-object.ts";
+
 export interface AdminConnection {
   url: string;
   token: string;
@@ -52,18 +54,7 @@ function filters(options: Record<string, string>): Record<string, string> {
   return out;
 }
 
-interface Entry {
-  id: string;
-  at: number;
-  source: string;
-  destination: string;
-  name: string;
-  category: string;
-  reason: string;
-  attempts: number;
-  events: number;
-  status: string;
-}
+type Entry = ArchiveEntry;
 
 function table(entries: Entry[]): string {
   const rows = entries.map((e) => [new Date(e.at).toISOString(), e.id, e.destination === "-" ? e.source : `${e.source}→${e.destination}`, e.name, e.category, String(e.events), String(e.attempts), e.status, e.reason.slice(0, 60)]);

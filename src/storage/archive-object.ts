@@ -42,22 +42,8 @@ export interface ArchiveQuery {
   limit?: number;
 }
 
-interface Row {
-  id: string;
-  at: number;
-  source: string;
-  destination: string;
-  name: string;
-  category: string;
-  reason: string;
-  attempts: number;
-  events: number;
-  key: string;
-  status: ArchiveStatus;
-  replayed_at: number | null;
-  claimed_at: number | null;
-  [column: string]: SqlStorageValue;
-}
+/** A row as SQLite returns it: the entry's fields, with snake_case replay bookkeeping. */
+type Row = Omit<ArchiveEntry, "replayedAt"> & { replayed_at: number | null; claimed_at: number | null } & Record<string, SqlStorageValue>;
 
 function toEntry(r: Row): ArchiveEntry {
   const { replayed_at, claimed_at: _claimed, ...rest } = r;
