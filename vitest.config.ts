@@ -40,6 +40,8 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
+          // Each file runs its own wrangler dev; one at a time keeps them from starving each other of CPU.
+          fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },

@@ -86,6 +86,8 @@ export function postJson(url: string, body: unknown, headers: Record<string, str
       res.on("error", reject);
     });
     req.on("error", reject);
+    // A request the dev server never answers must fail (and be retried) rather than hang the test.
+    req.setTimeout(30_000, () => req.destroy(new Error("no answer within 30 s")));
     req.end(data);
   });
 }
