@@ -200,6 +200,62 @@ export interface RatioFigure {
   pass?: boolean;
   /** One line of context for the reader. */
   note?: string;
+  /**
+   * How to show each side when "ns per op" is not the natural unit (e.g. requests/s and latency of an HTTP run,
+   * bytes of a bundle); the measurements are still kept in the JSON.
+   */
+  numeratorText?: string;
+  denominatorText?: string;
+}
+
+/**
+ * A figure built from per-run values measured outside measure() (e.g. alternating HTTP runs): `numerator` and
+ * `denominator` hold one value per run, paired in run order, and the ratio is the median of the per-run ratios
+ * numerator/denominator (with min–max). `higherIsBetter` only documents the direction for the reader.
+ */
+export function pairedRatio(
+  suite: string,
+  label: string,
+  numerator: Measurement,
+  denominator: Measurement,
+  perRun: { numerator: number[]; denominator: number[] },
+  extra: { target?: Target; note?: string; numeratorText?: string; denominatorText?: string } = {},
+): RatioFigure {
+  if (perRun.numerator.length !== perRun.denominator.length || perRun.numerator.length === 0)
+    throw new Error(`pairedRatio ${label}: runs must be paired`);
+  const ratios = perRun.numerator.map((x, i) => x / perRun.denominator[i]!);
+  const value = median(ratios);
+  const figure: RatioFigure = { suite, label, numerator, denominator, ratio: value, min: Math.min(...ratios), max: Math.max(...ratios) };
+  if (extra.target) {
+    figure.target = extra.target;
+    figure.pass = compare(value, extra.target);
+  }
+  if (extra.note) figure.note = extra.note;
+  if (extra.numeratorText) figure.numeratorText = extra.numeratorText;
+  if (extra.denominatorText) figure.denominatorText = extra.denominatorText;
+  return figure;
+}
+
+/**
+ * A Measurement for something measured outside measure(): one ns-per-op value per run (e.g. wall ns per event
+ * at the achieved throughput), median as nsPerOp.
+ */
+export function runsMeasurement(name: string, unit: string, nsPerOpPerRun: number[], opsPerRun: number[]): Measurement {
+  const nsPerOp = median(nsPerOpPerRun);
+  return {
+    name,
+    unit,
+    nsPerOp,
+    opsPerSec: 1e9 / nsPerOp,
+    roundsNsPerOp: nsPerOpPerRun,
+    batches: nsPerOpPerRun.length,
+    ops: opsPerRun.reduce((a, b) => a + b, 0),
+  };
+}
+
+/** The MeasureResult of a suite whose figures do not come from measure() (no checksum of its own). */
+export function externalResult(measurements: Measurement[]): MeasureResult {
+  return { measurements, options: { ...DEFAULT_OPTIONS }, checksum: 0 };
 }
 
 /** Builds a ratio from two measurements of the SAME measure() call (per-round ratios, then the median). */

@@ -11,6 +11,10 @@ import { fileURLToPath } from "node:url";
 import { filtersSuite } from "./filters.ts";
 import { ratelimitSuite } from "./ratelimit.ts";
 import { plansSuite } from "./plans.ts";
+import { pipelineSuite } from "./pipeline.ts";
+import { httpSuite } from "./http.ts";
+import { footprintSuite } from "./footprint.ts";
+import { costSuite } from "./cost.ts";
 import {
   DEFAULT_OPTIONS,
   formatNs,
@@ -25,7 +29,7 @@ import {
   type SuiteResult,
 } from "./lib.ts";
 
-const SUITES: Suite[] = [filtersSuite, ratelimitSuite, plansSuite];
+const SUITES: Suite[] = [pipelineSuite, filtersSuite, ratelimitSuite, plansSuite, httpSuite, footprintSuite, costSuite];
 
 const RESULTS_URL = new URL("./results.json", import.meta.url);
 
@@ -47,11 +51,19 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   const results: SuiteResult[] = [];
+  const failed: { suite: string; error: string }[] = [];
   for (const suite of suites) {
     const t0 = performance.now();
     process.stdout.write(`running ${suite.name}… `);
-    results.push(await suite.run());
-    console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    try {
+      results.push(await suite.run());
+      console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (err) {
+      // One suite failing (e.g. wrangler dev not starting) must not lose the others' figures.
+      const error = err instanceof Error ? err.message : String(err);
+      failed.push({ suite: suite.name, error });
+      console.log(`FAILED after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${error.split("\n")[0]}`);
+    }
   }
   console.log("");
 
@@ -66,8 +78,8 @@ async function main(): Promise<void> {
       `[${formatRatio(f.min)}–${formatRatio(f.max)}]`,
       f.target ? `${f.target.op} ${f.target.value}` : "—",
       f.pass === undefined ? "" : f.pass ? "ok" : "MISS",
-      side(f.numerator),
-      side(f.denominator),
+      f.numeratorText ?? side(f.numerator),
+      f.denominatorText ?? side(f.denominator),
     ]),
     [false, false, true, true, false, false, false, false],
   );
@@ -91,12 +103,17 @@ async function main(): Promise<void> {
       checks: r.checks,
       notes: r.notes,
     })),
+    ...(failed.length > 0 ? { failed } : {}),
   };
   writeFileSync(RESULTS_URL, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`wrote ${fileURLToPath(RESULTS_URL)}`);
 
   const missed = figures.filter((f) => f.pass === false);
   if (missed.length > 0) console.log(`\ntargets missed: ${missed.map((f) => `${f.suite} ${f.label}`).join(", ")}`);
+  if (failed.length > 0) {
+    for (const f of failed) console.error(`\nsuite ${f.suite} FAILED:\n${f.error}`);
+    process.exitCode = 1;
+  }
 }
 
 const round = (x: number, digits: number) => Number(x.toFixed(digits));
@@ -127,6 +144,8 @@ function serializeRatio(f: RatioFigure) {
     denominatorOpsPerSec: Math.round(f.denominator.opsPerSec),
     ...(f.target ? { target: `${f.target.op} ${f.target.value}`, pass: f.pass } : {}),
     ...(f.note ? { note: f.note } : {}),
+    ...(f.numeratorText ? { numeratorText: f.numeratorText } : {}),
+    ...(f.denominatorText ? { denominatorText: f.denominatorText } : {}),
   };
 }
 

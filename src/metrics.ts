@@ -89,7 +89,7 @@ export function openMetrics(scopes: Record<string, { counters: Record<string, nu
   }
   return [
     "# TYPE sluice_events counter",
-    "# HELP sluice_events Events per source or destination by outcome (accepted, rejected, dropped, routed, delivered, retried, failed, dead_lettered).",
+    "# HELP sluice_events Events per source, destination or tracking plan by outcome (accepted, rejected, dropped, routed, delivered, retried, failed, dead_lettered; validated, blocked, quarantined, replayed, …).",
     ...events,
     "# TYPE sluice_delivery_latency_seconds histogram",
     "# HELP sluice_delivery_latency_seconds Time from acceptance to delivery.",

@@ -63,6 +63,12 @@ function table(entries: Entry[]): string {
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
+/** The earlier of a user's `--to` (ISO-8601 or epoch ms) and a server time (ms). */
+function earlier(to: string | undefined, ms: number): number {
+  const given = to === undefined ? Number.NaN : /^\d+$/.test(to) ? Number(to) : Date.parse(to);
+  return Number.isFinite(given) && given < ms ? given : ms;
+}
+
 /**
  * `sluice <archive> list|show|replay|purge`.
  * @returns the exit code
@@ -88,9 +94,11 @@ export async function archiveCommand(archive: "dead-letters" | "quarantine", arg
       const body: Record<string, unknown> = { ...filters(options), ...(id ? { ids: [id] } : {}) };
       const page = Math.min(Number(options.limit ?? 100) || 100, 500);
       let total = { replayed: 0, kept: 0, failed: 0, events: 0 };
-      // Pages until nothing more can be claimed; each page reports progress.
+      // Pages until nothing more can be claimed; each page reports progress. After the first page, only entries
+      // stored before the replay began (the server's `asOf`): what it stores again waits for the next replay.
       for (;;) {
-        const res = await adminRequest<{ claimed: number; replayed: number; kept: number; failed: number; events: number; remaining: number; errors: { id: string; error: string }[] }>(conn, "POST", `${base}/replay`, { ...body, limit: page });
+        const res = await adminRequest<{ claimed: number; replayed: number; kept: number; failed: number; events: number; remaining: number; asOf?: number; errors: { id: string; error: string }[] }>(conn, "POST", `${base}/replay`, { ...body, limit: page });
+        if (res.asOf !== undefined && typeof body.to !== "number") body.to = earlier(options.to, res.asOf);
         total = { replayed: total.replayed + res.replayed, kept: total.kept + res.kept, failed: total.failed + res.failed, events: total.events + res.events };
         for (const e of res.errors) log(`  failed ${e.id}: ${e.error}`);
         log(`replayed ${total.replayed} (${total.events} events)${archive === "quarantine" ? `, still failing ${total.kept}` : ""}, failed ${total.failed}, remaining ${res.remaining}`);

@@ -18,6 +18,9 @@ commands:
   dead-letters list|show <id>|replay [<id>]|purge [<id>]  [--url u] [--token t] [filters]
                   inspect and replay what destinations could not take (filters: --destination --source
                   --from --to --name --category --status --limit; --json true for JSON)
+  quarantine list|show <id>|replay [<id>]|purge [<id>]  [--url u] [--token t] [filters]
+                  inspect what tracking plans quarantined; replay re-runs the current plan and filters
+                  (filters: --source --from --to --name (event) --category (violation type) --status --limit)
   ${USAGE_HELP}
   help            this text`;
 
@@ -80,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       return dryRun({ rules: options.rules, destination: options.destination, source: options.source }, process.stdin, (l) => process.stdout.write(`${l}\n`));
     }
-    case "dead-letters": {
+    case "dead-letters":
+    case "quarantine": {
       try {
         const { options, positional } = parseOptions(args);
         return await archiveCommand(command, positional, options);

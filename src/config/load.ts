@@ -178,6 +178,9 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     const alertTo = src?.mtu_budget?.destination;
     if (alertTo !== undefined && parsed.destinations.every(Boolean) && !destIds.has(alertTo))
       main.error(["sources", i, "mtu_budget", "destination"], `unknown destination "${alertTo}"`, errors);
+    const reportTo = src?.enforcement?.violation_reports;
+    if (reportTo !== undefined && parsed.destinations.every(Boolean) && !destIds.has(reportTo))
+      main.error(["sources", i, "enforcement", "violation_reports"], `unknown destination "${reportTo}"`, errors);
   });
 
   // Filter files: the file name says which destination (or, under sources/, which source) they belong to.

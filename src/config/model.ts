@@ -12,6 +12,8 @@ export const EnforcementSchema = s.object({
   unplanned_properties: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.unplanned_properties), "allow"),
   violations: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.violations), "allow"),
   common_violations: s.withDefault(s.literal(...ENFORCEMENT_OPTIONS.common_violations), "allow"),
+  /** Destination id that receives a `Violation Generated` track event per finding (Segment's violation forwarding). */
+  violation_reports: s.optional(s.string({ pattern: ID_PATTERN })),
 });
 
 export const SourceSchema = s.object({

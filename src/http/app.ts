@@ -6,12 +6,17 @@ import { cors } from "hono/cors";
 import { r2KeyPrefix } from "../../destinations/r2/index.ts";
 import type { DestinationDefinition } from "../delivery/destination.ts";
 import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
-import { LIMITS, normalizeRequest, type EventType, type Rejection } from "../pipeline/normalize.ts";
+import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
+import { planScope } from "../pipeline/plan-stage.ts";
+import type { Routed } from "../pipeline/route.ts";
 import { packMessages, sendBatches } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
 import { deadLetterArchive } from "../storage/dead-letters.ts";
+import type { ArchiveEntry } from "../storage/archive-object.ts";
+import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
+import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
 import { ApiError } from "./errors.ts";
 import type { SourceGuards } from "./guards.ts";
@@ -147,25 +152,47 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       throw nothingUsable(result.rejected, routeType === "batch");
     }
 
-    const sends: Promise<unknown>[] = [];
-    for (const [dest, routed] of result.routed) {
-      const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(routed.pending ? { pending: routed.pending } : {}) };
-      const packed = packMessages(header, routed.events);
-      for (const group of sendBatches(packed)) {
-        sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-      }
-    }
-    try {
-      await Promise.all(sends);
-    } catch (err) {
-      // Nothing is acknowledged unless it is on the queue: the client keeps the events and retries.
-      console.error(JSON.stringify({ msg: "enqueue failed", source: source.config.id, error: String(err) }));
-      deps.telemetry.count(`source:${source.config.id}`, "enqueue_failed", result.accepted.length);
-      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+    /** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
+    const notAccepted = async (what: "enqueue" | "quarantine", err: unknown): Promise<never> => {
+      console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
+      deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
+      deps.telemetry.flushSoon(waitUntil);
       // The retry must not be taken for a duplicate, nor pay twice.
       await claim?.release();
       guards?.refund(source.config, events);
-      throw new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" });
+      throw what === "enqueue"
+        ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
+        : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
+    };
+
+    // Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo.
+    let held: ArchiveEntry[] = [];
+    if (result.quarantined.length > 0) {
+      const at = new Date();
+      const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
+      try {
+        held = await storeQuarantined(c.env.BUCKET, c.env.ARCHIVE, records);
+      } catch (err) {
+        await notAccepted("quarantine", err);
+      }
+    }
+
+    const sends: Promise<unknown>[] = [];
+    const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
+      const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
+      for (const group of sendBatches(packMessages(header, list))) {
+        sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+      }
+    };
+    for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
+    if (result.reports) enqueue(result.reports.destination, result.reports.events);
+    try {
+      await Promise.all(sends);
+    } catch (err) {
+      // The client will resend the quarantined events too: take this request's copies out again.
+      if (held.length > 0)
+        waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
+      await notAccepted("enqueue", err);
     }
     guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
     deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
@@ -173,6 +200,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       success: true,
       accepted: result.accepted.length,
       ...(duplicates > 0 ? { duplicates } : {}),
+      ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
+      ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
       ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
     });
   });
@@ -191,9 +220,13 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     if (!given || !constantTimeEqual(given.trim(), token))
       throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
     await next();
+    // Replays count what they do (replayed, routed, …).
+    deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
   });
 
   registerArchiveRoutes(app, deadLetterArchive, deps.pipeline);
+  registerArchiveRoutes(app, quarantineArchive(deps.telemetry), deps.pipeline);
+  registerPlanRoutes(app, deps.pipeline);
 
   /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
   const destinationScopes = async (env: SluiceEnv, since: string) => {
@@ -208,7 +241,11 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   app.get("/admin/metrics", async (c) => {
     const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
     const pipeline = deps.pipeline(c.env);
-    const scopes = [...pipeline.config.sources.map((s) => `source:${s.id}`), ...pipeline.config.destinations.map((d) => `destination:${d.id}`)];
+    const scopes = [
+      ...pipeline.config.sources.map((s) => `source:${s.id}`),
+      ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
+      ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
+    ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
   });
@@ -219,6 +256,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const scopes = [
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
       ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
+      ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
     ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.json({ since, scopes: Object.fromEntries(stats) });

@@ -5,6 +5,8 @@
  *   POST   /admin/<name>/replay   {filters as above, ids?, limit?} → progress of this page
  *   POST   /admin/<name>/purge    {filters as above, ids?}
  * Times are ISO-8601 or epoch ms. Replay claims entries first, so replaying twice never hands anything on twice.
+ * A replay page only takes entries stored up to its start (`asOf` in the answer; pass it back as `to` for the
+ * next page), so entries a replay stores again (quarantine that still fails) wait for the next replay.
  */
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
@@ -21,7 +23,12 @@ export interface ArchiveKind {
    * Hands a claimed entry on again. Returns a short outcome; throwing leaves the entry stored for a later replay.
    * "kept" means the entry was re-examined and stored again under a new id (quarantine that still fails).
    */
-  replay(entry: ArchiveEntry, record: unknown, env: SluiceEnv, pipeline: CompiledPipeline): Promise<{ outcome: "replayed" | "kept"; events: number }>;
+  replay(entry: ArchiveEntry, record: unknown, env: SluiceEnv, pipeline: CompiledPipeline, ctx: ReplayContext): Promise<{ outcome: "replayed" | "kept"; events: number }>;
+}
+
+export interface ReplayContext {
+  /** When this replay page started (ms): an entry stored again must get a later `at`, so the page never takes it. */
+  startedAt: number;
 }
 
 function time(v: unknown, what: string): number | undefined {
@@ -99,7 +106,9 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
   });
 
   app.post(`${base}/replay`, async (c) => {
-    const q = archiveQuery(await jsonBody(c.req.raw));
+    const startedAt = Date.now();
+    const asked = archiveQuery(await jsonBody(c.req.raw));
+    const q = { ...asked, to: Math.min(asked.to ?? startedAt, startedAt) };
     const p = pipeline(c.env);
     const page = { claimed: 0, replayed: 0, kept: 0, failed: 0, events: 0, errors: [] as { id: string; error: string }[] };
     for (const shard of kind.shards(p, q)) {
@@ -110,7 +119,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
         try {
           const obj = await c.env.BUCKET.get(entry.key);
           if (!obj) throw new Error(`record ${entry.key} is missing from R2`);
-          const done = await kind.replay(entry, await obj.json(), c.env, p);
+          const done = await kind.replay(entry, await obj.json(), c.env, p, { startedAt });
           await stub.settle([entry.id], "replayed", Date.now());
           page[done.outcome]++;
           page.events += done.events;
@@ -122,7 +131,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
       }
     }
     const remaining = (await Promise.all(kind.shards(p, q).map((s) => shardStub(c.env, s).list({ ...q, status: "stored", limit: 10_000 })))).reduce((a, l) => a + l.length, 0);
-    return c.json({ ...page, remaining });
+    return c.json({ ...page, remaining, asOf: startedAt });
   });
 
   app.post(`${base}/purge`, async (c) => {

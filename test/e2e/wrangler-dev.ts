@@ -1,7 +1,10 @@
 /**
  * Starts the real worker with `wrangler dev` (workerd, local Queues/R2/Durable Objects) on a config folder of
- * the test's choosing, on free loopback ports, with fresh local state.
+ * the test's choosing, on free loopback ports, with fresh local state (or the `state` folder of an earlier run,
+ * to restart on the same R2 objects and Durable Objects).
  */
+import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -22,14 +25,19 @@ export function freePort(): Promise<number> {
 
 export interface DevWorker {
   url: string;
+  /** The `--persist-to` folder. */
+  state: string;
   output: () => string;
   stop(): Promise<void>;
 }
 
-export async function startWranglerDev(configDir: string, vars: Record<string, string>, timeoutMs = 120_000): Promise<DevWorker> {
+/**
+ * @param state `--persist-to` folder; give the same one to a later call to restart on the same local state
+ *   (stop the first worker before). Default: a fresh temporary folder.
+ */
+export async function startWranglerDev(configDir: string, vars: Record<string, string>, timeoutMs = 120_000, state = mkdtempSync(join(tmpdir(), "sluice-state-"))): Promise<DevWorker> {
   const port = await freePort();
   const inspector = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "sluice-state-"));
   // The config is built into the state folder and aliased in through a copy of wrangler.toml (wrangler dev
   // ignores --alias), so runs never touch .sluice/config.ts and can run side by side.
   const built = join(state, "config.ts");
@@ -46,23 +54,43 @@ export async function startWranglerDev(configDir: string, vars: Record<string, s
     detached: true,
   });
   let log = "";
-  child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const dbg = (d: Buffer) => { log += d.toString(); if (log.length > 20_000_000) { require("node:fs").appendFileSync("/tmp/wrangler-overflow.log", log.slice(0, 200_000) + "\n=====\n"); log = log.slice(-100_000); } };
+  child.stdout!.on("data", dbg);
+  child.stderr!.on("data", dbg);
   const url = `http://127.0.0.1:${port}`;
+  /** Whether any process of the group (npx, wrangler, workerd) is still there. */
+  const groupAlive = () => {
+    try {
+      process.kill(-child.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const groupGone = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (groupAlive() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    return !groupAlive();
+  };
   const stop = async () => {
     rmSync(wranglerConfig, { force: true });
-    if (child.exitCode === null) {
-      process.kill(-child.pid!, "SIGTERM");
-      await new Promise((r) => setTimeout(r, 500));
-      if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+    if (!groupAlive()) return;
+    process.kill(-child.pid!, "SIGTERM");
+    // Waits until the whole group is gone, so a next run on the same state folder starts after this one let go of it.
+    if (await groupGone(5000)) return;
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // gone meanwhile
     }
+    await groupGone(5000);
   };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${log}`);
     try {
       const res = await fetch(`${url}/`);
-      if (res.ok) return { url, output: () => log, stop };
+      if (res.ok) return { url, state, output: () => log, stop };
     } catch {
       // not listening yet
     }

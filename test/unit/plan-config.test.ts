@@ -375,6 +375,18 @@ events:
     ]);
   });
 
+  it("checks that violation_reports names a destination", () => {
+    const main = `${mainFile("    tracking_plan: web\n    enforcement:\n      violation_reports: nowhere\n")}destinations:
+  - { id: reports, name: Reports, kind: webhook, sources: [web], settings: { url: "http://127.0.0.1:9/" } }
+`;
+    expect(load({ "plans/web.yaml": "[]\n" }, main).errors).toEqual([
+      { file: "sluice.yaml", line: lineOf(main, "violation_reports"), rule: "sources[0].enforcement.violation_reports", message: 'unknown destination "nowhere"' },
+    ]);
+    const ok = load({ "plans/web.yaml": "[]\n" }, main.replace("nowhere", "reports"));
+    expect(ok.errors).toEqual([]);
+    expect(ok.config!.sources[0]!.enforcement).toMatchObject({ violations: "allow", violation_reports: "reports" });
+  });
+
   it("rejects a plan file whose name is not a valid id, and two files for one plan", () => {
     const bad = load({ "plans/Web Plan.yaml": "[]\n" }, mainFile("")).errors;
     expect(bad.map((e) => [e.file, e.message])).toEqual([[join("plans", "Web Plan.yaml"), expect.stringMatching(/plan id "Web Plan" \(the file name\) must match/)]]);

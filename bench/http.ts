@@ -1,0 +1,300 @@
+/**
+ * Suite "http": Sluice in workerd (`wrangler dev`, the default config) vs the platform's floor — a minimal Hono
+ * worker that only parses a batch and enqueues it (bench/floor-worker/), all driven by the same load generator
+ * (autocannon, in this process) over loopback: POST /v1/batch with 100-event batches from the corpus, the same
+ * connections and duration, runs rotating A, B, C, D, A, B, C, D.
+ *
+ *  - A "sluice": the demo config (filters/): source "web" with its tracking plan and dedup (default: 8 shards), an
+ *    R2 destination and a signed webhook, whose URL (in a copy of the folder) points at a counting sink this suite
+ *    starts in its own process, so deliveries succeed. Bundled once with `wrangler deploy --dry-run` and served
+ *    with no_bundle (wrangler dev would otherwise restart whenever someone edits src/ during a run). Its queue
+ *    consumer delivers while the load runs (R2 writes, one signed webhook POST per event) in the same workerd
+ *    isolate as the requests. Each A run gets a fresh server (warm-up, run, stop), so the delivery backlog a run
+ *    leaves behind never runs beside another contender.
+ *  - B "sluice ingest only": the same bundle with no queue consumers (messages stay queued): the request path
+ *    alone. C: B with `dedup: false` (its own bundle): what the dedup claims cost in wrangler dev.
+ *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
+ *  - Every request carries fresh messageIds (a fresh suffix per request), so dedup never short-cuts anything.
+ *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection
+ *    errors and resets — wrangler dev's proxy resets some connections under load — timeouts, non-2xx), the CPU
+ *    time of each server's process group (wrangler + workerd, from /proc) per accepted event, and for A the
+ *    webhook deliveries the sink received during the run.
+ *
+ * Knobs: BENCH_HTTP_SECONDS (10), BENCH_HTTP_CONNECTIONS (10), BENCH_HTTP_PAIRS (2), BENCH_HTTP_WARMUP_SECONDS (3).
+ */
+import autocannon, { type Result } from "autocannon";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isSeq, parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
+import { join } from "node:path";
+import { loadCorpus } from "./filters.ts";
+import { externalResult, median, pairedRatio, runsMeasurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
+import { buildSluiceBundle, bundledWranglerConfig, groupCpuSeconds, REPO_ROOT, startDev, startSink, type DevServer, type Sink, type SluiceBundle } from "./workers.ts";
+
+const BATCH = 100;
+const DEMO_WRITE_KEY = "wk_demo_web";
+const DEMO_HOOK_URL = "http://127.0.0.1:9911/";
+const DEMO_HOOK_SECRET = "demo-hook-secret";
+
+type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "floor";
+
+interface Run {
+  server: Kind;
+  seconds: number;
+  requests2xx: number;
+  eventsPerSec: number;
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  resets: number;
+  timeouts: number;
+  non2xx: number;
+  statusCodes: Record<string, number>;
+  /** Server process group CPU seconds during the run. */
+  cpuSeconds: number;
+  /** Webhook deliveries the sink received during the run (A only). */
+  deliveredDuring?: number;
+}
+
+/**
+ * 100-event /v1/batch bodies over the corpus, as templates: each messageId carries a placeholder that every request
+ * replaces with a fresh suffix (see `load`).
+ */
+const ID_PLACEHOLDER = "__BENCH_ID__";
+function batchTemplates(lines: readonly string[]): string[][] {
+  const templates: string[][] = [];
+  for (let i = 0; i + BATCH <= lines.length; i += BATCH) {
+    const events = lines.slice(i, i + BATCH).map((l) => {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      return { ...e, messageId: `${String(e.messageId)}-${ID_PLACEHOLDER}` };
+    });
+    templates.push(JSON.stringify({ batch: events, sentAt: new Date().toISOString() }).split(ID_PLACEHOLDER));
+  }
+  return templates;
+}
+
+let requestSerial = 0;
+/** The next request body: the next template with a suffix no earlier request used. */
+function nextBody(templates: string[][], k: number): string {
+  return templates[k % templates.length]!.join(`${process.pid.toString(36)}-${(requestSerial++).toString(36)}`);
+}
+
+/** The demo config folder, copied, with the webhook pointed at `sinkUrl`. */
+function demoConfigCopy(dir: string, sinkUrl: string): { replaced: number } {
+  cpSync(join(REPO_ROOT, "filters"), dir, { recursive: true });
+  let replaced = 0;
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.(ya?ml|json)$/.test(entry.name)) {
+        const text = readFileSync(path, "utf8");
+        if (text.includes(DEMO_HOOK_URL)) {
+          replaced += text.split(DEMO_HOOK_URL).length - 1;
+          writeFileSync(path, text.replaceAll(DEMO_HOOK_URL, sinkUrl));
+        }
+      }
+    }
+  };
+  walk(dir);
+  return { replaced };
+}
+
+/** Sets `dedup: false` on every source of a copied sluice.yaml. */
+function withoutDedup(path: string): void {
+  const doc = parseDocument(readFileSync(path, "utf8"));
+  const sources = doc.get("sources") as YAMLSeq | undefined;
+  if (!sources || !isSeq(sources)) throw new Error(`bench/http: ${path} has no sources list`);
+  for (const item of sources.items) (item as YAMLMap).set("dedup", false);
+  writeFileSync(path, doc.toString());
+}
+
+async function load(server: DevServer, templates: string[][], seconds: number, connections: number, authorization?: string): Promise<Result> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (authorization) headers.authorization = authorization;
+  let k = 0;
+  return autocannon({
+    url: server.url,
+    connections,
+    duration: seconds,
+    timeout: 30,
+    // setupRequest runs before every request: a fresh body (Content-Length follows it).
+    requests: [{ method: "POST", path: "/v1/batch", headers, setupRequest: (req) => ({ ...req, body: nextBody(templates, k++) }) }],
+  });
+}
+
+async function measureRun(kind: Kind, server: DevServer, templates: string[][], seconds: number, connections: number, sink: Sink, auth: string | undefined): Promise<Run> {
+  const sinkBefore = await sink.count();
+  const cpuBefore = groupCpuSeconds(server.pgid);
+  const r = await load(server, templates, seconds, connections, auth);
+  const cpuSeconds = groupCpuSeconds(server.pgid) - cpuBefore;
+  const sinkAfter = await sink.count();
+  const elapsed = (new Date(r.finish).getTime() - new Date(r.start).getTime()) / 1000 || r.duration;
+  const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => [code, (v as { count: number }).count]));
+  return {
+    server: kind,
+    seconds: elapsed,
+    requests2xx: r["2xx"],
+    eventsPerSec: (r["2xx"] * BATCH) / elapsed,
+    requestsPerSec: r["2xx"] / elapsed,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors,
+    resets: r.resets,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    statusCodes,
+    cpuSeconds,
+    ...(kind === "sluice" ? { deliveredDuring: sinkAfter - sinkBefore } : {}),
+  };
+}
+
+const fmtRate = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+const summary = (runs: Run[]) => {
+  const eps = median(runs.map((r) => r.eventsPerSec));
+  const rps = median(runs.map((r) => r.requestsPerSec));
+  const errs = runs.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0);
+  return `${fmtRate(eps)} events/s (${rps.toFixed(0)} req/s), p50 ${median(runs.map((r) => r.p50)).toFixed(0)} ms, p99 ${median(runs.map((r) => r.p99)).toFixed(0)} ms, ${errs} errors`;
+};
+
+export const httpSuite: Suite = {
+  name: "http",
+  async run(): Promise<SuiteResult> {
+    const seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
+    const connections = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
+    const pairs = Number(process.env.BENCH_HTTP_PAIRS ?? 2);
+    const warmup = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 3);
+    const templates = batchTemplates(loadCorpus());
+    const auth = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
+
+    const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-http-"));
+    const servers: DevServer[] = [];
+    let sink: Sink | undefined;
+    const tomls: { remove: () => void }[] = [];
+    const bundles: SluiceBundle[] = [];
+    try {
+      sink = await startSink();
+      const configDir = join(tmp, "config");
+      const { replaced } = demoConfigCopy(configDir, sink.url);
+      const noDedupDir = join(tmp, "config-nodedup");
+      demoConfigCopy(noDedupDir, sink.url);
+      withoutDedup(join(noDedupDir, "sluice.yaml"));
+      // Bundle once, then serve the bundle (see the module comment).
+      bundles.push(await buildSluiceBundle({ configDir }, "http"));
+      bundles.push(await buildSluiceBundle({ configDir: noDedupDir }, "http-nodedup"));
+      const vars = { HOOK_SECRET: DEMO_HOOK_SECRET, ADMIN_TOKEN: "bench-admin-token" };
+      const full = bundledWranglerConfig(bundles[0]!.bundle, "http");
+      const ingestOnly = bundledWranglerConfig(bundles[0]!.bundle, "http-ingest", { withoutConsumers: true });
+      const noDedup = bundledWranglerConfig(bundles[1]!.bundle, "http-nodedup", { withoutConsumers: true });
+      tomls.push(full, ingestOnly, noDedup);
+      const floorToml = join(REPO_ROOT, "bench", "floor-worker", "wrangler.toml");
+      if (!existsSync(floorToml)) throw new Error(`bench/http: ${floorToml} is missing`);
+
+      const sanity = async (kind: Kind, server: DevServer, a: string | undefined) => {
+        const res = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", ...(a ? { authorization: a } : {}) }, body: nextBody(templates, 0) });
+        const text = await res.text();
+        if (!res.ok || !/"accepted":100/.test(text)) throw new Error(`bench/http: ${kind} answered ${res.status} ${text.slice(0, 300)}`);
+      };
+      // Long-lived servers (B, C, D): started, checked and warmed up once.
+      const longLived = new Map<Kind, { server: DevServer; auth?: string }>();
+      for (const [kind, path, v, a] of [["sluice ingest only", ingestOnly.path, vars, auth], ["ingest only, dedup off", noDedup.path, vars, auth], ["floor", floorToml, {}, undefined]] as const) {
+        const server = await startDev(path, { vars: v });
+        servers.push(server);
+        await sanity(kind, server, a);
+        await load(server, templates, warmup, connections, a);
+        longLived.set(kind, { server, ...(a ? { auth: a } : {}) });
+      }
+
+      const runs: Run[] = [];
+      for (let i = 0; i < pairs; i++) {
+        // A: a fresh server per run; stopping it drops the delivery backlog the run leaves.
+        const fresh = await startDev(full.path, { vars });
+        servers.push(fresh);
+        try {
+          await sanity("sluice", fresh, auth);
+          await load(fresh, templates, warmup, connections, auth);
+          runs.push(await measureRun("sluice", fresh, templates, seconds, connections, sink, auth));
+        } finally {
+          servers.pop();
+          await fresh.stop();
+        }
+        for (const [kind, c] of longLived) {
+          runs.push(await measureRun(kind, c.server, templates, seconds, connections, sink, c.auth));
+          await new Promise((r) => setTimeout(r, 1000)); // the floor's consumer acks what is left
+        }
+      }
+      const of = (kind: Kind) => runs.filter((r) => r.server === kind);
+      const s = of("sluice");
+      const si = of("sluice ingest only");
+      const sd = of("ingest only, dedup off");
+      const f = of("floor");
+      const nsPerEvent = (rs: Run[]) => rs.map((r) => 1e9 / r.eventsPerSec);
+      const events = (rs: Run[]) => rs.map((r) => r.requests2xx * BATCH);
+      const cpuPerEvent = (rs: Run[]) => rs.map((r) => (r.cpuSeconds * 1e9) / Math.max(1, r.requests2xx * BATCH));
+      const mS = runsMeasurement("sluice (wrangler dev)", "event", nsPerEvent(s), events(s));
+      const mI = runsMeasurement("sluice ingest only (no consumer)", "event", nsPerEvent(si), events(si));
+      const mD = runsMeasurement("sluice ingest only, dedup off", "event", nsPerEvent(sd), events(sd));
+      const mF = runsMeasurement("floor worker (wrangler dev)", "event", nsPerEvent(f), events(f));
+      const cS = runsMeasurement("sluice server CPU", "event", cpuPerEvent(s), events(s));
+      const cI = runsMeasurement("sluice ingest-only server CPU", "event", cpuPerEvent(si), events(si));
+      const cF = runsMeasurement("floor server CPU", "event", cpuPerEvent(f), events(f));
+      const eps = (rs: Run[]) => rs.map((r) => r.eventsPerSec);
+      const ms = (rs: Run[], k: "p50" | "p99") => `${median(rs.map((r) => r[k])).toFixed(0)} ms`;
+      const cpuText = (m: typeof cS) => `${(m.nsPerOp / 1000).toFixed(1)} µs CPU/event`;
+      const ratios: RatioFigure[] = [
+        pairedRatio("http", "throughput sluice / floor (events/s)", mS, mF, { numerator: eps(s), denominator: eps(f) }, {
+          target: { op: ">=", value: 0.7 },
+          note: `default config with its deliveries running; 100-event batches, ${connections} connections, ${seconds} s per run, runs rotating ×${pairs}`,
+          numeratorText: `sluice ${summary(s)}`,
+          denominatorText: `floor ${summary(f)}`,
+        }),
+        pairedRatio("http", "p50 latency sluice / floor", mS, mF, { numerator: s.map((r) => r.p50), denominator: f.map((r) => r.p50) }, {
+          numeratorText: `sluice p50 ${ms(s, "p50")}`,
+          denominatorText: `floor p50 ${ms(f, "p50")}`,
+        }),
+        pairedRatio("http", "p99 latency sluice / floor", mS, mF, { numerator: s.map((r) => r.p99), denominator: f.map((r) => r.p99) }, {
+          numeratorText: `sluice p99 ${ms(s, "p99")}`,
+          denominatorText: `floor p99 ${ms(f, "p99")}`,
+        }),
+        pairedRatio("http", "throughput ingest-only sluice / floor", mI, mF, { numerator: eps(si), denominator: eps(f) }, {
+          note: "diagnostic: the same bundle with no queue consumers (nothing delivered while the load runs)",
+          numeratorText: `sluice ingest only ${summary(si)}`,
+          denominatorText: `floor ${summary(f)}`,
+        }),
+        pairedRatio("http", "throughput ingest-only, dedup off / floor", mD, mF, { numerator: eps(sd), denominator: eps(f) }, {
+          note: "diagnostic: B with dedup: false — the dedup claims (8 Durable Object calls per batch) taken out",
+          numeratorText: `dedup off ${summary(sd)}`,
+          denominatorText: `floor ${summary(f)}`,
+        }),
+        pairedRatio("http", "server CPU per event sluice / floor", cS, cF, { numerator: cpuPerEvent(s), denominator: cpuPerEvent(f) }, {
+          note: "CPU of wrangler + workerd per accepted event during the run, incl. local queues, Durable Objects, R2 and deliveries",
+          numeratorText: `sluice ${cpuText(cS)}`,
+          denominatorText: `floor ${cpuText(cF)}`,
+        }),
+        pairedRatio("http", "server CPU per event ingest-only / floor", cI, cF, { numerator: cpuPerEvent(si), denominator: cpuPerEvent(f) }, {
+          numeratorText: `sluice ingest only ${cpuText(cI)}`,
+          denominatorText: `floor ${cpuText(cF)}`,
+        }),
+      ];
+      const notes = [
+        `http: wrangler dev (workerd) on loopback, autocannon ${connections} connections × ${seconds} s per run, POST /v1/batch with ${BATCH}-event batches (fresh messageIds each request), runs: ${runs.map((r) => r.server).join(", ")}.`,
+        `  sluice: demo config (filters/) copy, webhook → counting sink (${replaced} URL replaced), served from one dry-run bundle; "ingest only": the same bundle with no queue consumers (and a bundle of the copy with dedup: false);` +
+          ` floor: bench/floor-worker (parse + one Queue send; consumer acks).`,
+        ...runs.map(
+          (r, i) =>
+            `  run ${String(i + 1).padStart(2)} ${r.server.padEnd(22)} ${fmtRate(r.eventsPerSec).padStart(6)} events/s  ${r.requestsPerSec.toFixed(0).padStart(4)} req/s  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms` +
+            `  errors ${r.errors} (resets ${r.resets}) timeouts ${r.timeouts} non-2xx ${r.non2xx}  server CPU ${r.cpuSeconds.toFixed(1)} s` +
+            (r.server === "sluice" ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s)` : ""),
+        ),
+      ];
+      return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mF, cS, cI, cF]), ratios, checks: { runs }, notes };
+    } finally {
+      for (const server of servers.reverse()) await server.stop().catch(() => {});
+      await sink?.stop().catch(() => {});
+      for (const t of tomls) t.remove();
+      for (const b of bundles) b.remove();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,296 @@
+/**
+ * The config and the request path the "pipeline", "footprint" and "cost" suites share.
+ *
+ *  - benchConfig(n): a BuiltConfig built in code — one source ("web", write key wk_bench_web) with a tracking plan
+ *    generated from the corpus (./plans-fixture.ts: 20 rules × 10 properties) and n webhook destinations, each with
+ *    3 Segment filters + 2 transformations. Five filter recipes rotate over the destinations (product analytics,
+ *    ads, warehouse-like, support tool, a second analytics tool), so destinations differ as they do in production.
+ *    One destination is named "Holdout Hook": the corpus's `integrations: {All: false, "Holdout Hook": true}`
+ *    events go to it only.
+ *  - BenchIngest: the worker's per-request CPU path (src/http/app.ts `trackingApi`) without I/O, through the same
+ *    functions in the same order: JSON.parse of the body → normalizeRequest → routeNormalized (tracking plan,
+ *    source filters, integrations, destination filters) → packMessages per destination → sendBatches. With
+ *    `full`, also what the guards do per event in the isolate (dedup claim planning, usage sketch).
+ */
+import { randomUUID } from "node:crypto";
+import { destinationKinds } from "../destinations/index.ts";
+import { dedupSettings } from "../src/config/source-limits.ts";
+import type { BuiltConfig, DestinationConfig, SourceConfig } from "../src/config/model.ts";
+import { planClaims } from "../src/dedup/plan.ts";
+import { compilePipeline, routeNormalized, type CompiledPipeline, type CompiledSource } from "../src/pipeline/compile.ts";
+import type { FilterSpec } from "../src/pipeline/filters/index.ts";
+import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
+import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
+import { packMessages, sendBatches } from "../src/queue/messages.ts";
+import { Telemetry } from "../src/telemetry.ts";
+import { UsageRecorder } from "../src/usage/recorder.ts";
+import { generatePlan } from "./plans-fixture.ts";
+
+type Event = Record<string, unknown>;
+
+export const WRITE_KEY = "wk_bench_web";
+export const SOURCE_ID = "web";
+export const PLAN_ID = "bench";
+
+const TOOL_NAMES = ["Mixpanel", "Google Ads", "Warehouse Hook", "Holdout Hook", "Amplitude", "Braze", "Meta CAPI", "Snowflake Hook", "Zendesk", "Heap"];
+
+/** Destination i's display name: unique, the first ten are real-looking tool names. */
+export function destinationName(i: number): string {
+  const base = TOOL_NAMES[i % TOOL_NAMES.length]!;
+  return i < TOOL_NAMES.length ? base : `${base} ${Math.floor(i / TOOL_NAMES.length) + 1}`;
+}
+
+export const destinationId = (i: number) => `dest-${String(i).padStart(2, "0")}`;
+
+/** 3 Segment filters (drop / sample / property actions) + 2 Sluice transformations, by recipe. */
+export function destinationFilters(i: number): FilterSpec[] {
+  const id = destinationId(i);
+  switch (i % 5) {
+    case 0: // product analytics
+      return [
+        { title: "Drop noisy events", if: 'event in ["Video Playback Started", "Feature Used"]', actions: [{ type: "DROP" }] },
+        { title: "Strip PII", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { properties: ["email", "phone"], traits: ["email", "phone"] } }] },
+        { title: "Sample page views by user", if: 'type = "page"', actions: [{ type: "SAMPLE", percent: 0.5, path: "anonymousId" }] },
+        { title: "Name the order total", if: 'event = "Order Completed"', actions: [{ type: "RENAME_PROPERTIES", fields: { "properties.total": "properties.order_total" } }] },
+        { title: "Tag the destination", if: "all", actions: [{ type: "SET", path: "context.sluice.destination", value: id }] },
+      ];
+    case 1: // ads / conversions
+      return [
+        { title: "Only track and identify", if: '!(type in ["track", "identify"])', actions: [{ type: "DROP" }] },
+        { title: "Drop small orders", if: 'event = "Order Completed" and properties.revenue < 10', actions: [{ type: "DROP" }] },
+        { title: "Order allow-list", if: 'event = "Order Completed"', actions: [{ type: "ALLOW_PROPERTIES", fields: { properties: ["order_id", "revenue", "currency", "products"] } }] },
+        { title: "Hash emails", if: 'type = "identify"', actions: [{ type: "HASH_PROPERTIES", fields: ["traits.email"], salt: "bench-salt" }] },
+        { title: "Revenue as a number", if: 'event = "Order Completed"', actions: [{ type: "CAST", fields: { "properties.revenue": "number" } }] },
+      ];
+    case 2: // warehouse-like
+      return [
+        { title: "Drop test events", if: 'match(event, "Test *") or properties.test = true', actions: [{ type: "DROP" }] },
+        { title: "Drop email campaigns", if: 'context.campaign.medium = "email"', actions: [{ type: "DROP" }] },
+        { title: "No IPs or user agents", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { context: ["ip", "userAgent"] } }] },
+        { title: "Page URL as a property", if: 'type = "page"', actions: [{ type: "COPY", from: "context.page.url", to: "properties.page_url" }] },
+        { title: "Pipeline marker", if: "all", actions: [{ type: "SET", path: "context.sluice.pipeline", value: "edge" }] },
+      ];
+    case 3: // support tool: people and accounts only
+      return [
+        { title: "Only identify and group", if: '!(type in ["identify", "group"])', actions: [{ type: "DROP" }] },
+        { title: "Drop anonymous people", if: "length(userId) < 1", actions: [{ type: "DROP" }] },
+        { title: "No phone numbers", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { traits: ["phone"] } }] },
+        { title: "Snake-case created at", if: 'type = "identify"', actions: [{ type: "RENAME_PROPERTIES", fields: { "traits.createdAt": "traits.created_at" } }] },
+        { title: "Logins as a number", if: 'type = "identify"', actions: [{ type: "CAST", fields: { "traits.logins": "number" } }] },
+      ];
+    default: // a second analytics tool
+      return [
+        { title: "Drop searches", if: 'event = "Search Performed"', actions: [{ type: "DROP" }] },
+        { title: "Sample anonymous pages", if: 'type = "page" and userId = null', actions: [{ type: "SAMPLE", percent: 0.9, path: "anonymousId" }] },
+        { title: "Strip emails", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { properties: ["email"] } }] },
+        { title: "New signup name", if: 'event = "Signed Up"', actions: [{ type: "RENAME_EVENT", to: "Sign Up Completed" }] },
+        { title: "Locale on track events", if: 'type = "track"', actions: [{ type: "COPY", from: "context.locale", to: "properties.locale" }] },
+      ];
+  }
+}
+
+function destination(i: number): DestinationConfig {
+  return {
+    id: destinationId(i),
+    name: destinationName(i),
+    kind: "webhook",
+    enabled: true,
+    sources: "*",
+    settings: { url: `https://hooks.example.com/${destinationId(i)}`, headers: {}, timeout_ms: 10_000, batch: { enabled: true, max_events: 100 }, concurrency: 10 },
+    retry: { window_hours: 4, base_delay_seconds: 5, max_delay_seconds: 1800 },
+    circuit_breaker: { failures_to_open: 10, cooldown_seconds: 15, max_cooldown_seconds: 600 },
+  };
+}
+
+let planCache: PlanRule[] | undefined;
+/** The corpus-derived plan (./plans-fixture.ts), computed once per process. */
+export function benchPlan(lines: readonly string[]): PlanRule[] {
+  return (planCache ??= generatePlan(lines.map((l) => JSON.parse(l) as Event)));
+}
+
+export interface BenchConfigOptions {
+  /** Source limits for the "cost" simulation (rate limit leases); the pipeline suite leaves them out. */
+  source?: Partial<SourceConfig>;
+}
+
+/** See the module comment. `lines` is the corpus (the plan is generated from it). */
+export function benchConfig(destinations: number, lines: readonly string[], options: BenchConfigOptions = {}): BuiltConfig {
+  const source: SourceConfig = {
+    id: SOURCE_ID,
+    name: "Website",
+    environment: "prod",
+    write_keys: [WRITE_KEY],
+    tracking_plan: PLAN_ID,
+    // The demo's enforcement (filters/sluice.yaml): report only, findings travel in context.protocols.
+    enforcement: { unplanned_events: "allow", unplanned_properties: "allow", violations: "allow", common_violations: "allow" },
+    ...options.source,
+  };
+  const dests = Array.from({ length: destinations }, (_, i) => destination(i));
+  return {
+    version: 1,
+    origin: `bench/pipeline-fixture.ts (${destinations} destinations)`,
+    sources: [source],
+    destinations: dests,
+    filters: Object.fromEntries(dests.map((d, i) => [d.id, destinationFilters(i)])),
+    sourceFilters: {},
+    plans: { [PLAN_ID]: benchPlan(lines) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Requests
+
+export interface BenchRequest {
+  route: EventType | "batch";
+  body: string;
+  events: number;
+}
+
+/** The corpus as requests of `size` events: `/v1/batch` bodies (`{batch, sentAt}`), or single-event bodies for 1. */
+export function requestsOf(lines: readonly string[], size: number): BenchRequest[] {
+  const out: BenchRequest[] = [];
+  const sentAt = "2026-11-25T12:00:00.000Z";
+  for (let i = 0; i < lines.length; i += size) {
+    const chunk = lines.slice(i, i + size);
+    if (size === 1) {
+      const event = JSON.parse(chunk[0]!) as Event;
+      out.push({ route: event.type as EventType, body: JSON.stringify({ ...event, sentAt }), events: 1 });
+    } else {
+      out.push({ route: "batch", body: `{"batch":[${chunk.join(",")}],"sentAt":${JSON.stringify(sentAt)}}`, events: chunk.length });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The request path
+
+export interface IngestOutcome {
+  accepted: number;
+  /** Destinations that received at least one event. */
+  destinations: number;
+  /** Events routed, summed over destinations. */
+  deliveries: number;
+  /** Queue messages and their bytes (what sendBatch would be given). */
+  messages: number;
+  bytes: number;
+  /** sendBatch calls. */
+  sendBatches: number;
+}
+
+/** The worker's request path, minus I/O: see the module comment. */
+export class BenchIngest {
+  readonly pipeline: CompiledPipeline;
+  readonly source: CompiledSource;
+  /** The real Telemetry (only count() is used: in-memory aggregation, as per request in the worker). */
+  readonly telemetry = new Telemetry(() => {
+    throw new Error("bench: telemetry is never flushed");
+  });
+  private readonly usage = new UsageRecorder();
+  /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
+  private readonly fallbackPlan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
+  private readonly shards: number;
+
+  constructor(
+    readonly config: BuiltConfig,
+    private readonly full = false,
+  ) {
+    this.pipeline = compilePipeline(config, destinationKinds, {});
+    const source = this.pipeline.sourceForWriteKey(WRITE_KEY);
+    if (!source) throw new Error("bench: the bench config has no source for its write key");
+    this.source = source;
+    const planId = source.config.tracking_plan;
+    const wired = (source as { plan?: unknown }).plan !== undefined;
+    this.fallbackPlan = planId && !wired && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined;
+    this.shards = dedupSettings(source.config.dedup)?.shards ?? 8;
+  }
+
+  /** Whether the tracking plan runs inside routeNormalized (the wired worker) or in this harness before it. */
+  get planStage(): "routeNormalized" | "bench fallback (enforcePlan before routeNormalized)" | "none" {
+    if (this.fallbackPlan) return "bench fallback (enforcePlan before routeNormalized)";
+    return (this.source as { plan?: unknown }).plan !== undefined ? "routeNormalized" : "none";
+  }
+
+  /** Parse → normalize → plan → route → pack, as trackingApi does. */
+  run(req: BenchRequest): IngestOutcome {
+    const json = JSON.parse(req.body) as unknown;
+    const receivedAt = new Date();
+    const assigned = new Set<string>();
+    const normalized = normalizeRequest(json, req.route, {
+      receivedAt,
+      requestBytes: req.body.length,
+      newMessageId: () => {
+        const id = randomUUID();
+        assigned.add(id);
+        return id;
+      },
+    });
+    let accepted = normalized.accepted;
+    if (this.full) accepted = planClaims(accepted, assigned, this.shards).candidates;
+    const result = routeNormalized(this.source, this.planned({ accepted, rejected: normalized.rejected }), this.telemetry);
+    const outcome: IngestOutcome = { accepted: result.accepted.length, destinations: 0, deliveries: 0, messages: 0, bytes: 0, sendBatches: 0 };
+    const t0 = receivedAt.getTime();
+    const enqueue = (dest: string, events: readonly SluiceEvent[], pending?: string) => {
+      const header = { v: 1 as const, dest, source: this.source.config.id, t0, tries: 0, ...(pending ? { pending: pending as "all" | "destination" } : {}) };
+      outcome.destinations++;
+      outcome.deliveries += events.length;
+      for (const group of sendBatches(packMessages(header, events))) {
+        outcome.sendBatches++;
+        outcome.messages += group.length;
+        for (const m of group) outcome.bytes += m.bytes;
+      }
+    };
+    for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
+    // Violation reports (a plan's violation_reports destination), where this version of the pipeline makes them.
+    const reports = (result as { reports?: { destination: string; events: SluiceEvent[] } }).reports;
+    if (reports) enqueue(reports.destination, reports.events);
+    if (this.full) this.usage.observe(this.source.config, result.accepted, receivedAt.toISOString().slice(0, 10));
+    return outcome;
+  }
+
+  /**
+   * Stage 1 only (parse, normalize, tracking plan): the destination-independent part. `skipSizeCheck` tells
+   * normalizeRequest the body is small (requestBytes 0), which skips its per-event 32 KB check (a JSON.stringify
+   * and a UTF-8 encode of every event of a request over 32 KB): a diagnostic of what that check costs.
+   */
+  runFront(req: BenchRequest, skipSizeCheck = false): number {
+    const json = JSON.parse(req.body) as unknown;
+    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: skipSizeCheck ? 0 : req.body.length, newMessageId: randomUUID });
+    const planned = this.planned(normalized);
+    const plan = (this.source as { plan?: { compiled: CompiledPlan; enforcement: SourceConfig["enforcement"] } }).plan;
+    let sum = planned.accepted.length;
+    if (plan) for (const e of planned.accepted) sum += enforcePlan(plan.compiled, plan.enforcement, e).findings.length;
+    return sum;
+  }
+
+  /** For each event of the request (in order), how many destinations it is routed to (untimed helper). */
+  deliveriesPerEvent(req: BenchRequest): number[] {
+    const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
+    const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
+    const counts = normalized.accepted.map(() => 0);
+    const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
+    for (const routed of result.routed.values()) for (const e of routed.events) counts[index.get(e.messageId)!]!++;
+    return counts;
+  }
+
+  /** Stages 1–2 (… → routing with every destination's filters), without serialization. */
+  runRouteOnly(req: BenchRequest): number {
+    const json = JSON.parse(req.body) as unknown;
+    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
+    const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
+    let sum = 0;
+    for (const routed of result.routed.values()) sum += routed.events.length;
+    return sum;
+  }
+
+  private planned(normalized: NormalizeResult): NormalizeResult {
+    const fb = this.fallbackPlan;
+    if (!fb) return normalized;
+    const allowed: SluiceEvent[] = [];
+    for (const e of normalized.accepted) {
+      const d = enforcePlan(fb.plan, fb.enforcement, e);
+      if (d.action === "allow") allowed.push(d.event);
+    }
+    return { accepted: allowed, rejected: normalized.rejected };
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Suite "pipeline": the whole per-request core on one core, vs its floor, and how it scales.
+ *
+ * Every contender works from the raw request body (a string) of the 5,000-event corpus cut into requests, as the
+ * worker receives them, and does exactly what src/http/app.ts does per request minus I/O (./pipeline-fixture.ts
+ * BenchIngest): JSON.parse → normalizeRequest → routeNormalized (tracking plan, integrations object, each
+ * destination's 3 filters + 2 transformations) → packMessages per destination → sendBatches.
+ *
+ * Contenders (all in one measure() call, interleaved):
+ *  - parse+stringify:    JSON.parse of the request body + JSON.stringify of each of its events — the floor no
+ *                        pipeline can beat (it must read the events and write them out at least once).
+ *  - pipeline dN rM:     N destinations (1, 10, 50), requests of M events (10, 100). d10 r100 is the headline.
+ *  - stage 1 / stage 2:  d10 r100 cut short — parse+normalize+plan; then + routing with filters (no
+ *                        serialization) — so the table says where the time goes.
+ *  - ingest d10 r100/r1: the headline plus what the request guards add per event in the isolate (dedup claim
+ *                        planning: a 64-bit hash per messageId; the usage HyperLogLog), for 100-event batches and
+ *                        for single-event requests (`/v1/track` bodies): the CPU the "cost" suite prices.
+ *
+ * Units: ns per event (accepted events = corpus events; the corpus has no invalid events). Per-destination cost
+ * = ns per event ÷ destinations.
+ */
+import { fileURLToPath } from "node:url";
+import { CORPUS_URL, loadCorpus } from "./filters.ts";
+import { measure, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
+import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
+
+/** The measurements of the last run in this process (the "cost" suite reuses them). */
+export let lastPipelineRun: { ingestBatch: Measurement; ingestSingle: Measurement; pipeline: Measurement; floor: Measurement } | undefined;
+
+function requestContender(name: string, requests: BenchRequest[], run: (req: BenchRequest) => number): Contender<BenchRequest[]> {
+  // A batch is a slice of consecutive requests worth ~500 events (as the other suites' 500-event chunks), so a
+  // round covers the whole corpus and single-event requests do not pay a timer read each.
+  const perBatch = Math.max(1, Math.round(500 / (requests[0]?.events ?? 1)));
+  const batches: BenchRequest[][] = [];
+  for (let i = 0; i < requests.length; i += perBatch) batches.push(requests.slice(i, i + perBatch));
+  let next = 0;
+  return {
+    name,
+    unit: "event",
+    prepare: () => batches[next++ % batches.length]!,
+    opsPerRun: (batch) => batch.reduce((n, r) => n + r.events, 0),
+    batchMultiple: batches.length,
+    run(batch) {
+      let sum = 0;
+      for (let i = 0; i < batch.length; i++) sum += run(batch[i]!);
+      return sum;
+    },
+  };
+}
+
+/** Divides a measurement by `k` (e.g. ns per event → ns per event per destination), keeping its rounds. */
+function scaled(m: Measurement, k: number, name: string, unit: string): Measurement {
+  const roundsNsPerOp = m.roundsNsPerOp.map((x) => x / k);
+  return { ...m, name, unit, nsPerOp: m.nsPerOp / k, opsPerSec: m.opsPerSec * k, roundsNsPerOp };
+}
+
+export const pipelineSuite: Suite = {
+  name: "pipeline",
+  run(): SuiteResult {
+    const lines = loadCorpus();
+    const r100 = requestsOf(lines, 100);
+    const r10 = requestsOf(lines, 10);
+    const r1 = requestsOf(lines, 1);
+    const DESTS = [1, 10, 50] as const;
+    const ingest = new Map(DESTS.map((d) => [d, new BenchIngest(benchConfig(d, lines))]));
+    const d10 = ingest.get(10)!;
+    const full = new BenchIngest(benchConfig(10, lines), true);
+
+    // Untimed: what the headline config does with the corpus (also checks every request is accepted).
+    const shape = { events: 0, accepted: 0, deliveries: 0, messages: 0, bytes: 0, destinations: 0 };
+    for (const req of r100) {
+      const o = d10.run(req);
+      shape.events += req.events;
+      shape.accepted += o.accepted;
+      shape.destinations += o.destinations;
+      shape.deliveries += o.deliveries;
+      shape.messages += o.messages;
+      shape.bytes += o.bytes;
+    }
+    if (shape.accepted !== shape.events) throw new Error(`bench/pipeline: ${shape.events - shape.accepted} corpus events were not accepted`);
+
+    const floor = requestContender("parse+stringify", r100, (req) => {
+      const body = JSON.parse(req.body) as { batch: unknown[] };
+      let sum = 0;
+      for (let i = 0; i < body.batch.length; i++) sum += JSON.stringify(body.batch[i]).length;
+      return sum;
+    });
+    const pipelines: Contender<BenchRequest[]>[] = [];
+    for (const d of DESTS) {
+      for (const [size, reqs] of [[100, r100], [10, r10]] as const) {
+        const engine = ingest.get(d)!;
+        pipelines.push(requestContender(`pipeline d${d} r${size}`, reqs, (req) => engine.run(req).bytes));
+      }
+    }
+    // Per-delivery floor: parse the body, then stringify each event as many times as d10 delivers it (the
+    // serialization any design that packs per destination at ingest must pay).
+    const copies = new Map(r100.map((req) => [req, d10.deliveriesPerEvent(req)]));
+    const deliveryFloor = requestContender("parse + stringify per delivery (d10)", r100, (req) => {
+      const body = JSON.parse(req.body) as { batch: unknown[] };
+      const k = copies.get(req)!;
+      let sum = 0;
+      for (let i = 0; i < body.batch.length; i++) for (let c = 0; c < k[i]!; c++) sum += JSON.stringify(body.batch[i]).length;
+      return sum;
+    });
+    const front = requestContender("stage 1: parse+normalize+plan", r100, (req) => d10.runFront(req));
+    const frontNoCheck = requestContender("stage 1 without the 32 KB event check", r100, (req) => d10.runFront(req, true));
+    const route = requestContender("stage 2: + route d10 (no serialization)", r100, (req) => d10.runRouteOnly(req));
+    const ingestBatch = requestContender("ingest d10 r100 (+dedup plan, usage)", r100, (req) => full.run(req).bytes);
+    const ingestSingle = requestContender("ingest d10 r1 (+dedup plan, usage)", r1, (req) => full.run(req).bytes);
+
+    const contenders = [floor, deliveryFloor, ...pipelines, front, frontNoCheck, route, ingestBatch, ingestSingle];
+    const result = measure(contenders);
+    const m = (name: string) => result.measurements.find((x) => x.name === name)!;
+    const mFloor = m("parse+stringify");
+    const p = (d: number, r: number) => m(`pipeline d${d} r${r}`);
+    const perDest = (d: number, r: number) => scaled(p(d, r), d, `d${d} r${r} per destination`, "event·dest");
+
+    const ratios = [
+      ratio("pipeline", "pipeline d10 / parse+stringify", p(10, 100), mFloor, {
+        target: { op: "<", value: 3 },
+        note: "normalize → plan → 10 destinations × (3 filters + 2 transformations) → packMessages, 100-event requests",
+      }),
+      ratio("pipeline", "pipeline d10 / per-delivery floor", p(10, 100), m(deliveryFloor.name), {
+        note: "vs parse + one stringify per delivered copy: the least a design that serializes per destination at ingest pays",
+      }),
+      ratio("pipeline", "stage 1 (parse, normalize, plan) / floor", m(front.name), mFloor, { note: "destination-independent part" }),
+      ratio("pipeline", "stage 1 without / with the 32 KB event check", m(frontNoCheck.name), m(front.name), {
+        note: "normalize stringifies + UTF-8-encodes every event of a request > 32 KB to check its size",
+      }),
+      ratio("pipeline", "stage 2 (+ route d10) / floor", m(route.name), mFloor, { note: "+ integrations and 10 destinations' filters, no serialization" }),
+      ratio("pipeline", "pipeline d1 / parse+stringify", p(1, 100), mFloor),
+      ratio("pipeline", "pipeline d50 / parse+stringify", p(50, 100), mFloor),
+      ratio("pipeline", "per-destination cost d10 / d1", perDest(10, 100), perDest(1, 100), {
+        target: { op: "<=", value: 1 },
+        note: "≤ 1: cost grows no worse than linearly from 1 to 10 destinations",
+      }),
+      ratio("pipeline", "per-destination cost d50 / d10", perDest(50, 100), perDest(10, 100), {
+        target: { op: "<=", value: 1 },
+        note: "≤ 1: cost grows no worse than linearly from 10 to 50 destinations",
+      }),
+      ratio("pipeline", "10-event / 100-event requests, d10", p(10, 10), p(10, 100), { note: "per-request overhead (headers, message envelopes), per event" }),
+      ratio("pipeline", "10-event / 100-event requests, d50", p(50, 10), p(50, 100)),
+      ratio("pipeline", "ingest r100 (+guards) / floor", m(ingestBatch.name), mFloor, { note: "what the cost model prices for batched clients" }),
+      ratio("pipeline", "ingest r1 / ingest r100, per event", m(ingestSingle.name), m(ingestBatch.name), { note: "single-event requests (/v1/track) vs batches of 100" }),
+    ];
+
+    lastPipelineRun = { ingestBatch: m(ingestBatch.name), ingestSingle: m(ingestSingle.name), pipeline: p(10, 100), floor: mFloor };
+
+    // Where does it bend? Fixed cost (d → 0) and marginal cost per added destination, per request size.
+    const notes: string[] = [];
+    const f = (x: number) => `${x.toFixed(0)} ns`;
+    notes.push(
+      `pipeline: ${lines.length} events as ${r100.length} requests of 100 (and ${r10.length} of 10, ${r1.length} of 1); plan stage: ${d10.planStage}.`,
+      `  d10 r100 shape: ${shape.deliveries} deliveries for ${shape.events} events (${(shape.deliveries / shape.events).toFixed(2)} destinations per event after filters),` +
+        ` ${shape.messages} queue messages of ${(shape.bytes / shape.messages / 1024).toFixed(1)} KB on average (${(shape.messages / shape.events).toFixed(3)} per event).`,
+    );
+    for (const r of [100, 10]) {
+      const c1 = p(1, r).nsPerOp;
+      const c10 = p(10, r).nsPerOp;
+      const c50 = p(50, r).nsPerOp;
+      const m1_10 = (c10 - c1) / 9;
+      const m10_50 = (c50 - c10) / 40;
+      notes.push(
+        `  scaling r${r}: ${f(c1)} / ${f(c10)} / ${f(c50)} per event at 1 / 10 / 50 destinations; per destination ${f(c1)} / ${f(c10 / 10)} / ${f(c50 / 50)};` +
+          ` marginal cost of a destination ${f(m1_10)} (1→10), ${f(m10_50)} (10→50): ` +
+          (m10_50 <= m1_10 * 1.15 ? "linear, no bend (each added destination costs about the same)" : `bends up ×${(m10_50 / m1_10).toFixed(2)} past 10 destinations`) +
+          "; the fixed part (parse, normalize, plan) is shared, so per-destination cost falls as destinations are added.",
+      );
+    }
+    return {
+      name: "pipeline",
+      description: `normalize → plan → N destinations × (3 filters + 2 transformations) → packMessages over ${lines.length} events (${fileURLToPath(CORPUS_URL)})`,
+      measure: result,
+      ratios,
+      checks: { shape, planStage: d10.planStage },
+      notes,
+    };
+  },
+};

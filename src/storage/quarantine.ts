@@ -1,0 +1,180 @@
+/**
+ * Quarantine (README "Tracking plans"): events a source's tracking plan set aside, kept intact in R2 with their
+ * findings until an operator replays or purges them. Indexed per source in an ArchiveObject shard
+ * (`quarantine:<source>`) so they can be listed by source, event name, violation type and time, and replayed once.
+ */
+import type { ArchiveKind } from "../http/archive-routes.ts";
+import type { CompiledSource } from "../pipeline/compile.ts";
+import type { SluiceEvent } from "../pipeline/normalize.ts";
+import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
+import { routeEvents, type Tally } from "../pipeline/route.ts";
+import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
+import { packMessages, sendBatches } from "../queue/messages.ts";
+import type { ArchiveEntry, ArchiveObject } from "./archive-object.ts";
+
+/** What a quarantine record stores (R2, JSON), and what `GET /admin/quarantine/<id>` shows as `record`. */
+export interface QuarantineRecord {
+  id: string;
+  source: string;
+  /** The plan the event was checked against; `revision` changes whenever the plan file does. */
+  plan: { id: string; revision: string };
+  /** The rule that applied (absent for an unplanned event). */
+  rule?: { type: RuleType; key?: string; version: number };
+  /** Why it was quarantined: the strongest finding's category. */
+  reason: DecisionReason;
+  findings: (Violation & { kind: FindingKind })[];
+  /** When Sluice accepted the event (the request's receivedAt). */
+  receivedAt: string;
+  /** When this record was stored: at ingest, or by a replay that found the event still failing. */
+  quarantinedAt: string;
+  /** How many times the plan checked it: 1 at ingest, +1 per replay that kept it. */
+  attempts: number;
+  /** The entry this one replaces, when a replay kept the event. */
+  replayOf?: string;
+  /** The event exactly as it was accepted (normalized, before the plan or any filter). */
+  event: SluiceEvent;
+}
+
+export const QUARANTINE_PREFIX = "quarantine/";
+
+/** `quarantine/<source>/<YYYY-MM-DD>/<time>-<id>.json`. */
+export function quarantineKey(r: Pick<QuarantineRecord, "source" | "quarantinedAt" | "id">): string {
+  return `${QUARANTINE_PREFIX}${r.source}/${r.quarantinedAt.slice(0, 10)}/${r.quarantinedAt}-${r.id}.json`;
+}
+
+/** The archive shard that indexes a source's quarantine. */
+export function quarantineShard(source: string): string {
+  return `quarantine:${source}`;
+}
+
+/** The record for a quarantined decision of `source`'s plan. */
+export function quarantineRecord(
+  source: CompiledSource,
+  decision: PlanDecision,
+  receivedAt: string,
+  quarantinedAt: Date,
+  extra: { attempts?: number; replayOf?: string } = {},
+): QuarantineRecord {
+  const plan = source.plan;
+  return {
+    id: crypto.randomUUID(),
+    source: source.config.id,
+    plan: plan ? { id: plan.id, revision: plan.revision } : { id: "", revision: "" },
+    ...(decision.ruleType ? { rule: { type: decision.ruleType, ...(decision.ruleKey !== undefined ? { key: decision.ruleKey } : {}), version: decision.version ?? 1 } } : {}),
+    reason: decision.reason ?? "Violation",
+    findings: decision.findings.map(({ kind, type, field, description }) => ({ kind, type, field, description })),
+    receivedAt,
+    quarantinedAt: quarantinedAt.toISOString(),
+    attempts: extra.attempts ?? 1,
+    ...(extra.replayOf ? { replayOf: extra.replayOf } : {}),
+    event: decision.event,
+  };
+}
+
+/** The index row of a record: name = event name (or type), category = its violation types, destination "-". */
+export function quarantineEntry(r: QuarantineRecord): ArchiveEntry {
+  const types = [...new Set(r.findings.map((f) => f.type))];
+  const details = r.findings.slice(0, 5).map((f) => f.description);
+  return {
+    id: r.id,
+    at: Date.parse(r.quarantinedAt),
+    source: r.source,
+    destination: "-",
+    name: typeof r.event.event === "string" ? r.event.event : r.event.type,
+    category: types.join(","),
+    reason: `${r.reason}: ${details.join("; ")}${r.findings.length > details.length ? `; … (${r.findings.length} findings)` : ""}`,
+    attempts: r.attempts,
+    events: 1,
+    key: quarantineKey(r),
+    status: "stored",
+  };
+}
+
+/** R2 writes in flight at once while storing a request's quarantined events. */
+const PUT_CONCURRENCY = 32;
+
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Stores records: one R2 object each (written in parallel), then one index call per source shard. Throws if
+ * anything fails; the caller then answers 503 so the client retries (R2 objects written before the failure
+ * stay behind, unindexed: they cost storage, never a duplicate delivery).
+ */
+export async function storeQuarantined(bucket: R2Bucket, archive: DurableObjectNamespace<ArchiveObject>, records: readonly QuarantineRecord[]): Promise<ArchiveEntry[]> {
+  const entries = records.map(quarantineEntry);
+  await eachLimited(records, PUT_CONCURRENCY, (r) =>
+    bucket.put(quarantineKey(r), JSON.stringify(r), {
+      httpMetadata: { contentType: "application/json" },
+      customMetadata: { source: r.source, plan: r.plan.id, reason: r.reason, messageId: r.event.messageId.slice(0, 100) },
+    }),
+  );
+  const byShard = new Map<string, ArchiveEntry[]>();
+  for (const e of entries) {
+    const shard = quarantineShard(e.source);
+    const list = byShard.get(shard);
+    if (list) list.push(e);
+    else byShard.set(shard, [e]);
+  }
+  await Promise.all([...byShard].map(([shard, list]) => archive.get(archive.idFromName(shard)).addMany(list)));
+  return entries;
+}
+
+/** Undoes storeQuarantined (the request failed after all and the client will resend): index rows, then R2 objects. */
+export async function removeQuarantined(bucket: R2Bucket, archive: DurableObjectNamespace<ArchiveObject>, entries: readonly ArchiveEntry[]): Promise<void> {
+  const bySource = new Map<string, string[]>();
+  for (const e of entries) {
+    const ids = bySource.get(e.source);
+    if (ids) ids.push(e.id);
+    else bySource.set(e.source, [e.id]);
+  }
+  await Promise.all([...bySource].map(([source, ids]) => archive.get(archive.idFromName(quarantineShard(source))).purge({ ids })));
+  for (let i = 0; i < entries.length; i += 1000) await bucket.delete(entries.slice(i, i + 1000).map((e) => e.key));
+}
+
+/**
+ * Quarantine as an admin archive (`/admin/quarantine`, `sluice quarantine …`): shards per source; replay re-runs
+ * the source's CURRENT plan, then its source and destination filters, on the stored event. What passes is
+ * enqueued for delivery (counted `replayed`); what still fails (quarantine or block under the current settings)
+ * is stored again as a new entry with its new findings (counted `requarantined.<reason>`, outcome "kept").
+ * Replay never discards an event: purge does that.
+ */
+export function quarantineArchive(tally: Tally): ArchiveKind {
+  return {
+    name: "quarantine",
+    shards(pipeline, q) {
+      if (q.source) return [quarantineShard(q.source)];
+      return pipeline.config.sources.map((s) => quarantineShard(s.id));
+    },
+    async replay(entry, record, env, pipeline, ctx) {
+      const r = record as QuarantineRecord;
+      const source = pipeline.source(r.source);
+      if (!source) throw new Error(`source "${r.source}" is not configured; nothing to replay it through`);
+      const plan = source.plan;
+      const decision: PlanDecision = plan ? enforcePlan(plan.compiled, plan.enforcement, r.event) : { action: "allow", event: r.event, findings: [] };
+      const scopes = [`source:${source.config.id}`, ...(plan ? [planScope(plan.id)] : [])];
+      if (decision.action !== "allow") {
+        // Strictly after the page started, so this page never claims the new entry.
+        const at = new Date(Math.max(Date.now(), ctx.startedAt + 1));
+        await storeQuarantined(env.BUCKET, env.ARCHIVE, [quarantineRecord(source, decision, r.receivedAt, at, { attempts: r.attempts + 1, replayOf: entry.id })]);
+        for (const scope of scopes) tally.count(scope, `requarantined.${reasonOf(decision)}`);
+        return { outcome: "kept", events: 0 };
+      }
+      const routed = routeEvents([decision.event], { id: source.config.id, stage: source.stage }, source.targets, tally);
+      const sends: Promise<unknown>[] = [];
+      for (const [dest, { events, pending }] of routed) {
+        // A fresh retry window, as for a replayed dead letter.
+        const header = { v: 1 as const, dest, source: source.config.id, t0: Date.now(), tries: 0, ...(pending ? { pending } : {}) };
+        for (const group of sendBatches(packMessages(header, events))) sends.push(env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+      }
+      await Promise.all(sends);
+      for (const scope of scopes) tally.count(scope, "replayed");
+      return { outcome: "replayed", events: 1 };
+    },
+  };
+}
