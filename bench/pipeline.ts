@@ -21,7 +21,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { CORPUS_URL, loadCorpus } from "./filters.ts";
-import { measure, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
+import { measure, median, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
 import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
 
 /** The measurements of the last run in this process (the "cost" suite reuses them). */
@@ -158,12 +158,19 @@ export const pipelineSuite: Suite = {
       const c1 = p(1, r).nsPerOp;
       const c10 = p(10, r).nsPerOp;
       const c50 = p(50, r).nsPerOp;
-      const m1_10 = (c10 - c1) / 9;
-      const m10_50 = (c50 - c10) / 40;
+      // Marginal cost of one more destination, 1→10 and 10→50, per round (the contenders ran interleaved), then
+      // the median of their per-round ratio: > 1 means each destination past 10 costs more than the first ten did.
+      const rounds = p(1, r).roundsNsPerOp.map((_, k) => {
+        const [a, b, c] = [p(1, r), p(10, r), p(50, r)].map((x) => x.roundsNsPerOp[k]!) as [number, number, number];
+        return { low: (b - a) / 9, high: (c - b) / 40 };
+      });
+      const bend = median(rounds.map((x) => x.high / x.low));
+      const lo = Math.min(...rounds.map((x) => x.high / x.low));
+      const hi = Math.max(...rounds.map((x) => x.high / x.low));
       notes.push(
         `  scaling r${r}: ${f(c1)} / ${f(c10)} / ${f(c50)} per event at 1 / 10 / 50 destinations; per destination ${f(c1)} / ${f(c10 / 10)} / ${f(c50 / 50)};` +
-          ` marginal cost of a destination ${f(m1_10)} (1→10), ${f(m10_50)} (10→50): ` +
-          (m10_50 <= m1_10 * 1.15 ? "linear, no bend (each added destination costs about the same)" : `bends up ×${(m10_50 / m1_10).toFixed(2)} past 10 destinations`) +
+          ` marginal cost of a destination ${f(median(rounds.map((x) => x.low)))} (1→10), ${f(median(rounds.map((x) => x.high)))} (10→50), ratio ${bend.toFixed(2)} [${lo.toFixed(2)}–${hi.toFixed(2)}]: ` +
+          (bend <= 1.25 ? "linear, no bend" : `bends up ×${bend.toFixed(2)} past 10 destinations`) +
           "; the fixed part (parse, normalize, plan) is shared, so per-destination cost falls as destinations are added.",
       );
     }
