@@ -3,7 +3,7 @@
  * compiled filters and the destinations it feeds with theirs. Done once per isolate (secrets come from env).
  */
 import type { BuiltConfig, DestinationConfig, SourceConfig } from "../config/model.ts";
-import { MissingSecretError, resolveSecrets } from "../config/secrets.ts";
+import { MissingSecretError, resolveSecrets, secretRefs } from "../config/secrets.ts";
 import { compilePlan, type CompiledPlan, type Enforcement, type PlanDecision, type PlanRule } from "../plans/index.ts";
 import { compileFilters, type FilterSpec } from "./filters/index.ts";
 import { md5Hex } from "./filters/md5.ts";
@@ -55,7 +55,8 @@ export function compileStage(specs: FilterSpec[] | undefined, env: Record<string
   if (!specs || specs.length === 0) return {};
   let resolved: FilterSpec[];
   try {
-    resolved = resolveSecrets(specs, env);
+    // Only filter lists that mention a secret are copied; the rest compile as built (start-up cost).
+    resolved = secretRefs(specs).size > 0 ? resolveSecrets(specs, env) : specs;
   } catch (err) {
     if (err instanceof MissingSecretError) return { deferred: err.message };
     throw err;

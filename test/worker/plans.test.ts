@@ -5,6 +5,7 @@
  * and COMMON violations blocked; its only webhook is plans-hook, and sources/strict.yaml drops "Internal Ping".
  */
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import type { ArchiveEntry } from "../../src/storage/archive-object.ts";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { quarantineShard, storeQuarantined, type QuarantineRecord } from "../../src/storage/quarantine.ts";
@@ -39,17 +40,7 @@ const order = (messageId: string, properties: Record<string, unknown> = { order_
   ...extra,
 });
 
-interface Entry {
-  id: string;
-  at: number;
-  source: string;
-  destination: string;
-  name: string;
-  category: string;
-  reason: string;
-  attempts: number;
-  status: string;
-}
+type Entry = ArchiveEntry;
 type Counters = Record<string, number>;
 type Stats = { scopes: Record<string, { day: string; counters: Counters }[]> };
 
