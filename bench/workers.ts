@@ -30,6 +30,8 @@ export const wranglerEnv = (extra: Record<string, string> = {}): NodeJS.ProcessE
   ...process.env,
   WRANGLER_SEND_METRICS: "false",
   CI: "true",
+  // No devtools inspector proxy: it costs a socket (never closed) and a post to wrangler per runtime message.
+  VSCODE_INSPECTOR_OPTIONS: "off",
   ...extra,
 });
 
@@ -119,9 +121,8 @@ export async function startDev(configPath: string, options: { vars?: Record<stri
 async function startDevOnce(configPath: string, options: { vars?: Record<string, string>; env?: Record<string, string>; timeoutMs?: number }): Promise<DevServer> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const port = await freePort();
-  const inspector = await freePort();
   const state = mkdtempSync(join(tmpdir(), "sluice-bench-state-"));
-  const args = [WRANGLER, "dev", "-c", configPath, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false"];
+  const args = [WRANGLER, "dev", "-c", configPath, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(options.vars ?? {})) args.push("--var", `${k}:${v}`);
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: wranglerEnv(options.env), stdio: ["ignore", "pipe", "pipe"], detached: true });
   let log = "";

@@ -86,7 +86,10 @@ async function sendBatches(key: string, total: number, prefix: string, sentAt: M
         res = await postJson(`${dev.url}/v1/batch`, { batch }, { authorization: `Basic ${btoa(`${key}:`)}` });
         if (res.status !== 429 && res.status < 500) break;
       } catch (err) {
-        if (attempt === 8) throw err;
+        if (attempt === 8) {
+          console.log(dev.output().split("\n").slice(-60).join("\n")); // why the dev server stopped answering
+          throw err;
+        }
       }
       if (attempt === 8) break;
       await new Promise((r) => setTimeout(r, res?.retryAfter ? Number(res.retryAfter) * 1000 : 250 * attempt));

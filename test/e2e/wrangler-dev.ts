@@ -35,7 +35,6 @@ export interface DevWorker {
  */
 export async function startWranglerDev(configDir: string, vars: Record<string, string>, timeoutMs = 120_000, state = mkdtempSync(join(tmpdir(), "sluice-state-"))): Promise<DevWorker> {
   const port = await freePort();
-  const inspector = await freePort();
   // The config is built into the state folder and aliased in through a copy of wrangler.toml (wrangler dev
   // ignores --alias), so runs never touch .sluice/config.ts and can run side by side.
   const built = join(state, "config.ts");
@@ -44,10 +43,13 @@ export async function startWranglerDev(configDir: string, vars: Record<string, s
   if (!aliasLine.test(toml)) throw new Error("wrangler.toml has no sluice-config alias to replace");
   const wranglerConfig = `.wrangler-e2e-${port}.toml`;
   writeFileSync(wranglerConfig, toml.replace(aliasLine, `"sluice-config" = ${JSON.stringify(built)}`));
-  const args = ["wrangler", "dev", "-c", wranglerConfig, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false"];
+  const args = ["wrangler", "dev", "-c", wranglerConfig, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn("npx", args, {
-    env: { ...process.env, SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    // VSCODE_INSPECTOR_OPTIONS turns off wrangler's devtools inspector proxy (as in a VS Code debug terminal): in
+    // wrangler 4.84 it posts every runtime message (3 per subrequest) to wrangler over a socket it never closes, so
+    // a few thousand deliveries exhaust the proxy's file descriptors and the dev server stops answering.
+    env: { ...process.env, VSCODE_INSPECTOR_OPTIONS: "off", SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built, WRANGLER_SEND_METRICS: "false", CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
