@@ -11,6 +11,7 @@
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { ArchiveEntry, ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
+import { readRecord, recordLocation } from "../storage/records.ts";
 import { ApiError } from "./errors.ts";
 import type { SluiceEnv } from "./app.ts";
 
@@ -99,8 +100,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
     for (const s of shards) {
       const entry = await shardStub(c.env, s).get(id);
       if (!entry) continue;
-      const obj = await c.env.BUCKET.get(entry.key);
-      return c.json({ entry, record: obj ? await obj.json() : null });
+      return c.json({ entry, record: await readRecord(c.env.BUCKET, entry.key) });
     }
     throw new ApiError(404, "not_found", `no ${kind.name} entry "${id}"`);
   });
@@ -111,15 +111,16 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
     const q = { ...asked, to: Math.min(asked.to ?? startedAt, startedAt) };
     const p = pipeline(c.env);
     const page = { claimed: 0, replayed: 0, kept: 0, failed: 0, events: 0, errors: [] as { id: string; error: string }[] };
+    const objects = new Map<string, Promise<string[] | null>>();
     for (const shard of kind.shards(p, q)) {
       const stub = shardStub(c.env, shard);
       const claimed = await stub.claim({ ...q, limit: Math.min(q.limit ?? 100, 500) }, Date.now());
       page.claimed += claimed.length;
       for (const entry of claimed) {
         try {
-          const obj = await c.env.BUCKET.get(entry.key);
-          if (!obj) throw new Error(`record ${entry.key} is missing from R2`);
-          const done = await kind.replay(entry, await obj.json(), c.env, p, { startedAt });
+          const record = await readRecord(c.env.BUCKET, entry.key, objects);
+          if (record === null) throw new Error(`record ${entry.key} is missing from R2`);
+          const done = await kind.replay(entry, record, c.env, p, { startedAt });
           await stub.settle([entry.id], "replayed", Date.now());
           page[done.outcome]++;
           page.events += done.events;
@@ -136,9 +137,17 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
 
   app.post(`${base}/purge`, async (c) => {
     const q = archiveQuery(await jsonBody(c.req.raw));
-    const removed: ArchiveEntry[] = [];
-    for (const shard of kind.shards(pipeline(c.env), q)) removed.push(...(await shardStub(c.env, shard).purge(q)));
-    for (let i = 0; i < removed.length; i += 1000) await c.env.BUCKET.delete(removed.slice(i, i + 1000).map((e) => e.key));
-    return c.json({ purged: removed.length });
+    let purged = 0;
+    for (const shard of kind.shards(pipeline(c.env), q)) {
+      const stub = shardStub(c.env, shard);
+      const removed = await stub.purge(q);
+      purged += removed.length;
+      // An object several entries share (a request's quarantine) goes once none of them is left.
+      const objects = [...new Set(removed.map((e) => recordLocation(e.key).object))];
+      const kept = new Set(objects.length > 0 ? await stub.referenced(objects) : []);
+      const gone = objects.filter((o) => !kept.has(o));
+      for (let i = 0; i < gone.length; i += 1000) await c.env.BUCKET.delete(gone.slice(i, i + 1000));
+    }
+    return c.json({ purged });
   });
 }

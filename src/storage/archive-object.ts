@@ -22,7 +22,7 @@ export interface ArchiveEntry {
   attempts: number;
   /** Number of events in the record. */
   events: number;
-  /** R2 key of the full record. */
+  /** R2 key of the full record: an object, or `<object>#<line>` of an NDJSON object (src/storage/records.ts). */
   key: string;
   status: ArchiveStatus;
   replayedAt?: number;
@@ -137,6 +137,15 @@ export class ArchiveObject extends DurableObject {
       for (const r of rows) this.ctx.storage.sql.exec("DELETE FROM entries WHERE id = ?", r.id);
       return rows.map(toEntry);
     });
+  }
+
+  /**
+   * Of these R2 objects, those some entry still points at (whole, or a line of it): a purge deletes an object
+   * only once no entry needs it.
+   */
+  referenced(objects: string[]): string[] {
+    // '#' + 1 is '$': the range holds exactly the keys `<object>#…`.
+    return objects.filter((o) => this.ctx.storage.sql.exec("SELECT 1 FROM entries WHERE key = ? OR (key >= ? AND key < ?) LIMIT 1", o, `${o}#`, `${o}$`).toArray().length > 0);
   }
 
   /** Counts by status, for progress reports. */

@@ -11,6 +11,7 @@ import { routeEvents, type Tally } from "../pipeline/route.ts";
 import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
 import { packMessages, sendBatches } from "../queue/messages.ts";
 import type { ArchiveEntry, ArchiveObject } from "./archive-object.ts";
+import { recordLocation } from "./records.ts";
 
 /** What a quarantine record stores (R2, JSON), and what `GET /admin/quarantine/<id>` shows as `record`. */
 export interface QuarantineRecord {
@@ -37,9 +38,14 @@ export interface QuarantineRecord {
 
 export const QUARANTINE_PREFIX = "quarantine/";
 
-/** `quarantine/<source>/<YYYY-MM-DD>/<time>-<id>.json`. */
-export function quarantineKey(r: Pick<QuarantineRecord, "source" | "quarantinedAt" | "id">): string {
-  return `${QUARANTINE_PREFIX}${r.source}/${r.quarantinedAt.slice(0, 10)}/${r.quarantinedAt}-${r.id}.json`;
+/**
+ * A request's quarantined events share one R2 object (NDJSON, a record per line), so a 2,500-event batch that
+ * fails its plan costs one write, not 2,500 (R2 operations are billed, and a Free-plan request may make 50
+ * subrequests). The object is `quarantine/<source>/<YYYY-MM-DD>/<time>-<bundle id>.ndjson`; an entry's key is
+ * `<object key>#<line>`.
+ */
+export function quarantineObjectKey(source: string, quarantinedAt: string, bundleId: string): string {
+  return `${QUARANTINE_PREFIX}${source}/${quarantinedAt.slice(0, 10)}/${quarantinedAt}-${bundleId}.ndjson`;
 }
 
 /** The archive shard that indexes a source's quarantine. */
@@ -71,8 +77,8 @@ export function quarantineRecord(
   };
 }
 
-/** The index row of a record: name = event name (or type), category = its violation types, destination "-". */
-export function quarantineEntry(r: QuarantineRecord): ArchiveEntry {
+/** The index row of a record stored at `key`: name = event name (or type), category = its violation types, destination "-". */
+export function quarantineEntry(r: QuarantineRecord, key: string): ArchiveEntry {
   const types = [...new Set(r.findings.map((f) => f.type))];
   const details = r.findings.slice(0, 5).map((f) => f.description);
   return {
@@ -85,44 +91,36 @@ export function quarantineEntry(r: QuarantineRecord): ArchiveEntry {
     reason: `${r.reason}: ${details.join("; ")}${r.findings.length > details.length ? `; … (${r.findings.length} findings)` : ""}`,
     attempts: r.attempts,
     events: 1,
-    key: quarantineKey(r),
+    key,
     status: "stored",
   };
 }
 
-/** R2 writes in flight at once while storing a request's quarantined events. */
-const PUT_CONCURRENCY = 32;
-
-async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /**
- * Stores records: one R2 object each (written in parallel), then one index call per source shard. Throws if
- * anything fails; the caller then answers 503 so the client retries (R2 objects written before the failure
- * stay behind, unindexed: they cost storage, never a duplicate delivery).
+ * Stores records: one R2 object per source (a request has one), then one index call per source shard. Throws if
+ * anything fails; the caller then answers 503 so the client retries (an object written before the index call
+ * failed stays behind, unindexed: it costs storage, never a duplicate delivery).
  */
 export async function storeQuarantined(bucket: R2Bucket, archive: DurableObjectNamespace<ArchiveObject>, records: readonly QuarantineRecord[]): Promise<ArchiveEntry[]> {
-  const entries = records.map(quarantineEntry);
-  await eachLimited(records, PUT_CONCURRENCY, (r) =>
-    bucket.put(quarantineKey(r), JSON.stringify(r), {
-      httpMetadata: { contentType: "application/json" },
-      customMetadata: { source: r.source, plan: r.plan.id, reason: r.reason, messageId: r.event.messageId.slice(0, 100) },
+  const bySource = new Map<string, QuarantineRecord[]>();
+  for (const r of records) {
+    const list = bySource.get(r.source);
+    if (list) list.push(r);
+    else bySource.set(r.source, [r]);
+  }
+  const stored = await Promise.all(
+    [...bySource].map(async ([source, list]) => {
+      const key = quarantineObjectKey(source, list[0]!.quarantinedAt, crypto.randomUUID());
+      await bucket.put(key, list.map((r) => JSON.stringify(r)).join("\n") + "\n", {
+        httpMetadata: { contentType: "application/x-ndjson" },
+        customMetadata: { source, plan: list[0]!.plan.id, records: String(list.length) },
+      });
+      const entries = list.map((r, i) => quarantineEntry(r, `${key}#${i}`));
+      await archive.get(archive.idFromName(quarantineShard(source))).addMany(entries);
+      return entries;
     }),
   );
-  const byShard = new Map<string, ArchiveEntry[]>();
-  for (const e of entries) {
-    const shard = quarantineShard(e.source);
-    const list = byShard.get(shard);
-    if (list) list.push(e);
-    else byShard.set(shard, [e]);
-  }
-  await Promise.all([...byShard].map(([shard, list]) => archive.get(archive.idFromName(shard)).addMany(list)));
-  return entries;
+  return stored.flat();
 }
 
 /** Undoes storeQuarantined (the request failed after all and the client will resend): index rows, then R2 objects. */
@@ -134,7 +132,7 @@ export async function removeQuarantined(bucket: R2Bucket, archive: DurableObject
     else bySource.set(e.source, [e.id]);
   }
   await Promise.all([...bySource].map(([source, ids]) => archive.get(archive.idFromName(quarantineShard(source))).purge({ ids })));
-  for (let i = 0; i < entries.length; i += 1000) await bucket.delete(entries.slice(i, i + 1000).map((e) => e.key));
+  await bucket.delete([...new Set(entries.map((e) => recordLocation(e.key).object))]);
 }
 
 /**

@@ -148,7 +148,10 @@ describe("enforcement at ingest", () => {
     });
     expect(record.event).not.toHaveProperty("context.protocols");
     expect(typeof record.receivedAt).toBe("string");
-    expect(await env.BUCKET.head(`quarantine/strict/${record.quarantinedAt.slice(0, 10)}/${record.quarantinedAt}-${record.id}.json`)).not.toBeNull();
+    // Stored as a line of the request's NDJSON object in R2.
+    expect(entry.key).toMatch(new RegExp(`^quarantine/strict/${record.quarantinedAt.slice(0, 10)}/${record.quarantinedAt}-[0-9a-f-]{36}\\.ndjson#0$`));
+    const line = (await (await env.BUCKET.get(entry.key.split("#")[0]!))!.text()).split("\n")[0]!;
+    expect(JSON.parse(line)).toEqual(record);
 
     // Filters: by violation type and event name.
     expect((await quarantined("source=strict&category=Invalid%20Type&limit=1000")).map((e) => e.id)).toContain(entry.id);
@@ -257,8 +260,9 @@ describe("when the queue is down", () => {
       if (record.event.messageId === `qd-${id}-bad`) entries.push(e);
     }
     expect(entries).toHaveLength(1);
-    const objects = await Promise.all((await env.BUCKET.list({ prefix: "quarantine/strict/" })).objects.map((o) => env.BUCKET.head(o.key)));
-    expect(objects.filter((o) => o?.customMetadata?.messageId === `qd-${id}-bad`)).toHaveLength(1);
+    // The failed request's R2 object went with its index rows.
+    const texts = await Promise.all((await env.BUCKET.list({ prefix: "quarantine/strict/" })).objects.map(async (o) => (await env.BUCKET.get(o.key))!.text()));
+    expect(texts.flatMap((t) => t.split("\n")).filter((l) => l.includes(`"qd-${id}-bad"`))).toHaveLength(1);
   });
 });
 
@@ -385,9 +389,28 @@ describe("replay", () => {
     const purged = await adminJson<{ purged: number }>("/admin/quarantine/purge", { method: "POST", body: JSON.stringify({ source: "strict", ids: [entry.id] }) });
     expect(purged.purged).toBe(1);
     expect((await admin(`/admin/quarantine/${entry.id}?source=strict`)).status).toBe(404);
-    const list = await env.BUCKET.list({ prefix: "quarantine/strict/" });
-    expect(list.objects.some((o) => o.key.endsWith(`-${entry.id}.json`))).toBe(false);
+    expect(await env.BUCKET.head(entry.key.split("#")[0]!)).toBeNull();
     // The index lives in the source's shard.
     expect(quarantineShard("strict")).toBe("quarantine:strict");
+  });
+
+  it("stores a request's quarantined events in one R2 object, kept until its last entry is purged", async () => {
+    const id = uid();
+    const ids = [0, 1, 2].map((i) => `bundle-${id}-${i}`);
+    const res = await post("/v1/batch", { batch: ids.map((m) => order(m, { order_id: "o1", revenue: "x" })) }, { authorization: STRICT });
+    expect(await res.json()).toEqual({ success: true, accepted: 3, quarantined: 3 });
+    const entries = await Promise.all(ids.map(async (m) => (await entryFor(m)).entry));
+    const objects = new Set(entries.map((e) => e.key.split("#")[0]));
+    expect(objects.size).toBe(1);
+    expect(entries.map((e) => e.key.split("#")[1]).sort()).toEqual(["0", "1", "2"]);
+    const [object] = [...objects] as [string];
+
+    const purge = (ids: string[]) => adminJson<{ purged: number }>("/admin/quarantine/purge", { method: "POST", body: JSON.stringify({ source: "strict", ids }) });
+    expect((await purge([entries[0]!.id])).purged).toBe(1);
+    expect(await env.BUCKET.head(object)).not.toBeNull();
+    const rest = await adminJson<{ record: QuarantineRecord }>(`/admin/quarantine/${entries[2]!.id}?source=strict`);
+    expect(rest.record.event.messageId).toBe(ids[2]);
+    expect((await purge([entries[1]!.id, entries[2]!.id])).purged).toBe(2);
+    expect(await env.BUCKET.head(object)).toBeNull();
   });
 });
