@@ -2,19 +2,17 @@
  * The operator CLI (src/cli): `sluice test` (runFilterTests), `sluice filter` (dryRun) and argument handling.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { dryRun, runFilterTests } from "../../src/cli/filters.ts";
+import { configFolders } from "./support/config-folders.ts";
 import { main, parseOptions } from "../../src/cli/main.ts";
 
 const DEMO_DIR = fileURLToPath(new URL("../../filters", import.meta.url));
 
-const root = mkdtempSync(join(tmpdir(), "sluice-cli-test-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const { root, folder: newFolder } = configFolders("cli-test");
 
 const MAIN = `sources:
   - id: web
@@ -32,25 +30,11 @@ destinations:
     sources: "*"
 `;
 
-let folders = 0;
 /** A fresh config folder with sluice.yaml and `files` (paths relative to it); returns its path. */
-function folder(files: Record<string, string>, main = MAIN): string {
-  const dir = join(root, `case-${++folders}`);
-  mkdirSync(dir);
-  for (const [name, text] of Object.entries({ "sluice.yaml": main, ...files })) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
+const folder = (files: Record<string, string>, main = MAIN): string => newFolder({ "sluice.yaml": main, ...files });
 
 /** A single rules file (not a config folder); returns its path. */
-function rulesFile(name: string, text: string): string {
-  const dir = join(root, `rules-${++folders}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, name), text);
-  return join(dir, name);
-}
+const rulesFile = (name: string, text: string): string => join(newFolder({ [name]: text }), name);
 
 /** Captures what a command logs. */
 function logs() {

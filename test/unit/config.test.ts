@@ -1,32 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { formatConfigError, loadConfigDir, type ConfigError, type LoadResult } from "../../src/config/load.ts";
+import { describe, expect, it } from "vitest";
+import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
 import { MissingSecretError, resolveSecrets, secretRefs } from "../../src/config/secrets.ts";
+import { configFolders, lineOf, where } from "./support/config-folders.ts";
 
-const root = mkdtempSync(join(tmpdir(), "sluice-config-test-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const { root, folder } = configFolders("config-test");
 
-let folders = 0;
 /** Writes `files` into a fresh folder and loads it, file names shown relative to that folder. */
 function load(files: Record<string, string>): LoadResult {
-  const dir = join(root, `case-${++folders}`);
-  mkdirSync(dir);
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const dir = folder(files);
   return loadConfigDir(dir, dir);
 }
-
-/** 1-based line of the first line containing `marker` (asserted unique, so tests cannot point at the wrong one). */
-function lineOf(text: string, marker: string): number {
-  const lines = text.split("\n");
-  const hits = lines.flatMap((l, i) => (l.includes(marker) ? [i + 1] : []));
-  if (hits.length !== 1) throw new Error(`marker ${JSON.stringify(marker)} found ${hits.length} times`);
-  return hits[0]!;
-}
-
-/** Errors reduced to what an operator reads first: where and about what. */
-const where = (errors: ConfigError[]) => errors.map(({ file, line, rule }) => ({ file, line, rule }));
 
 const SOURCES = `sources:
   - id: web

@@ -3,15 +3,13 @@
  * unchanged, tests come back with their lines, source filters land under their source, and every mistake is
  * reported with the exact file, line and rule.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { formatConfigError, loadConfigDir, type ConfigError, type LoadResult } from "../../src/config/load.ts";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
 import { compileFilters, type FilterSpec } from "../../src/pipeline/filters/index.ts";
+import { configFolders, lineOf, where } from "./support/config-folders.ts";
 
-const root = mkdtempSync(join(tmpdir(), "sluice-filter-config-test-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const { folder } = configFolders("filter-config-test");
 
 const MAIN = `sources:
   - id: web
@@ -32,26 +30,11 @@ destinations:
     sources: "*"
 `;
 
-let folders = 0;
 /** Writes sluice.yaml plus `files` (paths relative to the folder) into a fresh folder and loads it. */
 function load(files: Record<string, string>): LoadResult {
-  const dir = join(root, `case-${++folders}`);
-  mkdirSync(dir);
-  for (const [name, text] of Object.entries({ "sluice.yaml": MAIN, ...files })) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
+  const dir = folder({ "sluice.yaml": MAIN, ...files });
   return loadConfigDir(dir, dir);
 }
-
-/** 1-based line of the only line containing `marker`. */
-function lineOf(text: string, marker: string): number {
-  const hits = text.split("\n").flatMap((l, i) => (l.includes(marker) ? [i + 1] : []));
-  if (hits.length !== 1) throw new Error(`marker ${JSON.stringify(marker)} found ${hits.length} times`);
-  return hits[0]!;
-}
-
-const where = (errors: ConfigError[]) => errors.map(({ file, line, rule }) => ({ file, line, rule }));
 
 /** A Destination Filter as Segment's Public API returns it (GET /destination/{id}/filters). */
 const SEGMENT_FILTER = {

@@ -3,15 +3,13 @@
  * the short-hand lands as Segment rules, sources name their plan with enforcement defaults applied, and every
  * mistake is reported as `file:line: rule: message` with the rule named as operators know it.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { formatConfigError, loadConfigDir, type ConfigError, type LoadResult } from "../../src/config/load.ts";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
 import { compilePlan, enforcePlan, type PlanRule } from "../../src/plans/index.ts";
+import { configFolders, lineOf, where } from "./support/config-folders.ts";
 
-const root = mkdtempSync(join(tmpdir(), "sluice-plan-config-test-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const { folder } = configFolders("plan-config-test");
 
 const mainFile = (source = "    tracking_plan: web\n") => `sources:
   - id: web
@@ -19,25 +17,11 @@ const mainFile = (source = "    tracking_plan: web\n") => `sources:
     write_keys: [wk_test_web_1]
 ${source}`;
 
-let folders = 0;
 /** Writes sluice.yaml (a source using plan "web" unless given) plus `files` into a fresh folder and loads it. */
 function load(files: Record<string, string>, main = mainFile()): LoadResult {
-  const dir = join(root, `case-${++folders}`);
-  for (const [name, text] of Object.entries({ "sluice.yaml": main, ...files })) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
+  const dir = folder({ "sluice.yaml": main, ...files });
   return loadConfigDir(dir, dir);
 }
-
-/** 1-based line of the only line containing `marker`. */
-function lineOf(text: string, marker: string): number {
-  const hits = text.split("\n").flatMap((l, i) => (l.includes(marker) ? [i + 1] : []));
-  if (hits.length !== 1) throw new Error(`marker ${JSON.stringify(marker)} found ${hits.length} times`);
-  return hits[0]!;
-}
-
-const where = (errors: ConfigError[]) => errors.map(({ file, line, rule }) => ({ file, line, rule }));
 const PLAN = join("plans", "web.yaml");
 
 /** Rules as Segment's Public API returns them (GET /tracking-plans/{id}/rules), bookkeeping included. */

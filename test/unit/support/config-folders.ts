@@ -1,0 +1,38 @@
+/**
+ * Config folders for unit tests: each call writes files into a fresh folder under one temporary root (removed
+ * after the test file), and the helpers to point at what a config error names.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll } from "vitest";
+import type { ConfigError } from "../../../src/config/load.ts";
+
+/** A temporary root for this test file; `folder(files)` writes `files` (paths relative to it) into a new folder. */
+export function configFolders(prefix: string): { root: string; folder(files: Record<string, string>): string } {
+  const root = mkdtempSync(join(tmpdir(), `sluice-${prefix}-`));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  let folders = 0;
+  return {
+    root,
+    folder(files) {
+      const dir = join(root, `case-${++folders}`);
+      mkdirSync(dir);
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, name)), { recursive: true });
+        writeFileSync(join(dir, name), text);
+      }
+      return dir;
+    },
+  };
+}
+
+/** 1-based line of the only line containing `marker` (asserted unique, so tests cannot point at the wrong one). */
+export function lineOf(text: string, marker: string): number {
+  const hits = text.split("\n").flatMap((l, i) => (l.includes(marker) ? [i + 1] : []));
+  if (hits.length !== 1) throw new Error(`marker ${JSON.stringify(marker)} found ${hits.length} times`);
+  return hits[0]!;
+}
+
+/** Errors reduced to what an operator reads first: where and about what. */
+export const where = (errors: ConfigError[]) => errors.map(({ file, line, rule }) => ({ file, line, rule }));
