@@ -4,6 +4,7 @@
  * context/integrations merged, writeKey stripped). Knows nothing of HTTP or Workers.
  */
 import { isPlainObject } from "../config/schema.ts";
+import { jsonBytesBound, utf8Length } from "./serialize.ts";
 
 export const EVENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -55,7 +56,6 @@ export interface NormalizeOptions {
 }
 
 const OBJECT_FIELDS = ["properties", "traits", "context", "integrations"] as const;
-const encoder = new TextEncoder();
 
 function isEventType(v: unknown): v is EventType {
   return typeof v === "string" && (EVENT_TYPES as readonly string[]).includes(v);
@@ -144,7 +144,7 @@ function enrich(
   } else {
     out.timestamp = receivedAt;
   }
-  if (sentAt !== undefined) out.sentAt = new Date(sentAt).toISOString();
+  if (sentAt !== undefined) out.sentAt = sentAt === envelope.sentAt ? (envelope.sentAtIso ??= new Date(sentAt).toISOString()) : new Date(sentAt).toISOString();
   return out as SluiceEvent;
 }
 
@@ -152,6 +152,8 @@ interface Envelope {
   context?: Record<string, unknown>;
   integrations?: Record<string, unknown>;
   sentAt?: number;
+  /** sentAt as written on each event, formatted once per request. */
+  sentAtIso?: string;
 }
 
 function normalizeOne(
@@ -182,10 +184,13 @@ function normalizeOne(
   const event = enrich(raw, type, envelope, opts, receivedAt);
   // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
   // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
-  const measured = envelope.context || envelope.integrations ? { ...raw, context: event.context, integrations: event.integrations } : raw;
-  if (opts.requestBytes > LIMITS.maxEventBytes && encoder.encode(JSON.stringify(measured)).length > LIMITS.maxEventBytes) {
-    result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
-    return;
+  if (opts.requestBytes > LIMITS.maxEventBytes) {
+    const measured = envelope.context || envelope.integrations ? { ...raw, context: event.context, integrations: event.integrations } : raw;
+    // A cheap upper bound first: only an event that could be too large is serialized and measured.
+    if (jsonBytesBound(measured, LIMITS.maxEventBytes) > LIMITS.maxEventBytes && utf8Length(JSON.stringify(measured)) > LIMITS.maxEventBytes) {
+      result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
+      return;
+    }
   }
   result.accepted.push(event);
 }

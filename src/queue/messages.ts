@@ -4,6 +4,9 @@
  * retries its own messages only.
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import { listWriter, utf8Length } from "../pipeline/serialize.ts";
+
+export { utf8Length };
 
 export interface DeliveryMessage {
   v: 1;
@@ -28,21 +31,6 @@ export const MESSAGE_TARGET_BYTES = 60 * 1024;
 export const SEND_BATCH_MAX_MESSAGES = 100;
 export const SEND_BATCH_MAX_BYTES = 240 * 1024;
 
-/** UTF-8 byte length without allocating. */
-export function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
-      i++;
-    } else n += 2; // other BMP characters, and lone surrogates (encoded as U+FFFD, 3 bytes)
-  }
-  return n;
-}
-
 export interface PackedMessage {
   body: string;
   bytes: number;
@@ -63,22 +51,32 @@ export function packMessages(
   const head = JSON.stringify(header).slice(0, -1) + ',"events":[';
   const headBytes = utf8Length(head) + 2;
   const out: PackedMessage[] = [];
-  let parts: string[] = [];
+  // Events are written as pieces (routed lists share their request's serialized fragments: see
+  // src/pipeline/serialize.ts) and each message body is joined once.
+  const write = listWriter(events);
+  let parts: string[] = [head];
+  let count = 0;
   let bytes = headBytes;
   const flush = () => {
-    if (parts.length === 0) return;
-    out.push({ body: head + parts.join(",") + "]}", bytes, events: parts.length });
-    parts = [];
-    bytes = headBytes;
+    parts.push("]}");
+    out.push({ body: parts.join(""), bytes, events: count });
   };
-  for (const event of events) {
-    const json = JSON.stringify(event);
-    const size = utf8Length(json) + 1;
-    if (parts.length > 0 && (bytes + size > targetBytes || parts.length >= maxEvents)) flush();
-    parts.push(json);
+  for (let i = 0; i < events.length; i++) {
+    const start = parts.length;
+    if (count > 0) parts.push(",");
+    const size = write(parts, i) + 1;
+    if (count > 0 && (bytes + size > targetBytes || count >= maxEvents)) {
+      const moved = parts.slice(start + 1); // this event's pieces, without the comma
+      parts.length = start;
+      flush();
+      parts = [head, ...moved];
+      count = 0;
+      bytes = headBytes;
+    }
+    count++;
     bytes += size;
   }
-  flush();
+  if (count > 0) flush();
   return out;
 }
 
