@@ -11,11 +11,15 @@
  *      eval     — `await import(bundle)`: read, parse, compile and evaluate the module (what an isolate pays on a
  *                 cold start before the first request; `cloudflare:workers` is stubbed as a plain class);
  *      router   — a first GET / (Hono builds its matcher on first use; no config involved), reported apart;
- *      compile  — then a request with an unknown write key: the worker compiles its config (filters of 50
- *                 destinations, the plan) on first use, then answers 401 at once, so this is the compile;
+ *      compile  — then a request with an unknown write key: the worker compiles its config on first use (the
+ *                 write-key table, the sources and their destinations, secrets), then answers 401 at once. Filter
+ *                 lists without secrets and tracking plans compile on first use (src/pipeline/compile.ts): the
+ *                 first event routed to them pays, i.e. the first batch below, not this figure;
  *      first request — then one valid 100-event batch with in-memory bindings (queue, Durable Object stubs):
- *                 the cold path of the first real request.
- *    The floor pays eval + its first batch. Target: eval + compile < 50 ms.
+ *                 the cold path of the first real request, including the deferred compile of the 50 destinations'
+ *                 filters and the plan; a second identical batch after it shows what of that is one-time work.
+ *    The floor pays eval + its first batch. Target: eval + compile < 50 ms; "cold path" adds the first batch, so
+ *    work moved from start-up to the first request still shows there.
  */
 import { gzipSync } from "node:zlib";
 import { spawn } from "node:child_process";
@@ -61,6 +65,7 @@ await crypto.subtle.digest("SHA-256", new TextEncoder().encode("x"));
 new TextDecoder().decode(new Uint8Array(1));
 const unknownKey = post("wk_unknown_bench_key");
 const firstBatch = post(kind === "sluice" ? writeKey : "");
+const secondBatch = post(kind === "sluice" ? writeKey : "");
 const t0 = performance.now();
 const mod = await import(bundleUrl);
 const t1 = performance.now();
@@ -80,7 +85,10 @@ const t2 = performance.now();
 const res = await mod.default.fetch(firstBatch, env, ctx);
 const text = await res.text();
 const t3 = performance.now();
-console.log(JSON.stringify({ evalMs: t1 - t0, routerMs: tRouter - t1, rootStatus: root.status, compileMs, compileStatus, firstRequestMs: t3 - t2, status: res.status, body: text.slice(0, 200), calls }));
+const res2 = await mod.default.fetch(secondBatch, env, ctx);
+await res2.text();
+const t4 = performance.now();
+console.log(JSON.stringify({ evalMs: t1 - t0, routerMs: tRouter - t1, rootStatus: root.status, compileMs, compileStatus, firstRequestMs: t3 - t2, status: res.status, body: text.slice(0, 200), secondRequestMs: t4 - t3, secondStatus: res2.status, calls }));
 process.exit(0);
 `;
 
@@ -93,7 +101,7 @@ function nodeLoadable(bundle: string, dir: string, name: string): string {
       "export class WorkerEntrypoint { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\n" +
       "export class RpcTarget {}\nexport class WorkflowEntrypoint {}\nexport const env = {};\n",
   );
-  const text = readFileSync(bundle, "utf8").replaceAll('from "cloudflare:workers"', `from ${JSON.stringify(pathToFileURL(stub).href)}`);
+  const text = readFileSync(bundle, "utf8").replace(/from\s*"cloudflare:workers"/g, `from ${JSON.stringify(pathToFileURL(stub).href)}`);
   const out = join(dir, name);
   writeFileSync(out, text);
   return out;
@@ -109,6 +117,9 @@ interface Startup {
   firstRequestMs: number;
   status: number;
   body: string;
+  /** The same batch again, right after: the first batch minus this is one-time work (deferred compile, cold code). */
+  secondRequestMs: number;
+  secondStatus: number;
   calls: { queue: number; durableObject: number };
 }
 
@@ -183,9 +194,12 @@ export const footprintSuite: Suite = {
       for (const r of s) {
         if (r.compileStatus !== 401) throw new Error(`footprint: the unknown-key request answered ${r.compileStatus}, expected 401`);
         if (r.status !== 200) throw new Error(`footprint: the first batch answered ${r.status}: ${r.body}`);
+        if (r.secondStatus !== 200) throw new Error(`footprint: the second batch answered ${r.secondStatus}`);
       }
       const startup = s.map((r) => r.evalMs + r.compileMs);
       const floorStartup = f.map((r) => r.evalMs);
+      const coldPath = s.map((r) => r.evalMs + r.compileMs + r.firstRequestMs);
+      const floorColdPath = f.map((r) => r.evalMs + r.firstRequestMs);
       const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
       const mStartup = runsMeasurement(`sluice eval + compile (${DESTINATIONS} destinations)`, "start", startup.map((x) => x * 1e6), startup.map(() => 1));
       const mFloor = runsMeasurement("floor eval", "start", floorStartup.map((x) => x * 1e6), floorStartup.map(() => 1));
@@ -217,17 +231,22 @@ export const footprintSuite: Suite = {
           denominatorText: `floor eval ${ms(floorStartup)}`,
         }),
         pairedRatio("footprint", "first batch after start sluice / floor", mStartup, mFloor, { numerator: s.map((r) => r.firstRequestMs), denominator: f.map((r) => r.firstRequestMs) }, {
-          note: "cold path of the first 100-event request (in-memory bindings), after eval (+ compile)",
-          numeratorText: `sluice ${ms(s.map((r) => r.firstRequestMs))}`,
-          denominatorText: `floor ${ms(f.map((r) => r.firstRequestMs))}`,
+          note: "cold path of the first 100-event request (in-memory bindings), after eval (+ compile); it compiles the filters and plan the batch reaches",
+          numeratorText: `sluice ${ms(s.map((r) => r.firstRequestMs))} (second batch ${ms(s.map((r) => r.secondRequestMs))})`,
+          denominatorText: `floor ${ms(f.map((r) => r.firstRequestMs))} (second batch ${ms(f.map((r) => r.secondRequestMs))})`,
+        }),
+        pairedRatio("footprint", "cold path (eval + compile + first batch) / floor", mStartup, mFloor, { numerator: coldPath, denominator: floorColdPath }, {
+          note: "everything a fresh isolate does up to its first answered batch: work deferred from start-up still counts here",
+          numeratorText: `sluice ${ms(coldPath)}`,
+          denominatorText: `floor ${ms(floorColdPath)}`,
         }),
       ];
       const notes = [
         `footprint: bundles from wrangler deploy --dry-run (wrangler: ${wranglerSays ?? "?"}); raw / gzip -9: default config ${kb(sDemo.raw)} / ${kb(sDemo.gzip)},` +
           ` ${DESTINATIONS}-destination config ${kb(sBig.raw)} / ${kb(sBig.gzip)}, floor ${kb(sFloor.raw)} / ${kb(sFloor.gzip)}.`,
         `  startup in Node ${process.version} (same V8 family as workerd), fresh process per measurement, ${repeats} alternating pairs: sluice eval ${ms(s.map((r) => r.evalMs))},` +
-          ` router warm-up ${ms(s.map((r) => r.routerMs))}, compile ${ms(s.map((r) => r.compileMs))}, first batch ${ms(s.map((r) => r.firstRequestMs))} (${s[0]?.calls.durableObject ?? 0} Durable Object calls, ${s[0]?.calls.queue ?? 0} queue messages);` +
-          ` floor eval ${ms(f.map((r) => r.evalMs))}, router warm-up ${ms(f.map((r) => r.routerMs))}, first batch ${ms(f.map((r) => r.firstRequestMs))}.`,
+          ` router warm-up ${ms(s.map((r) => r.routerMs))}, compile ${ms(s.map((r) => r.compileMs))}, first batch ${ms(s.map((r) => r.firstRequestMs))} (${s[0]?.calls.durableObject ?? 0} Durable Object calls, ${s[0]?.calls.queue ?? 0} queue messages; it compiles the 50 destinations' filters and the plan on first use), second batch ${ms(s.map((r) => r.secondRequestMs))};` +
+          ` floor eval ${ms(f.map((r) => r.evalMs))}, router warm-up ${ms(f.map((r) => r.routerMs))}, first batch ${ms(f.map((r) => r.firstRequestMs))}, second batch ${ms(f.map((r) => r.secondRequestMs))}.`,
       ];
       return {
         name: "footprint",

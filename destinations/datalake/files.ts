@@ -6,7 +6,7 @@
  * Layout: `<prefix>/source=<source-id>/dt=YYYY-MM-DD/hour=HH/<destination-id>-<flush time>-<nonce>.{ndjson.gz,parquet}`,
  * partitioned by the event's `receivedAt` (UTC), the hive convention query engines read as columns.
  */
-import { ByteWriter, ParquetWriter, type ColumnSource, type SchemaElement } from "hyparquet-writer/src/index.js";
+import type { ColumnSource, SchemaElement } from "hyparquet-writer/src/index.js";
 
 export const LAKE_FORMATS = ["ndjson_gzip", "parquet"] as const;
 export type LakeFormat = (typeof LAKE_FORMATS)[number];
@@ -310,24 +310,34 @@ export function parquetColumnData(lines: readonly string[]): ColumnSource[] {
   }));
 }
 
-/** A ByteWriter that hands what it holds to a sink after every row group, so memory is one row group. */
-class SinkWriter extends ByteWriter {
-  constructor(private readonly sink: ByteSink) {
-    super(1 << 20);
+/**
+ * hyparquet-writer is loaded (and evaluated) on the first Parquet file an isolate writes, not at every isolate's
+ * start: most isolates never write one (only datalake buffer objects do, and only for the parquet format).
+ */
+let parquetLib: ReturnType<typeof loadParquetLib> | undefined;
+async function loadParquetLib() {
+  const { ByteWriter, ParquetWriter } = await import("hyparquet-writer/src/index.js");
+  /** A ByteWriter that hands what it holds to a sink after every row group, so memory is one row group. */
+  class SinkWriter extends ByteWriter {
+    constructor(private readonly sink: ByteSink) {
+      super(1 << 20);
+    }
+    flush(): Promise<void> | undefined {
+      if (this.index === 0) return undefined;
+      const bytes = new Uint8Array(this.buffer.slice(0, this.index));
+      this.index = 0;
+      return this.sink.write(bytes);
+    }
+    override finish(): Promise<void> | undefined {
+      return this.flush();
+    }
   }
-  flush(): Promise<void> | undefined {
-    if (this.index === 0) return undefined;
-    const bytes = new Uint8Array(this.buffer.slice(0, this.index));
-    this.index = 0;
-    return this.sink.write(bytes);
-  }
-  override finish(): Promise<void> | undefined {
-    return this.flush();
-  }
+  return { ParquetWriter, SinkWriter };
 }
 
 /** One Parquet file (SNAPPY pages, one row group per chunk of rows), streamed to the sink. */
 export async function writeParquet(chunks: RowChunks, sink: ByteSink, kvMetadata: { key: string; value: string }[] = []): Promise<number> {
+  const { ParquetWriter, SinkWriter } = await (parquetLib ??= loadParquetLib());
   const writer = new SinkWriter(sink);
   const pq = new ParquetWriter({ writer, schema: LAKE_SCHEMA, createdBy: "sluice datalake (hyparquet-writer)", kvMetadata });
   let rows = 0;

@@ -2,22 +2,23 @@
  * Turns the built config into the runtime form used per request: write-key lookup and, per source, its
  * compiled filters and the destinations it feeds with theirs. Done once per isolate (secrets come from env).
  */
+import { createHash } from "node:crypto";
 import type { BuiltConfig, DestinationConfig, SourceConfig } from "../config/model.ts";
 import { MissingSecretError, resolveSecrets, secretRefs } from "../config/secrets.ts";
 import { compilePlan, type CompiledPlan, type Enforcement, type PlanDecision, type PlanRule } from "../plans/index.ts";
 import { compileFilters, type FilterSpec } from "./filters/index.ts";
-import { md5Hex } from "./filters/md5.ts";
 import { applyPlan } from "./plan-stage.ts";
 import { normalizeRequest, type EventType, type NormalizeOptions, type NormalizeResult, type SluiceEvent } from "./normalize.ts";
-import { routeEvents, type Routed, type RouteTarget, type Stage, type Tally } from "./route.ts";
+import { routeEvents, type EventTransform, type Routed, type RouteTarget, type Stage, type Tally } from "./route.ts";
 
 /** A tracking plan as the worker runs it: compiled once per isolate, shared by the sources that name it. */
 export interface RuntimePlan {
   id: string;
   /** First 12 hex digits of the MD5 of the plan's rules (as built): changes whenever the plan file does. */
-  revision: string;
+  readonly revision: string;
   rules: number;
-  compiled: CompiledPlan;
+  /** Compiled on first read (see runtimePlan). */
+  readonly compiled: CompiledPlan;
 }
 
 /** A source's plan with its enforcement settings. */
@@ -56,7 +57,7 @@ export function compileStage(specs: FilterSpec[] | undefined, env: Record<string
   let resolved: FilterSpec[];
   try {
     // Only filter lists that mention a secret are copied; the rest compile as built (start-up cost).
-    resolved = secretRefs(specs).size > 0 ? resolveSecrets(specs, env) : specs;
+    resolved = mentionsSecret(specs) ? resolveSecrets(specs, env) : specs;
   } catch (err) {
     if (err instanceof MissingSecretError) return { deferred: err.message };
     throw err;
@@ -71,13 +72,39 @@ export function compileStage(specs: FilterSpec[] | undefined, env: Record<string
   };
 }
 
+/** One native JSON.stringify rules out most filter lists before secretRefs' regex walk over every string. */
+const mentionsSecret = (specs: FilterSpec[]): boolean => JSON.stringify(specs).includes("${env.") && secretRefs(specs).size > 0;
+
+/**
+ * compileStage on first use (the first event that reaches the stage), once. Only for filter lists that mention
+ * no secret: those compile exactly as the build step and `sluice check` compiled them, so deferring cannot turn a
+ * start-up error into a run-time one; lists with secrets compile now (a missing secret must be known before
+ * routing). Cold, 50 destinations' filters cost 20–30 ms; a request that routes nothing to them (a 401, an admin
+ * call, a queue batch) no longer pays it.
+ */
+function lazyStage(specs: FilterSpec[] | undefined, env: Record<string, unknown>): Stage {
+  if (!specs || specs.length === 0 || mentionsSecret(specs)) return compileStage(specs, env);
+  const compile = (): EventTransform => {
+    try {
+      return compileStage(specs, env).transform!;
+    } catch (err) {
+      // Not for a built config (checked at build); otherwise fail closed once: applyStage counts filter_error.
+      return () => {
+        throw err;
+      };
+    }
+  };
+  let run: EventTransform | undefined;
+  return { transform: (event) => (run ??= compile())(event) };
+}
+
 /** @example compilePipeline(config, destinationKinds, env).sourceForWriteKey("wk_demo_web")?.config.id // "web" */
 export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindFacts>, env: Record<string, unknown> = {}): CompiledPipeline {
   const byKey = new Map<string, CompiledSource>();
   const byId = new Map<string, CompiledSource>();
   const destinations = new Map(config.destinations.map((d) => [d.id, d]));
-  const destinationStages = new Map(config.destinations.map((d) => [d.id, compileStage(config.filters[d.id], env)]));
-  // Plans compile lazily (a plan no source names costs nothing until the admin API asks for it), once each.
+  const destinationStages = new Map(config.destinations.map((d) => [d.id, lazyStage(config.filters[d.id], env)]));
+  // Plans are set up on first lookup, once each; runtimePlan compiles their rules on first use.
   const plans = new Map<string, RuntimePlan>();
   const plan = (id: string): RuntimePlan | undefined => {
     let p = plans.get(id);
@@ -89,12 +116,24 @@ export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindF
     const targets: RouteTarget[] = config.destinations
       .filter((d) => d.enabled && (d.sources === "*" || d.sources.includes(source.id)))
       .map((d) => ({ id: d.id, name: d.name, receivesAllEvents: kinds[d.kind]?.receivesAllEvents ?? false, ...destinationStages.get(d.id) }));
-    const compiled: CompiledSource = { config: source, stage: compileStage(config.sourceFilters[source.id], env), targets };
+    const compiled: CompiledSource = { config: source, stage: lazyStage(config.sourceFilters[source.id], env), targets };
     const sourcePlan = source.tracking_plan !== undefined ? plan(source.tracking_plan) : undefined;
     if (source.tracking_plan !== undefined && !sourcePlan) throw new Error(`source "${source.id}" names tracking plan "${source.tracking_plan}", which the built config does not have`);
     if (sourcePlan) {
       const { violation_reports, ...enforcement } = source.enforcement ?? {};
-      compiled.plan = { ...sourcePlan, enforcement, ...(violation_reports ? { violationReports: violation_reports } : {}) };
+      // Getters, not a spread: a spread would compile the plan (and hash it) here.
+      compiled.plan = {
+        id: sourcePlan.id,
+        rules: sourcePlan.rules,
+        get revision() {
+          return sourcePlan.revision;
+        },
+        get compiled() {
+          return sourcePlan.compiled;
+        },
+        enforcement,
+        ...(violation_reports ? { violationReports: violation_reports } : {}),
+      };
     }
     byId.set(source.id, compiled);
     for (const key of source.write_keys) byKey.set(key, compiled);
@@ -108,9 +147,25 @@ export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindF
   };
 }
 
-/** Compiles a plan's rules (checked at build, so this does not throw for a built config). */
+/**
+ * A plan whose rules compile on first use (the first event it checks), once: they were checked at build, so
+ * deferring cannot fail later, and requests that check no event (a 401, the admin API) do not pay 10–20 ms cold.
+ * The revision too is computed on first read (quarantine records, violation reports, the admin API).
+ */
 export function runtimePlan(id: string, rules: readonly PlanRule[]): RuntimePlan {
-  return { id, revision: md5Hex(JSON.stringify(rules)).slice(0, 12), rules: rules.length, compiled: compilePlan(rules) };
+  let revision: string | undefined;
+  let compiled: CompiledPlan | undefined;
+  return {
+    id,
+    rules: rules.length,
+    get revision() {
+      // Native MD5: the JS one (filters/md5.ts, made for short per-event keys) takes ~10 ms cold on a 16 KB plan.
+      return (revision ??= createHash("md5").update(JSON.stringify(rules)).digest("hex").slice(0, 12));
+    },
+    get compiled() {
+      return (compiled ??= compilePlan(rules));
+    },
+  };
 }
 
 export interface IngestResult extends NormalizeResult {
