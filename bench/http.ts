@@ -4,7 +4,7 @@
  * (autocannon, in this process) over loopback: POST /v1/batch with 100-event batches from the corpus, the same
  * connections and duration, runs rotating A, B, C, D, A, B, C, D.
  *
- *  - A "sluice": the demo config (filters/): source "web" with its tracking plan and dedup (default: 8 shards), an
+ *  - A "sluice": the demo config (filters/): source "web" with its tracking plan and dedup (default: 1 shard), an
  *    R2 destination and a signed webhook, whose URL (in a copy of the folder) points at a counting sink this suite
  *    starts in its own process, so deliveries succeed. Bundled once with `wrangler deploy --dry-run` and served
  *    with no_bundle (wrangler dev would otherwise restart whenever someone edits src/ during a run). Its queue

@@ -60,7 +60,8 @@ export default {
         });
       }
     } finally {
-      ctx.waitUntil(telemetry.flush());
+      // Joins a flush the isolate's requests already scheduled; otherwise writes now (a batch does not linger).
+      telemetry.flushJoin((p) => ctx.waitUntil(p));
     }
   },
 } satisfies ExportedHandler<SluiceEnv>;

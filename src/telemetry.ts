@@ -41,6 +41,14 @@ export class Telemetry implements Tally {
   }
 
   /**
+   * For invocations that must not linger a second (queue batches): their counts join a flush already scheduled
+   * (its invocation's waitUntil carries it), else they are written now.
+   */
+  flushJoin(waitUntil: (p: Promise<unknown>) => void): void {
+    if (!this.flushing) waitUntil(this.flush());
+  }
+
+  /**
    * Coalesces flushes: the first request after a flush schedules one `delayMs` later; requests in between
    * only add to memory. Keeps Durable Object calls to about one per scope per second per isolate.
    */

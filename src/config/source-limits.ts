@@ -22,11 +22,14 @@ export type RateLimitConfig = { events_per_second: number; burst?: number };
 
 const DedupObjectSchema = s.object({
   window_hours: s.withDefault(s.number({ min: 0.01, max: 720 }), 24),
-  /** Durable Objects the ids are spread over; changing it forgets the current window. */
-  shards: s.withDefault(s.number({ integer: true, min: 1, max: 64 }), 8),
+  /**
+   * Durable Objects the ids are spread over; changing it forgets the current window. A batch touches every shard,
+   * so shards add calls per request; add them only past what one shard sustains (README "Dedup").
+   */
+  shards: s.withDefault(s.number({ integer: true, min: 1, max: 64 }), 1),
 });
 export type DedupConfig = false | { window_hours: number; shards: number };
-export const DEFAULT_DEDUP: Exclude<DedupConfig, false> = { window_hours: 24, shards: 8 };
+export const DEFAULT_DEDUP: Exclude<DedupConfig, false> = { window_hours: 24, shards: 1 };
 
 /** `false` (off), `true` (defaults) or `{window_hours, shards}`; problems are reported inside the map. */
 export const DedupSchema: Schema<DedupConfig> = {

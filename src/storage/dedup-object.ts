@@ -64,18 +64,27 @@ export class DedupObject extends DurableObject {
     const duplicates: string[] = [];
     const inFlight: string[] = [];
     const fresh: string[] = [];
+    // Set-based: one statement reads the claim's ids, one writes the new ones, whatever their number (the ids
+    // travel as one JSON parameter: no bound-parameter limit), instead of two statements per id.
+    const ids = JSON.stringify(req.ids);
+    const found = new Map<string, SeenRow>();
+    for (const row of sql.exec<SeenRow & { id: string }>(
+      "SELECT s.id AS id, s.token AS token, s.at AS at, c.token IS NOT NULL AS committed FROM seen s LEFT JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))",
+      ids,
+    ))
+      found.set(row.id, row);
     for (const id of req.ids) {
-      const row = sql
-        .exec<SeenRow>("SELECT s.token AS token, s.at AS at, c.token IS NOT NULL AS committed FROM seen s LEFT JOIN commits c ON c.token = s.token WHERE s.id = ?", id)
-        .toArray()[0];
+      const row = found.get(id);
       if (!row) fresh.push(id);
       else if (row.committed) (row.at > now - req.windowMs ? duplicates : fresh).push(id);
       else if (row.token === req.token) continue;
       else (row.at > now - PENDING_TTL_MS ? inFlight : fresh).push(id);
     }
     if (inFlight.length > 0) return { duplicates, inFlight };
-    for (const id of fresh) sql.exec("INSERT OR REPLACE INTO seen (id, token, at) VALUES (?, ?, ?)", id, req.token, now);
-    if (fresh.length > 0) await this.scheduleExpiry(req.windowMs, now);
+    if (fresh.length > 0) {
+      sql.exec("INSERT OR REPLACE INTO seen (id, token, at) SELECT value, ?, ? FROM json_each(?)", req.token, now, fresh.length === req.ids.length ? ids : JSON.stringify(fresh));
+      await this.scheduleExpiry(req.windowMs, now);
+    }
     return { duplicates, inFlight };
   }
 
@@ -86,7 +95,7 @@ export class DedupObject extends DurableObject {
 
   /** Drops a failed request's claims, so its retry is not taken for a duplicate. */
   release(token: string, ids: string[]): void {
-    for (const id of ids) this.ctx.storage.sql.exec("DELETE FROM seen WHERE id = ? AND token = ?", id, token);
+    this.ctx.storage.sql.exec("DELETE FROM seen WHERE id IN (SELECT value FROM json_each(?)) AND token = ?", JSON.stringify(ids), token);
   }
 
   /** Rows currently stored (tests and diagnostics). */
@@ -115,7 +124,7 @@ export class DedupObject extends DurableObject {
   }
 
   private applyCommits(tokens: string[], now: number): void {
-    for (const t of tokens) this.ctx.storage.sql.exec("INSERT OR IGNORE INTO commits (token, at) VALUES (?, ?)", t, now);
+    this.ctx.storage.sql.exec("INSERT OR IGNORE INTO commits (token, at) SELECT value, ? FROM json_each(?)", now, JSON.stringify(tokens));
   }
 
   private async scheduleExpiry(windowMs: number, now: number): Promise<void> {

@@ -38,7 +38,7 @@ describe("source config: rate_limit, dedup, mtu_budget", () => {
     expect(errors).toEqual([]);
     const web = config!.sources[0]!;
     expect(bucketLimits(web.rate_limit!)).toEqual({ rate: 50, burst: 200 });
-    expect(dedupSettings(web.dedup)).toEqual({ windowMs: 48 * 3_600_000, shards: 8 });
+    expect(dedupSettings(web.dedup)).toEqual({ windowMs: 48 * 3_600_000, shards: 1 });
     expect(web.mtu_budget).toEqual({ monthly: 10000, alert_at: 0.8, destination: "hook" });
   });
 
@@ -46,7 +46,7 @@ describe("source config: rate_limit, dedup, mtu_budget", () => {
     const { config } = load(source(""));
     const web = config!.sources[0]!;
     expect(web.rate_limit).toBeUndefined();
-    expect(dedupSettings(web.dedup)).toEqual({ windowMs: 24 * 3_600_000, shards: 8 });
+    expect(dedupSettings(web.dedup)).toEqual({ windowMs: 24 * 3_600_000, shards: 1 });
     expect(bucketLimits({ events_per_second: 2.5 })).toEqual({ rate: 2.5, burst: 3 });
   });
 

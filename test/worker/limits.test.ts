@@ -6,6 +6,7 @@ import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject,
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { shardOf } from "../../src/dedup/plan.ts";
+import { DEFAULT_DEDUP } from "../../src/config/source-limits.ts";
 import type { SourceUsage } from "../../src/usage/report.ts";
 import { basic, eventually, post } from "./helpers.ts";
 import { sink } from "./setup.ts";
@@ -114,7 +115,7 @@ describe("dedup", () => {
 
   it("answers 503 while another request holds a messageId, and a duplicate once that request committed", async () => {
     const messageId = `dd-${uid()}-f`;
-    const shard = env.DEDUP.get(env.DEDUP.idFromName(`deduped:${shardOf(messageId, 8)}`));
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`deduped:${shardOf(messageId, DEFAULT_DEDUP.shards)}`));
     await shard.claim({ token: "other-request", ids: [messageId], windowMs: 86_400_000 });
 
     const busy = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
@@ -134,6 +135,38 @@ describe("dedup", () => {
       expect(await res.json()).toEqual({ success: true, accepted: 1 });
     }
     await eventually(async () => (deliveries(messageId).length === 2 ? true : undefined));
+  });
+
+  it("claims, commits and releases in set-based statements: 500 ids in one call, mixed outcomes per id", async () => {
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`bulk-${uid()}:0`));
+    const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}`);
+    // More ids than SQLite bound parameters allow per statement: they travel as one JSON parameter.
+    expect(await shard.claim({ token: "a", ids, windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
+    // The same request again (a retried call): its own pending claims are neither duplicates nor in flight.
+    expect(await shard.claim({ token: "a", ids: ids.slice(0, 10), windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
+    // Another request overlapping a pending claim: in flight, and nothing of it is claimed.
+    const other = await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: 86_400_000 });
+    expect(other).toEqual({ duplicates: [], inFlight: ["bulk-0"] });
+    expect(await shard.size()).toEqual({ seen: 500, commits: 0 });
+    // Commit "a" along with a claim: its ids are duplicates, the new one is claimed.
+    const after = await shard.claim({ token: "c", ids: ["bulk-499", "new-1", "bulk-7"], windowMs: 86_400_000, commits: ["a", "x", "y"] });
+    expect(after).toEqual({ duplicates: ["bulk-499", "bulk-7"], inFlight: [] });
+    expect(await shard.size()).toEqual({ seen: 501, commits: 3 });
+    // Release drops only the releasing token's rows.
+    await shard.release("c", ["new-1", "bulk-499"]);
+    await shard.release("zzz", ids);
+    expect(await shard.size()).toEqual({ seen: 500, commits: 3 });
+    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
+  });
+
+  it("finds every resend of concurrent batches a duplicate", async () => {
+    const batches = Array.from({ length: 8 }, (_, r) => ({
+      batch: Array.from({ length: 5 }, (_, i) => ({ type: "track", userId: "u1", event: "C", messageId: `cc-${uid()}-${r}-${i}` })),
+    }));
+    const first = await Promise.all(batches.map((b) => post("/v1/batch", b, { authorization: key })));
+    for (const res of first) expect(await res.json()).toEqual({ success: true, accepted: 5 });
+    const again = await Promise.all(batches.map((b) => post("/v1/batch", b, { authorization: key })));
+    for (const res of again) expect(await res.json()).toEqual({ success: true, accepted: 0, duplicates: 5 });
   });
 
   it("deletes expired ids when the shard's alarm runs", async () => {
