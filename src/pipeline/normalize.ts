@@ -4,7 +4,7 @@
  * context/integrations merged, writeKey stripped). Knows nothing of HTTP or Workers.
  */
 import { isPlainObject } from "../config/schema.ts";
-import { jsonBytesBound, utf8Length } from "./serialize.ts";
+import { jsonBytesBound, utf8Length } from "./json-size.ts";
 
 export const EVENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -3,7 +3,6 @@
  * Pure: the caller supplies compiled stages and a tally for the reasons events are not sent.
  */
 import type { SluiceEvent } from "./normalize.ts";
-import { attachSerializer, RequestSerializer } from "./serialize.ts";
 
 /** Where counts go; one implementation aggregates in memory and flushes to a Durable Object. */
 export interface Tally {
@@ -66,8 +65,6 @@ export function applyStage(stage: Stage, event: SluiceEvent): TransformOutcome {
  * Returns, for each target that receives at least one event, the events to deliver to it (input order).
  * Source filters run once per event, before every destination's. Every event not sent to a target is
  * counted under `destination:<id>` (or `source:<id>` for source filters) as `dropped.<reason>`.
- * Each returned list carries a serializer (src/pipeline/serialize.ts) that packMessages uses to write the
- * copies of one event for all destinations from one serialization of it.
  */
 export function routeEvents(
   events: readonly SluiceEvent[],
@@ -86,14 +83,11 @@ export function routeEvents(
     }
     filtered = kept;
   }
-  const serializer = new RequestSerializer(filtered);
   for (const target of targets) {
     const scope = `destination:${target.id}`;
     const pending = source.stage.deferred ? "all" : target.deferred ? "destination" : undefined;
     let list: SluiceEvent[] | undefined;
-    let from: number[] | undefined;
-    for (let i = 0; i < filtered.length; i++) {
-      const event = filtered[i]!;
+    for (const event of filtered) {
       if (!integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) {
         tally.count(scope, "dropped.integrations");
         continue;
@@ -108,10 +102,8 @@ export function routeEvents(
         delivered = outcome.event;
       }
       (list ??= []).push(delivered);
-      (from ??= []).push(i);
     }
     if (list) {
-      attachSerializer(list, serializer, from!);
       out.set(target.id, pending ? { events: list, pending } : { events: list });
       tally.count(scope, "routed", list.length);
     }

@@ -3,8 +3,8 @@
  * unit (the hard limit is 128 KB). One destination per message keeps destinations isolated: a failing one
  * retries its own messages only.
  */
+import { utf8Length } from "../pipeline/json-size.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { listWriter, utf8Length } from "../pipeline/serialize.ts";
 
 export { utf8Length };
 
@@ -51,32 +51,22 @@ export function packMessages(
   const head = JSON.stringify(header).slice(0, -1) + ',"events":[';
   const headBytes = utf8Length(head) + 2;
   const out: PackedMessage[] = [];
-  // Events are written as pieces (routed lists share their request's serialized fragments: see
-  // src/pipeline/serialize.ts) and each message body is joined once.
-  const write = listWriter(events);
-  let parts: string[] = [head];
-  let count = 0;
+  let parts: string[] = [];
   let bytes = headBytes;
   const flush = () => {
-    parts.push("]}");
-    out.push({ body: parts.join(""), bytes, events: count });
+    if (parts.length === 0) return;
+    out.push({ body: head + parts.join(",") + "]}", bytes, events: parts.length });
+    parts = [];
+    bytes = headBytes;
   };
-  for (let i = 0; i < events.length; i++) {
-    const start = parts.length;
-    if (count > 0) parts.push(",");
-    const size = write(parts, i) + 1;
-    if (count > 0 && (bytes + size > targetBytes || count >= maxEvents)) {
-      const moved = parts.slice(start + 1); // this event's pieces, without the comma
-      parts.length = start;
-      flush();
-      parts = [head, ...moved];
-      count = 0;
-      bytes = headBytes;
-    }
-    count++;
+  for (const event of events) {
+    const json = JSON.stringify(event);
+    const size = utf8Length(json) + 1;
+    if (parts.length > 0 && (bytes + size > targetBytes || parts.length >= maxEvents)) flush();
+    parts.push(json);
     bytes += size;
   }
-  if (count > 0) flush();
+  flush();
   return out;
 }
 

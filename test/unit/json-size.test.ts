@@ -1,0 +1,33 @@
+/** src/pipeline/json-size.ts: exact UTF-8 sizes and the upper bound normalize uses to skip measuring events. */
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { jsonBytesBound, utf8Length } from "../../src/pipeline/json-size.ts";
+
+const bytesOf = (s: string) => new TextEncoder().encode(s).length;
+
+describe("utf8Length", () => {
+  it("counts what TextEncoder writes, for any string (lone surrogates as U+FFFD), also past its 64 KB scratch buffer", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => utf8Length(s) === bytesOf(s)));
+    expect(utf8Length("\ud800x\udc00")).toBe(7);
+    const long = "é".repeat(70_000) + "😀".repeat(20_000) + "x";
+    expect(utf8Length(long)).toBe(bytesOf(long));
+  });
+});
+
+describe("jsonBytesBound", () => {
+  it("never undercounts JSON.stringify's UTF-8 size", () => {
+    fc.assert(fc.property(fc.jsonValue(), (v) => jsonBytesBound(v, Number.POSITIVE_INFINITY) >= bytesOf(JSON.stringify(v) ?? "")));
+    const corpus = readFileSync("/work/shared/fixtures/events-5k.ndjson", "utf8").split("\n").filter((l) => l.trim() !== "");
+    for (const l of corpus.slice(0, 500)) expect(jsonBytesBound(JSON.parse(l), Number.POSITIVE_INFINITY)).toBeGreaterThanOrEqual(bytesOf(l));
+  });
+
+  it("stops counting past the limit, and gives up (Infinity) on values it cannot walk", () => {
+    const big = { properties: { text: "x".repeat(10_000), more: "y".repeat(10_000) } };
+    expect(jsonBytesBound(big, 1000)).toBeGreaterThan(1000);
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = { d: deep };
+    expect(jsonBytesBound(deep, 32_768)).toBe(Infinity);
+    expect(jsonBytesBound({ at: new Date(0) }, 32_768)).toBe(Infinity);
+  });
+});
