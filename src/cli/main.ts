@@ -54,7 +54,8 @@ function check(args: string[]): number {
     console.error(`${dir}: ${errors.length} error(s)`);
     return 1;
   }
-  const secrets = [...secretRefs(config.destinations.map((d) => d.settings))].sort();
+  // Every `${env.NAME}` the deployed worker will resolve: destination settings and filter actions (e.g. a salt).
+  const secrets = [...secretRefs([config.destinations.map((d) => d.settings), config.filters, config.sourceFilters])].sort();
   console.log(
     `${dir}: OK — ${config.sources.length} source(s), ${config.destinations.length} destination(s)` +
       (secrets.length ? `; secrets to set: ${secrets.join(", ")}` : ""),

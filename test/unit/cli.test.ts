@@ -418,6 +418,19 @@ describe("main", () => {
     expect(errored).toEqual([]);
   });
 
+  it("check lists the secrets the worker needs: destination settings and filter actions", async () => {
+    const main2 = MAIN.replace('settings: { url: "http://127.0.0.1:9/" }', 'settings: { url: "http://127.0.0.1:9/", secret: "${env.HOOK_SECRET}" }');
+    const dir = folder(
+      {
+        "hook.yaml": `- { title: Hash, if: all, actions: [{ type: HASH_PROPERTIES, fields: [traits.email], salt: "\${env.HASH_SALT}" }] }\n`,
+        "sources/web.yaml": `- { title: Tag, if: all, actions: [{ type: SET, path: context.env, value: "\${env.STAGE}" }] }\n`,
+      },
+      main2,
+    );
+    expect(await main(["check", dir])).toBe(0);
+    expect(logged).toEqual([`${dir}: OK — 1 source(s), 2 destination(s); secrets to set: HASH_SALT, HOOK_SECRET, STAGE`]);
+  });
+
   it("check returns 1 for an invalid folder and prints each error with file:line", async () => {
     const dir = folder({ "hook.yaml": `- title: t\n  if: 'x ='\n  actions: [{ type: DROP }]\n`, "nobody.yaml": `[]\n` });
     expect(await main(["check", dir])).toBe(1);
