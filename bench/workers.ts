@@ -9,31 +9,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
-
-/** A loopback port free right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+import { freePort, wranglerEnv } from "../scripts/local-wrangler.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-
-export const wranglerEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  CI: "true",
-  // No devtools inspector proxy: it costs a socket (never closed) and a post to wrangler per runtime message.
-  VSCODE_INSPECTOR_OPTIONS: "off",
-  ...extra,
-});
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`, to the process group of a detached child (never anything else). */
 export async function stopGroup(child: ChildProcess, graceMs = 1500): Promise<void> {

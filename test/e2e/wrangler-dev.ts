@@ -6,20 +6,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, wranglerEnv } from "../../scripts/local-wrangler.ts";
 
 export interface DevWorker {
   url: string;
@@ -46,10 +35,7 @@ export async function startWranglerDev(configDir: string, vars: Record<string, s
   const args = ["wrangler", "dev", "-c", wranglerConfig, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child: ChildProcess = spawn("npx", args, {
-    // VSCODE_INSPECTOR_OPTIONS turns off wrangler's devtools inspector proxy (as in a VS Code debug terminal): in
-    // wrangler 4.84 it posts every runtime message (3 per subrequest) to wrangler over a socket it never closes, so
-    // a few thousand deliveries exhaust the proxy's file descriptors and the dev server stops answering.
-    env: { ...process.env, VSCODE_INSPECTOR_OPTIONS: "off", SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    env: wranglerEnv({ SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
