@@ -139,20 +139,19 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
       lease: (_limits: unknown, req: { want: number }) => (c.call("SourceObject.lease", 1), { granted: req.want }),
       addUsers: () => (c.call("SourceObject.addUsers", 1), undefined),
     }),
-    // DedupObject (src/storage/dedup-object.ts): a claim writes one row per new id and one per piggybacked
-    // commit; a commit call one per token. The hourly alarm later deletes each id row and each commit row.
+    // DedupObject (src/storage/dedup-object.ts): a claim reads and writes nothing (claims are held in memory);
+    // a commit call writes one row per id it names. The hourly alarm later deletes each of those rows.
     DEDUP: namespace("DedupObject", {
-      claim: (req: { ids: string[]; commits?: string[] }) => {
+      claim: (req: { ids: string[] }) => {
         const fresh = req.ids.filter((id) => !seen.has(id));
         for (const id of fresh) seen.add(id);
-        const commits = req.commits?.length ?? 0;
-        c.call("DedupObject.claim", fresh.length + commits);
-        c.rows("DedupObject.expiry", fresh.length + commits);
+        c.call("DedupObject.claim", 0);
         return { duplicates: req.ids.filter((id) => !fresh.includes(id)), inFlight: [] };
       },
-      commit: (tokens: string[]) => {
-        c.call("DedupObject.commit", tokens.length);
-        c.rows("DedupObject.expiry", tokens.length);
+      commit: (_windowMs: number, commits: { ids: string[] }[]) => {
+        const rows = commits.reduce((n, x) => n + x.ids.length, 0);
+        c.call("DedupObject.commit", rows);
+        c.rows("DedupObject.expiry", rows);
       },
       release: () => c.call("DedupObject.release"),
     }),

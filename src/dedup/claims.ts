@@ -1,15 +1,17 @@
 /**
  * The isolate's side of dedup: claims a request's messageIds with one call per shard, releases them when the
- * request fails, and commits them once its events are on the queue. Commits ride along with the next claim to
- * the same shard, or go out on their own about a second later: no extra call per request under load.
+ * request fails, and commits them once its events are on the queue. Commits are sent about a second later, all
+ * of a shard's in one call (one storage write), off the request path: a claim itself writes nothing. Until a
+ * commit is stored, this isolate answers for its ids itself (a client's quick retry usually comes back to the
+ * same isolate): they are duplicates without asking the shard, which would still hold them in flight.
  */
-import type { ClaimRequest, ClaimResult } from "../storage/dedup-object.ts";
+import type { ClaimRequest, ClaimResult, Commit } from "../storage/dedup-object.ts";
 
 /** A DedupObject as the isolate reaches it (an RPC stub in the worker, a fake in tests). */
 export interface DedupShard {
-  claim(req: ClaimRequest): Promise<ClaimResult>;
-  commit(tokens: string[]): Promise<void> | void;
-  release(token: string, ids: string[]): Promise<void> | void;
+  claim(req: ClaimRequest): Promise<ClaimResult> | ClaimResult;
+  commit(windowMs: number, commits: Commit[]): Promise<void> | void;
+  release(token: string): Promise<void> | void;
 }
 export type DedupShards = (sourceId: string, shard: number) => DedupShard;
 
@@ -22,24 +24,30 @@ export interface ClaimOutcome {
   unchecked: number;
   /** Drops this request's claims (its events were not queued). */
   release(): Promise<void>;
-  /** Makes this request's claims final (its events are queued); sent with the next call to each shard. */
+  /** Makes this request's claims final (its events are queued); sent with the next flush. */
   commit(): void;
 }
 
 interface PendingCommits {
   sourceId: string;
   shard: number;
-  tokens: string[];
+  windowMs: number;
+  commits: Commit[];
 }
 
-/** 12 random base64url characters (72 bits): stored on every claimed row, so kept short. */
+/** 12 random base64url characters (72 bits): names one request's claims in each shard. */
 export function newClaimToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(9));
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
 }
 
+/** Ids whose commits may wait in one isolate for an unreachable shard (about 10 MB). */
+export const MAX_WAITING_IDS = 100_000;
+
 export class DedupClaims {
   private pending = new Map<string, PendingCommits>();
+  /** Ids this isolate committed whose commit is not stored yet, by source and shard. */
+  private readonly committed = new Map<string, Set<string>>();
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly options: { newToken?: () => string; onError?: (what: string, err: unknown) => void } = {}) {}
@@ -47,27 +55,30 @@ export class DedupClaims {
   /** Commits waiting to be sent (tests and diagnostics). */
   get pendingCommits(): number {
     let n = 0;
-    for (const p of this.pending.values()) n += p.tokens.length;
+    for (const p of this.pending.values()) n += p.commits.length;
     return n;
   }
 
   async claim(shards: DedupShards, sourceId: string, windowMs: number, byShard: ReadonlyMap<number, string[]>): Promise<ClaimOutcome> {
     const token = (this.options.newToken ?? newClaimToken)();
-    const calls = [...byShard].map(async ([shard, ids]) => {
-      const commits = this.takeCommits(sourceId, shard);
-      try {
-        return await shards(sourceId, shard).claim({ token, ids, windowMs, ...(commits.length > 0 ? { commits } : {}) });
-      } catch (err) {
-        this.addCommits(sourceId, shard, commits);
-        throw err;
-      }
-    });
-    const results = await Promise.allSettled(calls);
     const duplicates = new Set<string>();
+    const toClaim: [number, string[]][] = [];
+    for (const [shard, ids] of byShard) {
+      const mine = this.committed.get(commitKey(sourceId, shard));
+      let rest = ids;
+      if (mine) {
+        rest = [];
+        for (const id of ids) if (mine.has(id)) duplicates.add(id);
+        else rest.push(id);
+      }
+      if (rest.length > 0) toClaim.push([shard, rest]);
+    }
+    const calls = toClaim.map(async ([shard, ids]) => shards(sourceId, shard).claim({ token, ids, windowMs }));
+    const results = await Promise.allSettled(calls);
     let inFlight = 0;
     let unchecked = 0;
     const touched: [number, string[]][] = [];
-    [...byShard].forEach(([shard, ids], i) => {
+    toClaim.forEach(([shard, ids], i) => {
       const r = results[i]!;
       if (r.status === "rejected") {
         this.options.onError?.("dedup claim", r.reason);
@@ -77,10 +88,12 @@ export class DedupClaims {
       }
       inFlight += r.value.inFlight.length;
       for (const id of r.value.duplicates) duplicates.add(id);
-      if (r.value.inFlight.length === 0 && r.value.duplicates.length < ids.length) touched.push([shard, ids]);
+      if (r.value.inFlight.length > 0 || r.value.duplicates.length === ids.length) return;
+      const dups = new Set(r.value.duplicates);
+      touched.push([shard, dups.size === 0 ? ids : ids.filter((id) => !dups.has(id))]);
     });
     const release = async () => {
-      const done = await Promise.allSettled(touched.map(async ([shard, ids]) => shards(sourceId, shard).release(token, ids)));
+      const done = await Promise.allSettled(touched.map(async ([shard]) => shards(sourceId, shard).release(token)));
       for (const d of done) if (d.status === "rejected") this.options.onError?.("dedup release", d.reason);
     };
     if (inFlight > 0) await release();
@@ -90,7 +103,13 @@ export class DedupClaims {
       unchecked,
       release,
       commit: () => {
-        for (const [shard] of touched) this.addCommits(sourceId, shard, [token]);
+        for (const [shard, ids] of touched) {
+          this.addCommits(sourceId, shard, windowMs, [{ token, ids }]);
+          const key = commitKey(sourceId, shard);
+          let mine = this.committed.get(key);
+          if (!mine) this.committed.set(key, (mine = new Set()));
+          for (const id of ids) mine.add(id);
+        }
       },
     };
   }
@@ -106,35 +125,58 @@ export class DedupClaims {
     waitUntil(this.flushing);
   }
 
-  /** Sends every pending commit now; failed ones are kept for the next call or flush. */
+  /** Sends every pending commit now; failed ones are kept for the next flush. */
   async flush(shards: DedupShards): Promise<void> {
     const batch = [...this.pending.values()];
     this.pending = new Map();
     await Promise.all(
-      batch.map(async ({ sourceId, shard, tokens }) => {
+      batch.map(async ({ sourceId, shard, windowMs, commits }) => {
         try {
-          await shards(sourceId, shard).commit(tokens);
+          await shards(sourceId, shard).commit(windowMs, commits);
+          // Stored: the shard answers for these ids from now on.
+          const mine = this.committed.get(commitKey(sourceId, shard));
+          if (mine) {
+            for (const c of commits) for (const id of c.ids) mine.delete(id);
+            if (mine.size === 0) this.committed.delete(commitKey(sourceId, shard));
+          }
         } catch (err) {
           this.options.onError?.("dedup commit", err);
-          this.addCommits(sourceId, shard, tokens);
+          this.addCommits(sourceId, shard, windowMs, commits);
+          this.trim();
         }
       }),
     );
   }
 
-  private takeCommits(sourceId: string, shard: number): string[] {
-    const key = `${sourceId}\u0000${shard}`;
-    const p = this.pending.get(key);
-    if (!p) return [];
-    this.pending.delete(key);
-    return p.tokens;
+  /**
+   * While a shard cannot be reached its commits wait here; past MAX_WAITING_IDS the oldest are given up (logged),
+   * so an outage cannot exhaust the isolate's memory. Giving up costs no event: a resend of those ids is then
+   * delivered again.
+   */
+  private trim(): void {
+    let waiting = 0;
+    for (const p of this.pending.values()) for (const c of p.commits) waiting += c.ids.length;
+    for (const [key, p] of this.pending) {
+      while (waiting > MAX_WAITING_IDS && p.commits.length > 0) {
+        const c = p.commits.shift()!;
+        waiting -= c.ids.length;
+        const mine = this.committed.get(key);
+        for (const id of c.ids) mine?.delete(id);
+        this.options.onError?.("dedup commit given up", new Error(`${c.ids.length} ids of ${p.sourceId}:${p.shard} stay unrecorded`));
+      }
+      if (p.commits.length === 0) this.pending.delete(key);
+    }
   }
 
-  private addCommits(sourceId: string, shard: number, tokens: string[]): void {
-    if (tokens.length === 0) return;
-    const key = `${sourceId}\u0000${shard}`;
+  private addCommits(sourceId: string, shard: number, windowMs: number, commits: Commit[]): void {
+    if (commits.length === 0) return;
+    const key = commitKey(sourceId, shard);
     const p = this.pending.get(key);
-    if (p) p.tokens.push(...tokens);
-    else this.pending.set(key, { sourceId, shard, tokens: [...tokens] });
+    if (p) {
+      p.commits.push(...commits);
+      p.windowMs = windowMs;
+    } else this.pending.set(key, { sourceId, shard, windowMs, commits: [...commits] });
   }
 }
+
+const commitKey = (sourceId: string, shard: number) => `${sourceId}\u0000${shard}`;

@@ -1,13 +1,17 @@
 /**
  * Durable Object holding the messageIds one source accepted recently, for one shard of the id space
- * (`<source>:<shard>`, shard = hash(messageId) mod shards). One call per shard per request claims the ids of
- * that request: an id already accepted within the window is a duplicate; a new one is recorded as pending under
- * the request's token. Pending claims become accepted when the token is committed (after the events are on
- * the queue), are deleted by `release` when the request failed, and are ignored once `PENDING_TTL_MS` old (the
- * isolate died in between: the retry is then delivered again rather than lost). An alarm deletes expired rows.
+ * (`<source>:<shard>`, shard = hash(messageId) mod shards). A request claims its ids with one call: an id
+ * accepted within the window is a duplicate, an id another unfinished request claimed is in flight, the others
+ * are held for this request's token. Claims are held in memory only, so a claim writes nothing and is not
+ * delayed by a storage flush; what must last is the commit (the events are queued): the isolate sends its
+ * commits, with their ids, about a second later, and each batch of them is one write. An alarm deletes expired
+ * ids.
  *
- * Cost per event: one row written to claim it, one written when the alarm deletes it, one read per claim; a
- * commit is one row per request and shard, not per event.
+ * If this object restarts between a claim and its commit, the claim is forgotten: the commit still records the
+ * ids (it names them), but a resend arriving in between is accepted again (delivered twice, never lost), as a
+ * claim older than `PENDING_TTL_MS` is (the isolate died before it could commit or release).
+ *
+ * Cost per accepted event: one row written at commit, one when the alarm deletes it, one read per claim.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -21,8 +25,6 @@ export interface ClaimRequest {
   token: string;
   ids: string[];
   windowMs: number;
-  /** Tokens of earlier requests whose events are now queued (piggybacked commits). */
-  commits?: string[];
 }
 
 export interface ClaimResult {
@@ -35,76 +37,95 @@ export interface ClaimResult {
   inFlight: string[];
 }
 
-interface SeenRow {
+/** One request's claimed ids, now queued: they are accepted from now on. */
+export interface Commit {
   token: string;
+  ids: string[];
+}
+
+interface Held {
   at: number;
-  committed: number;
-  [column: string]: SqlStorageValue;
+  ids: string[];
 }
 
 export class DedupObject extends DurableObject {
   private alarmScheduled = false;
   /** The window last stored in `meta` (the alarm reads it from there). */
   private windowMs: number | undefined;
+  /** Claims not committed yet, by token, oldest first (Map order is claim order). */
+  private readonly held = new Map<string, Held>();
+  /** The token holding each claimed id. */
+  private readonly holder = new Map<string, string>();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
     const sql = ctx.storage.sql;
-    // WITHOUT ROWID: the primary key is the table, so a claim writes one b-tree row and no index.
-    sql.exec("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, token TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID");
-    sql.exec("CREATE TABLE IF NOT EXISTS commits (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID");
-    sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    ctx.storage.transactionSync(() => {
+      // WITHOUT ROWID: the primary key is the table, so an accepted id is one b-tree row and no index.
+      sql.exec("CREATE TABLE IF NOT EXISTS accepted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID");
+      sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+      // Until 2026-11 claims were stored (`seen`) and made final by a row in `commits`: keep what was accepted.
+      if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'").toArray().length > 0) {
+        sql.exec("INSERT OR IGNORE INTO accepted (id, at) SELECT s.id, s.at FROM seen s JOIN commits c ON c.token = s.token");
+        sql.exec("DROP TABLE seen");
+        sql.exec("DROP TABLE IF EXISTS commits");
+      }
+    });
   }
 
-  /** Claims the ids that are new; see ClaimResult. */
-  async claim(req: ClaimRequest): Promise<ClaimResult> {
+  /** Claims the ids that are new; see ClaimResult. Reads only. */
+  claim(req: ClaimRequest): ClaimResult {
     const now = Date.now();
-    const sql = this.ctx.storage.sql;
-    if (req.commits?.length) this.applyCommits(req.commits, now);
+    this.forgetStale(now);
     const duplicates: string[] = [];
     const inFlight: string[] = [];
     const fresh: string[] = [];
-    // Set-based: one statement reads the claim's ids, one writes the new ones, whatever their number (the ids
-    // travel as one JSON parameter: no bound-parameter limit), instead of two statements per id.
-    const ids = JSON.stringify(req.ids);
-    const found = new Map<string, SeenRow>();
-    for (const row of sql.exec<SeenRow & { id: string }>(
-      "SELECT s.id AS id, s.token AS token, s.at AS at, c.token IS NOT NULL AS committed FROM seen s LEFT JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))",
-      ids,
-    ))
-      found.set(row.id, row);
+    // Set-based: one statement reads the claim's ids whatever their number (they travel as one JSON parameter:
+    // no bound-parameter limit).
+    const acceptedAt = new Map<string, number>();
+    for (const row of this.ctx.storage.sql.exec<{ id: string; at: number }>("SELECT id, at FROM accepted WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(req.ids)))
+      acceptedAt.set(row.id, row.at);
     for (const id of req.ids) {
-      const row = found.get(id);
-      if (!row) fresh.push(id);
-      else if (row.committed) (row.at > now - req.windowMs ? duplicates : fresh).push(id);
-      else if (row.token === req.token) continue;
-      else (row.at > now - PENDING_TTL_MS ? inFlight : fresh).push(id);
+      const at = acceptedAt.get(id);
+      if (at !== undefined && at > now - req.windowMs) duplicates.push(id);
+      else {
+        const token = this.holder.get(id);
+        if (token === undefined || token === req.token) fresh.push(id);
+        else inFlight.push(id);
+      }
     }
-    if (inFlight.length > 0) return { duplicates, inFlight };
-    if (fresh.length > 0) {
-      sql.exec("INSERT OR REPLACE INTO seen (id, token, at) SELECT value, ?, ? FROM json_each(?)", req.token, now, fresh.length === req.ids.length ? ids : JSON.stringify(fresh));
-      await this.scheduleExpiry(req.windowMs, now);
+    if (inFlight.length > 0 || fresh.length === 0) return { duplicates, inFlight };
+    let held = this.held.get(req.token);
+    if (!held) this.held.set(req.token, (held = { at: now, ids: [] }));
+    for (const id of fresh) {
+      if (this.holder.get(id) === req.token) continue; // a retried call of the same request
+      this.holder.set(id, req.token);
+      held.ids.push(id);
     }
     return { duplicates, inFlight };
   }
 
-  /** Makes the claims of these requests final (their events are on the queue). */
-  commit(tokens: string[]): void {
-    this.applyCommits(tokens, Date.now());
+  /** Records these requests' ids as accepted (their events are on the queue): one write for the whole batch. */
+  async commit(windowMs: number, commits: Commit[]): Promise<void> {
+    const now = Date.now();
+    const ids: string[] = [];
+    for (const c of commits) {
+      this.drop(c.token);
+      ids.push(...c.ids);
+    }
+    if (ids.length === 0) return;
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO accepted (id, at) SELECT value, ? FROM json_each(?)", now, JSON.stringify(ids));
+    await this.scheduleExpiry(windowMs, now);
   }
 
-  /** Drops a failed request's claims, so its retry is not taken for a duplicate. */
-  release(token: string, ids: string[]): void {
-    this.ctx.storage.sql.exec("DELETE FROM seen WHERE id IN (SELECT value FROM json_each(?)) AND token = ?", JSON.stringify(ids), token);
+  /** Drops a failed request's claims, so its retry is not taken for a duplicate or held in flight. */
+  release(token: string): void {
+    this.drop(token);
   }
 
-  /** Rows currently stored (tests and diagnostics). */
-  size(): { seen: number; commits: number } {
-    const sql = this.ctx.storage.sql;
-    return {
-      seen: sql.exec<{ n: number }>("SELECT count(*) AS n FROM seen").one().n,
-      commits: sql.exec<{ n: number }>("SELECT count(*) AS n FROM commits").one().n,
-    };
+  /** Ids accepted and claims held (tests and diagnostics). */
+  size(): { accepted: number; held: number } {
+    return { accepted: this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM accepted").one().n, held: this.holder.size };
   }
 
   /** Deletes what has expired; runs again while anything is stored. */
@@ -112,19 +133,27 @@ export class DedupObject extends DurableObject {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     const windowMs = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'window_ms'").toArray()[0]?.value ?? 24 * 3_600_000;
-    const cutoff = now - windowMs;
-    const deleted = sql.exec("DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE at < ? LIMIT ?)", cutoff, DELETE_CHUNK).rowsWritten;
-    sql.exec("DELETE FROM commits WHERE at < ?", cutoff - PENDING_TTL_MS);
+    const deleted = sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
     this.alarmScheduled = false;
-    const left = sql.exec<{ n: number }>("SELECT EXISTS (SELECT 1 FROM seen) + EXISTS (SELECT 1 FROM commits) AS n").one().n;
-    if (left > 0) {
+    if (sql.exec("SELECT 1 FROM accepted LIMIT 1").toArray().length > 0) {
       await this.ctx.storage.setAlarm(deleted >= DELETE_CHUNK ? now + 1000 : now + expiryInterval(windowMs));
       this.alarmScheduled = true;
     }
   }
 
-  private applyCommits(tokens: string[], now: number): void {
-    this.ctx.storage.sql.exec("INSERT OR IGNORE INTO commits (token, at) SELECT value, ? FROM json_each(?)", now, JSON.stringify(tokens));
+  private drop(token: string): void {
+    const held = this.held.get(token);
+    if (!held) return;
+    this.held.delete(token);
+    for (const id of held.ids) if (this.holder.get(id) === token) this.holder.delete(id);
+  }
+
+  /** Forgets claims older than PENDING_TTL_MS: their request is gone. Oldest first, so this stops early. */
+  private forgetStale(now: number): void {
+    for (const [token, held] of this.held) {
+      if (held.at > now - PENDING_TTL_MS) return;
+      this.drop(token);
+    }
   }
 
   private async scheduleExpiry(windowMs: number, now: number): Promise<void> {

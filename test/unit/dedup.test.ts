@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DedupClaims, newClaimToken, type DedupShard } from "../../src/dedup/claims.ts";
+import { DedupClaims, MAX_WAITING_IDS, newClaimToken, type DedupShard } from "../../src/dedup/claims.ts";
 import { planClaims, shardOf } from "../../src/dedup/plan.ts";
 import type { ClaimRequest, ClaimResult } from "../../src/storage/dedup-object.ts";
 
@@ -27,35 +27,40 @@ describe("dedup plan", () => {
 });
 
 /** In memory, what a DedupObject decides (committed within the window → duplicate; pending → in flight). */
+/** Shards that behave as DedupObject does: held claims by token, accepted ids by commit. */
 function fakeShards() {
   const rows = new Map<string, { token: string }>();
-  const committed = new Set<string>();
+  const accepted = new Set<string>();
   const calls: { shard: number; method: string; arg: unknown }[] = [];
   let failing = new Set<number>();
   const shard = (n: number): DedupShard => ({
     async claim(req: ClaimRequest): Promise<ClaimResult> {
       calls.push({ shard: n, method: "claim", arg: req });
       if (failing.has(n)) throw new Error("shard down");
-      for (const t of req.commits ?? []) committed.add(t);
       const duplicates: string[] = [];
       const inFlight: string[] = [];
       const fresh: string[] = [];
       for (const id of req.ids) {
         const row = rows.get(id);
-        if (!row) fresh.push(id);
-        else if (committed.has(row.token)) duplicates.push(id);
+        if (accepted.has(id)) duplicates.push(id);
+        else if (!row || row.token === req.token) fresh.push(id);
         else inFlight.push(id);
       }
       if (inFlight.length === 0) for (const id of fresh) rows.set(id, { token: req.token });
       return { duplicates, inFlight };
     },
-    commit(tokens) {
-      calls.push({ shard: n, method: "commit", arg: tokens });
-      for (const t of tokens) committed.add(t);
+    commit(_windowMs, commits) {
+      calls.push({ shard: n, method: "commit", arg: commits });
+      if (failing.has(n)) throw new Error("shard down");
+      for (const c of commits)
+        for (const id of c.ids) {
+          accepted.add(id);
+          if (rows.get(id)?.token === c.token) rows.delete(id);
+        }
     },
-    release(token, ids) {
-      calls.push({ shard: n, method: "release", arg: ids });
-      for (const id of ids) if (rows.get(id)?.token === token) rows.delete(id);
+    release(token) {
+      calls.push({ shard: n, method: "release", arg: token });
+      for (const [id, row] of rows) if (row.token === token) rows.delete(id);
     },
   });
   return { shards: (_source: string, n: number) => shard(n), calls, rows, failWith: (s: number[]) => (failing = new Set(s)) };
@@ -64,16 +69,43 @@ function fakeShards() {
 const byShard = (ids: string[]) => planClaims(ids.map((messageId) => ({ messageId })), new Set(), 4).byShard;
 
 describe("dedup claims (isolate side)", () => {
-  it("finds duplicates of committed requests, with commits riding along with the next claim", async () => {
+  it("holds a request's ids in flight elsewhere until its commit is flushed; its own isolate knows them at once", async () => {
     const f = fakeShards();
     const claims = new DedupClaims();
     const first = await claims.claim(f.shards, "web", 86_400_000, byShard(["a", "b"]));
     expect(first.duplicates.size).toBe(0);
     first.commit();
     expect(claims.pendingCommits).toBeGreaterThan(0);
+    // Not stored yet. Another isolate must not acknowledge a resend (the outcome is not recorded): in flight.
+    const elsewhere = await new DedupClaims().claim(f.shards, "web", 86_400_000, byShard(["a", "c"]));
+    expect(elsewhere.inFlight).toBe(1);
+    // This isolate queued them: a resend here is a duplicate, without asking the shard about "a".
+    const callsBefore = f.calls.length;
+    const here = await claims.claim(f.shards, "web", 86_400_000, byShard(["a", "b"]));
+    expect([...here.duplicates].sort()).toEqual(["a", "b"]);
+    expect(f.calls.length).toBe(callsBefore);
+    await claims.flush(f.shards);
+    expect(claims.pendingCommits).toBe(0);
+    // One commit call per shard, naming the ids (the shard may have forgotten the claim meanwhile).
+    const sent = f.calls.filter((c) => c.method === "commit").flatMap((c) => c.arg as { ids: string[] }[]).flatMap((c) => c.ids);
+    expect(sent.sort()).toEqual(["a", "b"]);
     const second = await claims.claim(f.shards, "web", 86_400_000, byShard(["a", "b", "c"]));
     expect([...second.duplicates].sort()).toEqual(["a", "b"]);
-    expect(f.calls.filter((c) => c.method === "commit")).toHaveLength(0);
+    // Only what this request claimed is committed: not the duplicates it found.
+    second.commit();
+    await claims.flush(f.shards);
+    const last = f.calls.filter((c) => c.method === "commit").at(-1)!.arg as { ids: string[] }[];
+    expect(last.flatMap((c) => c.ids)).toEqual(["c"]);
+  });
+
+  it("flushes the commits of many requests in one call per shard", async () => {
+    const f = fakeShards();
+    const claims = new DedupClaims();
+    for (const ids of [["a", "b"], ["c"], ["d", "e", "f"]]) (await claims.claim(f.shards, "web", 86_400_000, byShard(ids))).commit();
+    await claims.flush(f.shards);
+    const commitCalls = f.calls.filter((c) => c.method === "commit");
+    expect(new Set(commitCalls.map((c) => c.shard)).size).toBe(commitCalls.length);
+    expect(commitCalls.flatMap((c) => (c.arg as { ids: string[] }[]).flatMap((x) => x.ids)).sort()).toEqual(["a", "b", "c", "d", "e", "f"]);
   });
 
   it("releases the claims of a failed request, so its retry is new", async () => {
@@ -121,9 +153,9 @@ describe("dedup claims (isolate side)", () => {
     let fail = true;
     const flaky = (s: string, n: number): DedupShard => ({
       ...f.shards(s, n),
-      commit: (t) => {
+      commit: (w, t) => {
         if (fail) throw new Error("down");
-        return f.shards(s, n).commit(t);
+        return f.shards(s, n).commit(w, t);
       },
     });
     await claims.flush(flaky);
@@ -131,6 +163,23 @@ describe("dedup claims (isolate side)", () => {
     fail = false;
     await claims.flush(flaky);
     expect(claims.pendingCommits).toBe(0);
+  });
+
+  it("gives up the oldest waiting commits past MAX_WAITING_IDS, so an unreachable shard cannot exhaust memory", async () => {
+    const f = fakeShards();
+    const errors: string[] = [];
+    const claims = new DedupClaims({ onError: (what) => errors.push(what) });
+    const big = (tag: string) => new Map([[0, Array.from({ length: MAX_WAITING_IDS / 2 }, (_, i) => `${tag}-${i}`)]]);
+    for (const tag of ["old", "mid", "new"]) (await claims.claim(f.shards, "web", 86_400_000, big(tag))).commit();
+    f.failWith([0]);
+    await claims.flush(f.shards);
+    expect(claims.pendingCommits).toBe(2);
+    expect(errors).toEqual(["dedup commit", "dedup commit given up"]);
+    // The given-up ids are asked of the shard again (it still holds them in flight); the kept ones are known here.
+    f.failWith([]);
+    const again = await claims.claim(f.shards, "web", 86_400_000, new Map([[0, ["old-1", "new-1"]]]));
+    expect([...again.duplicates]).toEqual(["new-1"]);
+    expect(again.inFlight).toBe(1);
   });
 
   it("makes short random tokens", () => {

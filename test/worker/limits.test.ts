@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { shardOf } from "../../src/dedup/plan.ts";
 import { DEFAULT_DEDUP } from "../../src/config/source-limits.ts";
+import { DedupObject, PENDING_TTL_MS } from "../../src/storage/dedup-object.ts";
 import type { SourceUsage } from "../../src/usage/report.ts";
 import { basic, eventually, post } from "./helpers.ts";
 import { sink } from "./setup.ts";
@@ -123,7 +124,7 @@ describe("dedup", () => {
     expect(busy.headers.get("retry-after")).toBe("2");
     expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("in_flight");
 
-    await shard.commit(["other-request"]);
+    await shard.commit(86_400_000, [{ token: "other-request", ids: [messageId] }]);
     const after = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
     expect(await after.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
   });
@@ -140,23 +141,54 @@ describe("dedup", () => {
   it("claims, commits and releases in set-based statements: 500 ids in one call, mixed outcomes per id", async () => {
     const shard = env.DEDUP.get(env.DEDUP.idFromName(`bulk-${uid()}:0`));
     const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}`);
+    const day = 86_400_000;
     // More ids than SQLite bound parameters allow per statement: they travel as one JSON parameter.
-    expect(await shard.claim({ token: "a", ids, windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
-    // The same request again (a retried call): its own pending claims are neither duplicates nor in flight.
-    expect(await shard.claim({ token: "a", ids: ids.slice(0, 10), windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
-    // Another request overlapping a pending claim: in flight, and nothing of it is claimed.
-    const other = await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: 86_400_000 });
-    expect(other).toEqual({ duplicates: [], inFlight: ["bulk-0"] });
-    expect(await shard.size()).toEqual({ seen: 500, commits: 0 });
-    // Commit "a" along with a claim: its ids are duplicates, the new one is claimed.
-    const after = await shard.claim({ token: "c", ids: ["bulk-499", "new-1", "bulk-7"], windowMs: 86_400_000, commits: ["a", "x", "y"] });
-    expect(after).toEqual({ duplicates: ["bulk-499", "bulk-7"], inFlight: [] });
-    expect(await shard.size()).toEqual({ seen: 501, commits: 3 });
-    // Release drops only the releasing token's rows.
-    await shard.release("c", ["new-1", "bulk-499"]);
-    await shard.release("zzz", ids);
-    expect(await shard.size()).toEqual({ seen: 500, commits: 3 });
-    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
+    expect(await shard.claim({ token: "a", ids, windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
+    // The same request again (a retried call): its own claims are neither duplicates nor in flight.
+    expect(await shard.claim({ token: "a", ids: ids.slice(0, 10), windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
+    // Another request overlapping a held claim: in flight, and nothing of it is claimed.
+    expect(await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["bulk-0"] });
+    // Claims are held in memory: nothing is written until the commit.
+    expect(await shard.size()).toEqual({ accepted: 0, held: 500 });
+    await shard.commit(day, [{ token: "a", ids }]);
+    expect(await shard.size()).toEqual({ accepted: 500, held: 0 });
+    expect(await shard.claim({ token: "c", ids: ["bulk-499", "new-1", "bulk-7"], windowMs: day })).toEqual({ duplicates: ["bulk-499", "bulk-7"], inFlight: [] });
+    // Release drops only the releasing token's claims; an unknown token is a no-op.
+    await shard.release("zzz");
+    expect(await shard.size()).toEqual({ accepted: 500, held: 1 });
+    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["new-1"] });
+    await shard.release("c");
+    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
+    // A commit records its ids even when the shard no longer holds the claim (it restarted in between).
+    await shard.commit(day, [{ token: "gone", ids: ["from-before-a-restart"] }]);
+    expect(await shard.claim({ token: "e", ids: ["from-before-a-restart"], windowMs: day })).toEqual({ duplicates: ["from-before-a-restart"], inFlight: [] });
+  });
+
+  it("forgets a claim after PENDING_TTL_MS: the request that held it is gone", async () => {
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`stale-${uid()}:0`));
+    await shard.claim({ token: "dead", ids: ["s-1"], windowMs: 86_400_000 });
+    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: ["s-1"] });
+    await runInDurableObject(shard, (instance) => {
+      (instance as unknown as { held: Map<string, { at: number }> }).held.get("dead")!.at -= PENDING_TTL_MS + 1;
+    });
+    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: [] });
+    expect(await shard.size()).toEqual({ accepted: 0, held: 1 });
+  });
+
+  it("keeps the ids a shard accepted under the earlier schema (claims in `seen`, made final in `commits`)", async () => {
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`migrate-${uid()}:0`));
+    await shard.size(); // create the object
+    await runInDurableObject(shard, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE seen (id TEXT PRIMARY KEY, token TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID");
+      sql.exec("CREATE TABLE commits (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID");
+      sql.exec("INSERT INTO seen (id, token, at) VALUES ('old-committed', 't1', ?), ('old-pending', 't2', ?)", Date.now(), Date.now());
+      sql.exec("INSERT INTO commits (token, at) VALUES ('t1', ?)", Date.now());
+      // The object as a deploy of this version starts it on that storage.
+      const upgraded = new DedupObject(state, env);
+      expect(upgraded.claim({ token: "n", ids: ["old-committed", "old-pending"], windowMs: 86_400_000 })).toEqual({ duplicates: ["old-committed"], inFlight: [] });
+      expect(sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('seen', 'commits')").toArray()).toEqual([]);
+    });
   });
 
   it("never accepts a resend of concurrent batches again: in flight until their commits land, then duplicates", async () => {
@@ -182,14 +214,13 @@ describe("dedup", () => {
 
   it("deletes expired ids when the shard's alarm runs", async () => {
     const shard = env.DEDUP.get(env.DEDUP.idFromName("expiry-test:0"));
-    await shard.claim({ token: "t-new", ids: ["fresh-id"], windowMs: 3_600_000 });
+    await shard.commit(3_600_000, [{ token: "t-new", ids: ["fresh-id"] }]);
     await runInDurableObject(shard, (_instance, state) => {
-      state.storage.sql.exec("INSERT INTO seen (id, token, at) VALUES ('old-id', 't-old', ?)", Date.now() - 2 * 3_600_000);
-      state.storage.sql.exec("INSERT INTO commits (token, at) VALUES ('t-old', ?)", Date.now() - 3 * 3_600_000);
+      state.storage.sql.exec("INSERT INTO accepted (id, at) VALUES ('old-id', ?)", Date.now() - 2 * 3_600_000);
     });
-    expect(await shard.size()).toEqual({ seen: 2, commits: 1 });
+    expect(await shard.size()).toEqual({ accepted: 2, held: 0 });
     expect(await runDurableObjectAlarm(shard)).toBe(true);
-    expect(await shard.size()).toEqual({ seen: 1, commits: 0 });
+    expect(await shard.size()).toEqual({ accepted: 1, held: 0 });
     // Still holding an id: the alarm set itself again.
     expect(await runInDurableObject(shard, (_i, state) => state.storage.getAlarm())).not.toBeNull();
   });
