@@ -21,7 +21,7 @@ import { compilePipeline, routeNormalized, type CompiledPipeline, type CompiledS
 import type { FilterSpec } from "../src/pipeline/filters/index.ts";
 import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
 import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
-import { packMessages, sendBatches } from "../src/queue/messages.ts";
+import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, sendBatches } from "../src/queue/messages.ts";
 import { Telemetry } from "../src/telemetry.ts";
 import { UsageRecorder } from "../src/usage/recorder.ts";
 import { generatePlan } from "./plans-fixture.ts";
@@ -230,11 +230,12 @@ export class BenchIngest {
     const result = routeNormalized(this.source, this.planned({ accepted, rejected: normalized.rejected }), this.telemetry);
     const outcome: IngestOutcome = { accepted: result.accepted.length, destinations: 0, deliveries: 0, messages: 0, bytes: 0, sendBatches: 0 };
     const t0 = receivedAt.getTime();
+    const serialize = eventJsonOnce();
     const enqueue = (dest: string, events: readonly SluiceEvent[], pending?: string) => {
       const header = { v: 1 as const, dest, source: this.source.config.id, t0, tries: 0, ...(pending ? { pending: pending as "all" | "destination" } : {}) };
       outcome.destinations++;
       outcome.deliveries += events.length;
-      for (const group of sendBatches(packMessages(header, events))) {
+      for (const group of sendBatches(packMessages(header, events, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
         outcome.sendBatches++;
         outcome.messages += group.length;
         for (const m of group) outcome.bytes += m.bytes;

@@ -9,7 +9,7 @@ import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../
 import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
 import type { Routed } from "../pipeline/route.ts";
-import { packMessages, sendBatches } from "../queue/messages.ts";
+import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, sendBatches } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
@@ -178,9 +178,10 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     }
 
     const sends: Promise<unknown>[] = [];
+    const serialize = eventJsonOnce();
     const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
       const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
-      for (const group of sendBatches(packMessages(header, list))) {
+      for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
         sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
       }
     };

@@ -37,6 +37,34 @@ export interface PackedMessage {
   events: number;
 }
 
+/** An event as it travels in a message body, and its UTF-8 size. */
+export interface EventJson {
+  json: string;
+  size: number;
+}
+export type EventSerializer = (event: SluiceEvent) => EventJson;
+
+/**
+ * Serializes each event object once: destinations whose filters left an event untouched share the object (copy on
+ * write), so they share its JSON too. One per request; the objects must not change afterwards.
+ */
+export function eventJsonOnce(): EventSerializer {
+  const done = new Map<SluiceEvent, EventJson>();
+  return (event) => {
+    let e = done.get(event);
+    if (!e) {
+      const json = JSON.stringify(event);
+      done.set(event, (e = { json, size: utf8Length(json) }));
+    }
+    return e;
+  };
+}
+
+const serializeEvent: EventSerializer = (event) => {
+  const json = JSON.stringify(event);
+  return { json, size: utf8Length(json) };
+};
+
 /**
  * Serializes events into as few message bodies as fit `targetBytes` each (an event larger than the target
  * travels alone; events are at most 32 KB so it always fits the 128 KB limit).
@@ -47,6 +75,7 @@ export function packMessages(
   events: readonly SluiceEvent[],
   targetBytes = MESSAGE_TARGET_BYTES,
   maxEvents = Number.POSITIVE_INFINITY,
+  serialize: EventSerializer = serializeEvent,
 ): PackedMessage[] {
   const head = JSON.stringify(header).slice(0, -1) + ',"events":[';
   const headBytes = utf8Length(head) + 2;
@@ -60,11 +89,10 @@ export function packMessages(
     bytes = headBytes;
   };
   for (const event of events) {
-    const json = JSON.stringify(event);
-    const size = utf8Length(json) + 1;
-    if (parts.length > 0 && (bytes + size > targetBytes || parts.length >= maxEvents)) flush();
+    const { json, size } = serialize(event);
+    if (parts.length > 0 && (bytes + size + 1 > targetBytes || parts.length >= maxEvents)) flush();
     parts.push(json);
-    bytes += size;
+    bytes += size + 1;
   }
   flush();
   return out;

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import {
+  eventJsonOnce,
   MESSAGE_TARGET_BYTES,
   packMessages,
   parseDeliveryMessage,
@@ -93,6 +94,26 @@ describe("packMessages", () => {
       expect(bytesOf(m.body)).toBeLessThanOrEqual(target);
       expect(m.bytes).toBeGreaterThanOrEqual(bytesOf(m.body));
     }
+  });
+
+  it("serializes an event object shared by several destinations once per request, with the same bodies", () => {
+    const shared = Array.from({ length: 50 }, (_, i) => event(`s${i}`, { text: "é".repeat(i) }));
+    const copies = shared.map((e) => ({ ...e, receivedAt: "2026-11-26T00:00:00.000Z" }));
+    const mixed = [...shared.slice(0, 10), ...copies.slice(10)];
+    const once = eventJsonOnce();
+    const serialized: unknown[] = [];
+    const recording = (e: SluiceEvent) => {
+      const out = once(e);
+      serialized.push(out);
+      return out;
+    };
+    // Bodies and sizes exactly as without the cache.
+    expect(packMessages(header, shared, 2048, Infinity, recording)).toEqual(packMessages(header, shared, 2048));
+    expect(packMessages({ ...header, dest: "other" }, mixed, 2048, Infinity, recording)).toEqual(packMessages({ ...header, dest: "other" }, mixed, 2048));
+    // The 10 shared objects of the second list reused the first list's JSON (same result object); copies did not.
+    expect(serialized.slice(50, 60)).toEqual(serialized.slice(0, 10));
+    for (let i = 0; i < 10; i++) expect(serialized[50 + i]).toBe(serialized[i]);
+    expect(new Set(serialized).size).toBe(90);
   });
 
   it("carries the header on every message", () => {
