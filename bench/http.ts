@@ -17,6 +17,9 @@
  *  - B "sluice ingest only": the same bundle with no queue consumers (messages stay queued): the request path
  *    alone. C: B with `dedup: false` (its own bundle): what the dedup claims cost in wrangler dev.
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
+ *  - E "fan-out floor": the same worker with FANOUT = the demo's destinations for the source (2): one copy of each
+ *    event per destination, serialized and packed into ≤ 60 KB messages, one sendBatch per destination. The floor
+ *    of any design that fans out at ingest (DESIGN.md), so B / E is Sluice's own cost and E / D the design's.
  *  - Every request carries fresh messageIds (a fresh suffix per request), so dedup never short-cuts anything.
  *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection
  *    errors and resets — wrangler dev's proxy resets some connections under load — timeouts, non-2xx), the CPU
@@ -39,7 +42,7 @@ const DEMO_WRITE_KEY = "wk_demo_web";
 const DEMO_HOOK_URL = "http://127.0.0.1:9911/";
 const DEMO_HOOK_SECRET = "demo-hook-secret";
 
-type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "floor";
+type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "fan-out floor" | "floor";
 
 interface Run {
   server: Kind;
@@ -102,6 +105,12 @@ function demoConfigCopy(dir: string, sinkUrl: string): { replaced: number } {
   };
   walk(dir);
   return { replaced };
+}
+
+/** Destinations that receive the demo source's events (`sources: "*"` or a list naming it). */
+function destinationsOf(path: string, sourceId: string): number {
+  const doc = parseDocument(readFileSync(path, "utf8")).toJS() as { destinations?: { sources?: unknown; enabled?: boolean }[] };
+  return (doc.destinations ?? []).filter((d) => d.enabled !== false && (d.sources === "*" || (Array.isArray(d.sources) && d.sources.includes(sourceId)))).length;
 }
 
 /** Sets `dedup: false` on every source of a copied sluice.yaml. */
@@ -201,7 +210,14 @@ export const httpSuite: Suite = {
       };
       // Long-lived servers (B, C, D): started, checked and warmed up once.
       const longLived = new Map<Kind, { server: DevServer; auth?: string }>();
-      for (const [kind, path, v, a] of [["sluice ingest only", ingestOnly.path, vars, auth], ["ingest only, dedup off", noDedup.path, vars, auth], ["floor", floorToml, {}, undefined]] as const) {
+      const fanout = destinationsOf(join(configDir, "sluice.yaml"), "web");
+      const contenders: [Kind, string, Record<string, string>, string | undefined][] = [
+        ["sluice ingest only", ingestOnly.path, vars, auth],
+        ["ingest only, dedup off", noDedup.path, vars, auth],
+        ["fan-out floor", floorToml, { FANOUT: String(fanout) }, undefined],
+        ["floor", floorToml, {}, undefined],
+      ];
+      for (const [kind, path, v, a] of contenders) {
         const server = await startDev(path, { vars: v });
         servers.push(server);
         await sanity(kind, server, a);
@@ -232,6 +248,7 @@ export const httpSuite: Suite = {
       const si = of("sluice ingest only");
       const sd = of("ingest only, dedup off");
       const f = of("floor");
+      const fo = of("fan-out floor");
       const nsPerEvent = (rs: Run[]) => rs.map((r) => 1e9 / r.eventsPerSec);
       const events = (rs: Run[]) => rs.map((r) => r.requests2xx * BATCH);
       // CPU per accepted event; a run that completed nothing has no such figure (NaN, left out of the ratios).
@@ -244,6 +261,7 @@ export const httpSuite: Suite = {
       const mI = runsMeasurement("sluice ingest only (no consumer)", "event", nsPerEvent(si), events(si));
       const mD = runsMeasurement("sluice ingest only, dedup off", "event", nsPerEvent(sd), events(sd));
       const mF = runsMeasurement("floor worker (wrangler dev)", "event", nsPerEvent(f), events(f));
+      const mO = runsMeasurement(`fan-out floor (${fanout} destinations)`, "event", nsPerEvent(fo), events(fo));
       const finite = (xs: number[]) => (xs.some(Number.isFinite) ? xs.filter(Number.isFinite) : [Number.NaN]);
       const cS = runsMeasurement("sluice server CPU", "event", finite(cpuPerEvent(s)), events(s));
       const cI = runsMeasurement("sluice ingest-only server CPU", "event", finite(cpuPerEvent(si)), events(si));
@@ -273,9 +291,19 @@ export const httpSuite: Suite = {
           denominatorText: `floor ${summary(f)}`,
         }),
         pairedRatio("http", "throughput ingest-only, dedup off / floor", mD, mF, { numerator: eps(sd), denominator: eps(f) }, {
-          note: "diagnostic: B with dedup: false — the dedup claims (8 Durable Object calls per batch) taken out",
+          note: "diagnostic: B with dedup: false — the dedup claim (one Durable Object call per batch) taken out",
           numeratorText: `dedup off ${summary(sd)}`,
           denominatorText: `floor ${summary(f)}`,
+        }),
+        pairedRatio("http", "throughput fan-out floor / floor", mO, mF, { numerator: eps(fo), denominator: eps(f) }, {
+          note: `what fanning out at ingest costs by itself: ${fanout} serialized copies per event, one sendBatch per destination`,
+          numeratorText: `fan-out floor ${summary(fo)}`,
+          denominatorText: `floor ${summary(f)}`,
+        }),
+        pairedRatio("http", "throughput ingest-only sluice / fan-out floor", mI, mO, { numerator: eps(si), denominator: eps(fo) }, {
+          note: "Sluice's request path against the floor of its own design: normalization, plan, filters, dedup, usage, telemetry",
+          numeratorText: `sluice ingest only ${summary(si)}`,
+          denominatorText: `fan-out floor ${summary(fo)}`,
         }),
         ...(cpuPairs.numerator.length > 0
           ? [
@@ -298,7 +326,7 @@ export const httpSuite: Suite = {
       const notes = [
         `http: wrangler dev (workerd) on loopback, autocannon ${connections} connections × ${seconds} s per run, POST /v1/batch with ${BATCH}-event batches (fresh messageIds each request), runs: ${runs.map((r) => r.server).join(", ")}.`,
         `  sluice: demo config (filters/) copy, webhook → counting sink (${replaced} URL replaced), served from one dry-run bundle; "ingest only": the same bundle with no queue consumers (and a bundle of the copy with dedup: false);` +
-          ` floor: bench/floor-worker (parse + one Queue send; consumer acks).`,
+          ` floor: bench/floor-worker (parse + one Queue send; consumer acks); fan-out floor: the same with FANOUT=${fanout} (a copy per destination, serialized, packed, one sendBatch each).`,
         ...runs.map(
           (r, i) =>
             `  run ${String(i + 1).padStart(2)} ${r.server.padEnd(22)} ${fmtRate(r.eventsPerSec).padStart(6)} events/s  ${r.requestsPerSec.toFixed(0).padStart(4)} req/s  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms` +
@@ -306,7 +334,7 @@ export const httpSuite: Suite = {
             (r.server === "sluice" ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s)` : ""),
         ),
       ];
-      return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mF, cS, cI, cF]), ratios, checks: { runs }, notes };
+      return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mO, mF, cS, cI, cF]), ratios, checks: { runs }, notes };
     } finally {
       for (const server of servers.reverse()) await server.stop().catch(() => {});
       await sink?.stop().catch(() => {});
