@@ -190,6 +190,8 @@ export class BenchIngest {
   /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
   private readonly fallbackPlan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
   private readonly shards: number;
+  /** The source's tracking plan compiled on its own, for floors that check events against it (see `checkPlan`). */
+  private readonly plan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
 
   constructor(
     readonly config: BuiltConfig,
@@ -203,6 +205,13 @@ export class BenchIngest {
     const wired = (source as { plan?: unknown }).plan !== undefined;
     this.fallbackPlan = planId && !wired && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined;
     this.shards = dedupSettings(source.config.dedup)?.shards ?? 8;
+    this.plan = this.fallbackPlan ?? (planId && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined);
+  }
+
+  /** The tracking plan's decision for one event, alone (no normalization, no routing): 1 when allowed. */
+  checkPlan(event: SluiceEvent): number {
+    if (!this.plan) return 1;
+    return enforcePlan(this.plan.plan, this.plan.enforcement, event).action === "allow" ? 1 : 0;
   }
 
   /** Whether the tracking plan runs inside routeNormalized (the wired worker) or in this harness before it. */
@@ -264,14 +273,17 @@ export class BenchIngest {
     return sum;
   }
 
-  /** For each event of the request (in order), how many destinations it is routed to (untimed helper). */
-  deliveriesPerEvent(req: BenchRequest): number[] {
+  /**
+   * For each event of the request (in order), how many distinct copies of it the destinations receive: what
+   * must be serialized (destinations sharing an untouched object share its JSON). Untimed helper.
+   */
+  copiesPerEvent(req: BenchRequest): number[] {
     const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
     const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
-    const counts = normalized.accepted.map(() => 0);
+    const copies = normalized.accepted.map(() => new Set<SluiceEvent>());
     const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
-    for (const routed of result.routed.values()) for (const e of routed.events) counts[index.get(e.messageId)!]!++;
-    return counts;
+    for (const routed of result.routed.values()) for (const e of routed.events) copies[index.get(e.messageId)!]!.add(e);
+    return copies.map((c) => c.size);
   }
 
   /** Stages 1–2 (… → routing with every destination's filters), without serialization. */
