@@ -32,7 +32,10 @@ interface PendingCommits {
   sourceId: string;
   shard: number;
   windowMs: number;
+  /** Oldest first. */
   commits: Commit[];
+  /** When the oldest of them was made (ms). */
+  since: number;
 }
 
 /** 12 random base64url characters (72 bits): names one request's claims in each shard. */
@@ -130,7 +133,7 @@ export class DedupClaims {
     const batch = [...this.pending.values()];
     this.pending = new Map();
     await Promise.all(
-      batch.map(async ({ sourceId, shard, windowMs, commits }) => {
+      batch.map(async ({ sourceId, shard, windowMs, commits, since }) => {
         try {
           await shards(sourceId, shard).commit(windowMs, commits);
           // Stored: the shard answers for these ids from now on.
@@ -141,7 +144,7 @@ export class DedupClaims {
           }
         } catch (err) {
           this.options.onError?.("dedup commit", err);
-          this.addCommits(sourceId, shard, windowMs, commits);
+          this.addCommits(sourceId, shard, windowMs, commits, since);
           this.trim();
         }
       }),
@@ -149,14 +152,15 @@ export class DedupClaims {
   }
 
   /**
-   * While a shard cannot be reached its commits wait here; past MAX_WAITING_IDS the oldest are given up (logged),
-   * so an outage cannot exhaust the isolate's memory. Giving up costs no event: a resend of those ids is then
-   * delivered again.
+   * While a shard cannot be reached its commits wait here (sent again with the next flush a request schedules);
+   * past MAX_WAITING_IDS the oldest are given up (logged), so an outage cannot exhaust the isolate's memory.
+   * Giving up costs no event: a resend of those ids is then delivered again.
    */
   private trim(): void {
     let waiting = 0;
     for (const p of this.pending.values()) for (const c of p.commits) waiting += c.ids.length;
-    for (const [key, p] of this.pending) {
+    if (waiting <= MAX_WAITING_IDS) return;
+    for (const [key, p] of [...this.pending].sort((a, b) => a[1].since - b[1].since)) {
       while (waiting > MAX_WAITING_IDS && p.commits.length > 0) {
         const c = p.commits.shift()!;
         waiting -= c.ids.length;
@@ -168,14 +172,16 @@ export class DedupClaims {
     }
   }
 
-  private addCommits(sourceId: string, shard: number, windowMs: number, commits: Commit[]): void {
+  /** Queues commits for a shard; `since` older than what waits (a failed send coming back) goes first. */
+  private addCommits(sourceId: string, shard: number, windowMs: number, commits: Commit[], since = Date.now()): void {
     if (commits.length === 0) return;
     const key = commitKey(sourceId, shard);
     const p = this.pending.get(key);
-    if (p) {
-      p.commits.push(...commits);
-      p.windowMs = windowMs;
-    } else this.pending.set(key, { sourceId, shard, windowMs, commits: [...commits] });
+    if (!p) this.pending.set(key, { sourceId, shard, windowMs, commits: [...commits], since });
+    else if (since < p.since) {
+      p.commits.unshift(...commits);
+      p.since = since;
+    } else p.commits.push(...commits);
   }
 }
 

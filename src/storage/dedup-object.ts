@@ -19,6 +19,8 @@ import { DurableObject } from "cloudflare:workers";
 export const PENDING_TTL_MS = 60_000;
 /** Rows deleted per alarm run; more left → the alarm runs again at once. */
 const DELETE_CHUNK = 20_000;
+/** Ids per INSERT statement: one JSON parameter stays far under SQLite's 2 MB string limit (100-char ids). */
+export const COMMIT_CHUNK = 5_000;
 
 export interface ClaimRequest {
   /** Unique per request; commits and releases name it. */
@@ -56,6 +58,8 @@ export class DedupObject extends DurableObject {
   private readonly held = new Map<string, Held>();
   /** The token holding each claimed id. */
   private readonly holder = new Map<string, string>();
+  /** Tables of the earlier release still hold accepted ids: read until the alarm has expired them all. */
+  private legacy: boolean;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -64,13 +68,10 @@ export class DedupObject extends DurableObject {
       // WITHOUT ROWID: the primary key is the table, so an accepted id is one b-tree row and no index.
       sql.exec("CREATE TABLE IF NOT EXISTS accepted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID");
       sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
-      // Until 2026-11 claims were stored (`seen`) and made final by a row in `commits`: keep what was accepted.
-      if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'").toArray().length > 0) {
-        sql.exec("INSERT OR IGNORE INTO accepted (id, at) SELECT s.id, s.at FROM seen s JOIN commits c ON c.token = s.token");
-        sql.exec("DROP TABLE seen");
-        sql.exec("DROP TABLE IF EXISTS commits");
-      }
     });
+    // Until 2026-11 claims were stored (`seen`) and made final by a row in `commits`. Those ids are read where they
+    // are (copying up to a window of them at start could exceed the CPU and storage limits) and expire there.
+    this.legacy = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'").toArray().length > 0;
   }
 
   /** Claims the ids that are new; see ClaimResult. Reads only. */
@@ -85,6 +86,12 @@ export class DedupObject extends DurableObject {
     const acceptedAt = new Map<string, number>();
     for (const row of this.ctx.storage.sql.exec<{ id: string; at: number }>("SELECT id, at FROM accepted WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(req.ids)))
       acceptedAt.set(row.id, row.at);
+    if (this.legacy)
+      for (const row of this.ctx.storage.sql.exec<{ id: string; at: number }>(
+        "SELECT s.id AS id, s.at AS at FROM seen s JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))",
+        JSON.stringify(req.ids),
+      ))
+        if (!acceptedAt.has(row.id)) acceptedAt.set(row.id, row.at);
     for (const id of req.ids) {
       const at = acceptedAt.get(id);
       if (at !== undefined && at > now - req.windowMs) duplicates.push(id);
@@ -105,17 +112,32 @@ export class DedupObject extends DurableObject {
     return { duplicates, inFlight };
   }
 
-  /** Records these requests' ids as accepted (their events are on the queue): one write for the whole batch. */
+  /**
+   * Records these requests' ids as accepted (their events are on the queue): one write for the whole batch. An
+   * id accepted within the window keeps its time (a retried commit does not stretch the window); one whose window
+   * had passed, not yet deleted by the alarm, starts a new one.
+   */
   async commit(windowMs: number, commits: Commit[]): Promise<void> {
+    // An isolate of the earlier release sends commit(tokens) without ids: nothing to record (its claims were
+    // never held here). Its resends may be delivered twice while both releases run.
+    if (typeof windowMs !== "number" || !Array.isArray(commits)) return;
     const now = Date.now();
     const ids: string[] = [];
-    for (const c of commits) {
-      this.drop(c.token);
-      ids.push(...c.ids);
-    }
-    if (ids.length === 0) return;
-    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO accepted (id, at) SELECT value, ? FROM json_each(?)", now, JSON.stringify(ids));
-    await this.scheduleExpiry(windowMs, now);
+    for (const c of commits) ids.push(...c.ids);
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      for (let i = 0; i < ids.length; i += COMMIT_CHUNK)
+        sql.exec(
+          // `WHERE true`: SQLite's upsert after INSERT … SELECT needs a WHERE to parse.
+          "INSERT INTO accepted (id, at) SELECT value, ? FROM json_each(?) WHERE true ON CONFLICT (id) DO UPDATE SET at = excluded.at WHERE accepted.at <= ?",
+          now,
+          JSON.stringify(ids.slice(i, i + COMMIT_CHUNK)),
+          now - windowMs,
+        );
+    });
+    // Written: the holds can go (had the write failed, they would still answer in flight for the retry).
+    for (const c of commits) this.drop(c.token);
+    if (ids.length > 0) await this.scheduleExpiry(windowMs, now);
   }
 
   /** Drops a failed request's claims, so its retry is not taken for a duplicate or held in flight. */
@@ -133,9 +155,17 @@ export class DedupObject extends DurableObject {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     const windowMs = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'window_ms'").toArray()[0]?.value ?? 24 * 3_600_000;
-    const deleted = sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
+    let deleted = sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
+    if (this.legacy) {
+      deleted += sql.exec("DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
+      if (sql.exec("SELECT 1 FROM seen LIMIT 1").toArray().length === 0) {
+        sql.exec("DROP TABLE seen");
+        sql.exec("DROP TABLE IF EXISTS commits");
+        this.legacy = false;
+      }
+    }
     this.alarmScheduled = false;
-    if (sql.exec("SELECT 1 FROM accepted LIMIT 1").toArray().length > 0) {
+    if (this.legacy || sql.exec("SELECT 1 FROM accepted LIMIT 1").toArray().length > 0) {
       await this.ctx.storage.setAlarm(deleted >= DELETE_CHUNK ? now + 1000 : now + expiryInterval(windowMs));
       this.alarmScheduled = true;
     }

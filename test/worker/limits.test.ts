@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { shardOf } from "../../src/dedup/plan.ts";
 import { DEFAULT_DEDUP } from "../../src/config/source-limits.ts";
-import { DedupObject, PENDING_TTL_MS } from "../../src/storage/dedup-object.ts";
+import { COMMIT_CHUNK, DedupObject, PENDING_TTL_MS } from "../../src/storage/dedup-object.ts";
 import type { SourceUsage } from "../../src/usage/report.ts";
 import { basic, eventually, post } from "./helpers.ts";
 import { sink } from "./setup.ts";
@@ -175,20 +175,47 @@ describe("dedup", () => {
     expect(await shard.size()).toEqual({ accepted: 0, held: 1 });
   });
 
-  it("keeps the ids a shard accepted under the earlier schema (claims in `seen`, made final in `commits`)", async () => {
+  it("reads the ids a shard accepted under the earlier schema where they are, until its alarm has expired them", async () => {
     const shard = env.DEDUP.get(env.DEDUP.idFromName(`migrate-${uid()}:0`));
     await shard.size(); // create the object
-    await runInDurableObject(shard, (_instance, state) => {
+    await runInDurableObject(shard, async (_instance, state) => {
       const sql = state.storage.sql;
+      const day = 86_400_000;
       sql.exec("CREATE TABLE seen (id TEXT PRIMARY KEY, token TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID");
       sql.exec("CREATE TABLE commits (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID");
-      sql.exec("INSERT INTO seen (id, token, at) VALUES ('old-committed', 't1', ?), ('old-pending', 't2', ?)", Date.now(), Date.now());
+      sql.exec("INSERT INTO seen (id, token, at) VALUES ('old-committed', 't1', ?), ('old-pending', 't2', ?), ('old-expired', 't1', ?)", Date.now(), Date.now(), Date.now() - 2 * day);
       sql.exec("INSERT INTO commits (token, at) VALUES ('t1', ?)", Date.now());
       // The object as a deploy of this version starts it on that storage.
       const upgraded = new DedupObject(state, env);
-      expect(upgraded.claim({ token: "n", ids: ["old-committed", "old-pending"], windowMs: 86_400_000 })).toEqual({ duplicates: ["old-committed"], inFlight: [] });
+      expect(upgraded.claim({ token: "n", ids: ["old-committed", "old-pending", "old-expired"], windowMs: day })).toEqual({ duplicates: ["old-committed"], inFlight: [] });
+      // An isolate of the earlier release commits by token only: ignored, no error.
+      await (upgraded.commit as unknown as (tokens: string[]) => Promise<void>)(["t2"]);
+      // The alarm expires old rows; once none is left the old tables go.
+      await upgraded.alarm();
+      expect(sql.exec("SELECT id FROM seen ORDER BY id").toArray()).toEqual([{ id: "old-committed" }, { id: "old-pending" }]);
+      sql.exec("UPDATE seen SET at = ?", Date.now() - 2 * day);
+      await upgraded.alarm();
       expect(sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('seen', 'commits')").toArray()).toEqual([]);
+      expect(upgraded.claim({ token: "m", ids: ["old-committed"], windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
     });
+  });
+
+  it("keeps an accepted id's time when a commit repeats within the window, starts a new window after it; writes big commits in chunks", async () => {
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`recommit-${uid()}:0`));
+    const hour = 3_600_000;
+    const atOf = (id: string) => runInDurableObject(shard, (_i, state) => state.storage.sql.exec<{ at: number }>("SELECT at FROM accepted WHERE id = ?", id).one().at);
+    await shard.commit(hour, [{ token: "a", ids: ["r-1"] }]);
+    await runInDurableObject(shard, (_i, state) => void state.storage.sql.exec("UPDATE accepted SET at = at - 1000 WHERE id = 'r-1'"));
+    const first = await atOf("r-1");
+    await shard.commit(hour, [{ token: "b", ids: ["r-1"] }]);
+    expect(await atOf("r-1")).toBe(first);
+    await runInDurableObject(shard, (_i, state) => void state.storage.sql.exec("UPDATE accepted SET at = ? WHERE id = 'r-1'", Date.now() - 2 * hour));
+    await shard.commit(hour, [{ token: "c", ids: ["r-1"] }]);
+    expect(await atOf("r-1")).toBeGreaterThan(Date.now() - hour);
+    // More ids than one statement takes (COMMIT_CHUNK), each up to the 100-character messageId limit.
+    const many = Array.from({ length: COMMIT_CHUNK * 2 + 7 }, (_, i) => `${"m".repeat(90)}-${i}`);
+    await shard.commit(hour, [{ token: "d", ids: many }]);
+    expect((await shard.size()).accepted).toBe(many.length + 1);
   });
 
   it("never accepts a resend of concurrent batches again: in flight until their commits land, then duplicates", async () => {
