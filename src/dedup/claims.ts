@@ -95,7 +95,10 @@ export class DedupClaims {
       const dups = new Set(r.value.duplicates);
       touched.push([shard, dups.size === 0 ? ids : ids.filter((id) => !dups.has(id))]);
     });
+    let released = false;
     const release = async () => {
+      if (released) return;
+      released = true;
       const done = await Promise.allSettled(touched.map(async ([shard]) => shards(sourceId, shard).release(token)));
       for (const d of done) if (d.status === "rejected") this.options.onError?.("dedup release", d.reason);
     };

@@ -144,67 +144,76 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       deps.telemetry.flushSoon(waitUntil);
       throw err;
     }
-    const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
-    const duplicates = claim?.duplicates ?? 0;
-    deps.telemetry.count(scope, "duplicates", duplicates);
-    if (result.accepted.length === 0 && duplicates === 0) {
-      deps.telemetry.flushSoon(waitUntil);
-      throw nothingUsable(result.rejected, routeType === "batch");
-    }
+    // Whatever fails before the events are queued, the client's retry must not find this request's claims in flight.
+    const accept = async () => {
+      const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
+      const duplicates = claim?.duplicates ?? 0;
+      deps.telemetry.count(scope, "duplicates", duplicates);
+      if (result.accepted.length === 0 && duplicates === 0) {
+        deps.telemetry.flushSoon(waitUntil);
+        throw nothingUsable(result.rejected, routeType === "batch");
+      }
 
-    /** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
-    const notAccepted = async (what: "enqueue" | "quarantine", err: unknown): Promise<never> => {
-      console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
-      deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
-      deps.telemetry.flushSoon(waitUntil);
-      // The retry must not be taken for a duplicate, nor pay twice.
-      await claim?.release();
-      guards?.refund(source.config, events);
-      throw what === "enqueue"
-        ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
-        : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
-    };
+      /** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
+      const notAccepted = async (what: "enqueue" | "quarantine", err: unknown): Promise<never> => {
+        console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
+        deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
+        deps.telemetry.flushSoon(waitUntil);
+        // The retry must not be taken for a duplicate, nor pay twice.
+        await claim?.release();
+        guards?.refund(source.config, events);
+        throw what === "enqueue"
+          ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
+          : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
+      };
 
-    // Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo.
-    let held: ArchiveEntry[] = [];
-    if (result.quarantined.length > 0) {
-      const at = new Date();
-      const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
+      // Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo.
+      let held: ArchiveEntry[] = [];
+      if (result.quarantined.length > 0) {
+        const at = new Date();
+        const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
+        try {
+          held = await storeQuarantined(c.env.BUCKET, c.env.ARCHIVE, records);
+        } catch (err) {
+          await notAccepted("quarantine", err);
+        }
+      }
+
+      const sends: Promise<unknown>[] = [];
+      const serialize = eventJsonOnce();
+      const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
+        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
+        for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
+          sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+        }
+      };
+      for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
+      if (result.reports) enqueue(result.reports.destination, result.reports.events);
       try {
-        held = await storeQuarantined(c.env.BUCKET, c.env.ARCHIVE, records);
+        await Promise.all(sends);
       } catch (err) {
-        await notAccepted("quarantine", err);
+        // The client will resend the quarantined events too: take this request's copies out again.
+        if (held.length > 0)
+          waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
+        await notAccepted("enqueue", err);
       }
-    }
-
-    const sends: Promise<unknown>[] = [];
-    const serialize = eventJsonOnce();
-    const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
-      const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
-      for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
-        sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-      }
+      guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
+      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+      return c.json({
+        success: true,
+        accepted: result.accepted.length,
+        ...(duplicates > 0 ? { duplicates } : {}),
+        ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
+        ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
+        ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
+      });
     };
-    for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
-    if (result.reports) enqueue(result.reports.destination, result.reports.events);
     try {
-      await Promise.all(sends);
+      return await accept();
     } catch (err) {
-      // The client will resend the quarantined events too: take this request's copies out again.
-      if (held.length > 0)
-        waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
-      await notAccepted("enqueue", err);
+      await claim?.release();
+      throw err;
     }
-    guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
-    deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
-    return c.json({
-      success: true,
-      accepted: result.accepted.length,
-      ...(duplicates > 0 ? { duplicates } : {}),
-      ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
-      ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
-      ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
-    });
   });
 
   app.all("/v1/*", (c) => {

@@ -129,6 +129,22 @@ describe("dedup", () => {
     expect(await after.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
   });
 
+  it("releases the claims when something unexpected throws after claiming, so the client's retry is delivered", async () => {
+    const messageId = `dd-${uid()}-x`;
+    const body = JSON.stringify({ userId: "u1", event: "Thrown Midway", messageId });
+    // A binding that throws instead of rejecting: not the queue_unavailable path, an unexpected error.
+    const throwing = { ...env, DELIVERIES: { send: () => { throw new Error("boom"); }, sendBatch: () => { throw new Error("boom"); } } };
+    const failed = await worker.fetch!(
+      new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: key }, body }) as Request<unknown, IncomingRequestCfProperties>,
+      throwing as unknown as typeof env,
+      createExecutionContext(),
+    );
+    expect(failed.status).toBe(500);
+    const retry = await post("/v1/track", body, { authorization: key });
+    expect(await retry.json()).toEqual({ success: true, accepted: 1 });
+    await eventually(async () => (deliveries(messageId).length > 0 ? true : undefined));
+  });
+
   it("delivers a resent messageId again when the source has dedup: false", async () => {
     const messageId = `dd-${uid()}-off`;
     for (let i = 0; i < 2; i++) {
