@@ -97,16 +97,24 @@ describe("dedup", () => {
     expect(deliveries(m2)).toHaveLength(1);
   }, 15_000);
 
-  it("releases the claims when the events cannot be queued, so the client's retry is delivered", async () => {
+  // The queue rejects (expected: 503 queue_unavailable), or a binding throws instead of rejecting (unexpected: 500).
+  const rejecting = async () => Promise.reject(new Error("queue down"));
+  const throwing = () => {
+    throw new Error("boom");
+  };
+  it.each([
+    { failure: "the events cannot be queued", sendBatch: rejecting, status: 503 },
+    { failure: "something unexpected throws after claiming", sendBatch: throwing, status: 500 },
+  ])("releases the claims when $failure, so the client's retry is delivered once", async ({ sendBatch, status }) => {
     const messageId = `dd-${uid()}-q`;
     const body = JSON.stringify({ userId: "u1", event: "Queued Later", messageId });
-    const queueDown = { ...env, DELIVERIES: { send: async () => Promise.reject(new Error("queue down")), sendBatch: async () => Promise.reject(new Error("queue down")) } };
+    const broken = { ...env, DELIVERIES: { send: sendBatch, sendBatch } };
     const failed = await worker.fetch!(
       new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: key }, body }) as Request<unknown, IncomingRequestCfProperties>,
-      queueDown as unknown as typeof env,
+      broken as unknown as typeof env,
       createExecutionContext(),
     );
-    expect(failed.status).toBe(503);
+    expect(failed.status).toBe(status);
 
     const retry = await post("/v1/track", body, { authorization: key });
     expect(await retry.json()).toEqual({ success: true, accepted: 1 });
@@ -127,22 +135,6 @@ describe("dedup", () => {
     await shard.commit(86_400_000, [{ token: "other-request", ids: [messageId] }]);
     const after = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
     expect(await after.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
-  });
-
-  it("releases the claims when something unexpected throws after claiming, so the client's retry is delivered", async () => {
-    const messageId = `dd-${uid()}-x`;
-    const body = JSON.stringify({ userId: "u1", event: "Thrown Midway", messageId });
-    // A binding that throws instead of rejecting: not the queue_unavailable path, an unexpected error.
-    const throwing = { ...env, DELIVERIES: { send: () => { throw new Error("boom"); }, sendBatch: () => { throw new Error("boom"); } } };
-    const failed = await worker.fetch!(
-      new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: key }, body }) as Request<unknown, IncomingRequestCfProperties>,
-      throwing as unknown as typeof env,
-      createExecutionContext(),
-    );
-    expect(failed.status).toBe(500);
-    const retry = await post("/v1/track", body, { authorization: key });
-    expect(await retry.json()).toEqual({ success: true, accepted: 1 });
-    await eventually(async () => (deliveries(messageId).length > 0 ? true : undefined));
   });
 
   it("delivers a resent messageId again when the source has dedup: false", async () => {
