@@ -4,7 +4,9 @@
  *  - benchConfig(n): a BuiltConfig built in code — one source ("web", write key wk_bench_web) with a tracking plan
  *    generated from the corpus (./plans-fixture.ts: 20 rules × 10 properties) and n webhook destinations, each with
  *    3 Segment filters + 2 transformations. Five filter recipes rotate over the destinations (product analytics,
- *    ads, warehouse-like, support tool, a second analytics tool), so destinations differ as they do in production.
+ *    ads, warehouse-like, support tool, a second analytics tool), and each destination's list differs from every
+ *    other's (a destination tag, a salt, an allow-list, a property name), so destinations differ as they do in
+ *    production and no two of them turn an event into the same JSON by construction.
  *    One destination is named "Holdout Hook": the corpus's `integrations: {All: false, "Holdout Hook": true}`
  *    events go to it only.
  *  - BenchIngest: the worker's per-request CPU path (src/http/app.ts `trackingApi`) without I/O, through the same
@@ -45,6 +47,8 @@ export const destinationId = (i: number) => `dest-${String(i).padStart(2, "0")}`
 /** 3 Segment filters (drop / sample / property actions) + 2 Sluice transformations, by recipe. */
 export function destinationFilters(i: number): FilterSpec[] {
   const id = destinationId(i);
+  /** 0 for the first five destinations, 1 for the next five, …: the same recipe, configured differently. */
+  const round = Math.floor(i / 5);
   switch (i % 5) {
     case 0: // product analytics
       return [
@@ -58,8 +62,8 @@ export function destinationFilters(i: number): FilterSpec[] {
       return [
         { title: "Only track and identify", if: '!(type in ["track", "identify"])', actions: [{ type: "DROP" }] },
         { title: "Drop small orders", if: 'event = "Order Completed" and properties.revenue < 10', actions: [{ type: "DROP" }] },
-        { title: "Order allow-list", if: 'event = "Order Completed"', actions: [{ type: "ALLOW_PROPERTIES", fields: { properties: ["order_id", "revenue", "currency", "products"] } }] },
-        { title: "Hash emails", if: 'type = "identify"', actions: [{ type: "HASH_PROPERTIES", fields: ["traits.email"], salt: "bench-salt" }] },
+        { title: "Order allow-list", if: 'event = "Order Completed"', actions: [{ type: "ALLOW_PROPERTIES", fields: { properties: ["order_id", "revenue", "currency", ...(round % 2 === 0 ? ["products"] : ["coupon"])] } }] },
+        { title: "Hash emails", if: 'type = "identify"', actions: [{ type: "HASH_PROPERTIES", fields: ["traits.email"], salt: `bench-salt-${id}` }] },
         { title: "Revenue as a number", if: 'event = "Order Completed"', actions: [{ type: "CAST", fields: { "properties.revenue": "number" } }] },
       ];
     case 2: // warehouse-like
@@ -68,14 +72,14 @@ export function destinationFilters(i: number): FilterSpec[] {
         { title: "Drop email campaigns", if: 'context.campaign.medium = "email"', actions: [{ type: "DROP" }] },
         { title: "No IPs or user agents", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { context: ["ip", "userAgent"] } }] },
         { title: "Page URL as a property", if: 'type = "page"', actions: [{ type: "COPY", from: "context.page.url", to: "properties.page_url" }] },
-        { title: "Pipeline marker", if: "all", actions: [{ type: "SET", path: "context.sluice.pipeline", value: "edge" }] },
+        { title: "Load marker", if: "all", actions: [{ type: "SET", path: "context.sluice.load", value: id }] },
       ];
     case 3: // support tool: people and accounts only
       return [
         { title: "Only identify and group", if: '!(type in ["identify", "group"])', actions: [{ type: "DROP" }] },
         { title: "Drop anonymous people", if: "length(userId) < 1", actions: [{ type: "DROP" }] },
         { title: "No phone numbers", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { traits: ["phone"] } }] },
-        { title: "Snake-case created at", if: 'type = "identify"', actions: [{ type: "RENAME_PROPERTIES", fields: { "traits.createdAt": "traits.created_at" } }] },
+        { title: "Snake-case created at", if: 'type = "identify"', actions: [{ type: "RENAME_PROPERTIES", fields: { "traits.createdAt": round % 2 === 0 ? "traits.created_at" : "traits.signed_up_at" } }] },
         { title: "Logins as a number", if: 'type = "identify"', actions: [{ type: "CAST", fields: { "traits.logins": "number" } }] },
       ];
     default: // a second analytics tool
@@ -84,7 +88,7 @@ export function destinationFilters(i: number): FilterSpec[] {
         { title: "Sample anonymous pages", if: 'type = "page" and userId = null', actions: [{ type: "SAMPLE", percent: 0.9, path: "anonymousId" }] },
         { title: "Strip emails", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { properties: ["email"] } }] },
         { title: "New signup name", if: 'event = "Signed Up"', actions: [{ type: "RENAME_EVENT", to: "Sign Up Completed" }] },
-        { title: "Locale on track events", if: 'type = "track"', actions: [{ type: "COPY", from: "context.locale", to: "properties.locale" }] },
+        { title: "Locale on track events", if: 'type = "track"', actions: [{ type: "COPY", from: "context.locale", to: round % 2 === 0 ? "properties.locale" : "properties.user_locale" }] },
       ];
   }
 }
@@ -277,6 +281,16 @@ export class BenchIngest {
    * For each event of the request (in order), how many distinct copies of it the destinations receive: what
    * must be serialized (destinations sharing an untouched object share its JSON). Untimed helper.
    */
+  /** Distinct JSON texts among each event's copies (untimed): how many of the distinct objects really differ. */
+  distinctJsonPerEvent(req: BenchRequest): number[] {
+    const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(0), requestBytes: req.body.length, newMessageId: randomUUID });
+    const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
+    const texts = normalized.accepted.map(() => new Set<string>());
+    const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
+    for (const routed of result.routed.values()) for (const e of routed.events) texts[index.get(e.messageId)!]!.add(JSON.stringify(e));
+    return texts.map((t) => t.size);
+  }
+
   copiesPerEvent(req: BenchRequest): number[] {
     const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
     const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));

@@ -98,6 +98,8 @@ export const pipelineSuite: Suite = {
     const copies = new Map(r100.map((req) => [req, d10.copiesPerEvent(req)]));
     let distinctCopies = 0;
     for (const k of copies.values()) for (const n of k) distinctCopies += n;
+    let distinctJson = 0;
+    for (const req of r100) for (const n of d10.distinctJsonPerEvent(req)) distinctJson += n;
     const deliveryFloor = requestContender("parse + stringify per copy (d10)", r100, (req) => {
       const body = JSON.parse(req.body) as { batch: unknown[] };
       const k = copies.get(req)!;
@@ -172,7 +174,7 @@ export const pipelineSuite: Suite = {
     const f = (x: number) => `${x.toFixed(0)} ns`;
     notes.push(
       `pipeline: ${lines.length} events as ${r100.length} requests of 100 (and ${r10.length} of 10, ${r1.length} of 1); plan stage: ${d10.planStage}.`,
-      `  d10 r100 shape: ${shape.deliveries} deliveries for ${shape.events} events (${(shape.deliveries / shape.events).toFixed(2)} destinations per event after filters), ${(distinctCopies / shape.events).toFixed(2)} distinct copies per event,` +
+      `  d10 r100 shape: ${shape.deliveries} deliveries for ${shape.events} events (${(shape.deliveries / shape.events).toFixed(2)} destinations per event after filters), ${(distinctCopies / shape.events).toFixed(2)} distinct copies per event (${(distinctJson / shape.events).toFixed(2)} distinct JSON texts),` +
         ` ${shape.messages} queue messages of ${(shape.bytes / shape.messages / 1024).toFixed(1)} KB on average (${(shape.messages / shape.events).toFixed(3)} per event).`,
     );
     for (const r of [100, 10]) {

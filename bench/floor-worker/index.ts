@@ -16,6 +16,12 @@ interface FloorEnv {
 
 const MESSAGE_TARGET_BYTES = 60 * 1024;
 const encoder = new TextEncoder();
+let scratch = new Uint8Array(64 * 1024);
+/** UTF-8 size without allocating (as Sluice counts it): encodeInto a reused buffer. */
+function utf8Bytes(s: string): number {
+  if (scratch.length < s.length * 3) scratch = new Uint8Array(s.length * 3);
+  return encoder.encodeInto(s, scratch).written;
+}
 
 const app = new Hono<{ Bindings: FloorEnv }>();
 
@@ -39,7 +45,7 @@ app.post("/v1/batch", async (c) => {
     let bytes = 0;
     for (const event of events) {
       const json = JSON.stringify({ ...(event as object), receivedAt });
-      const size = encoder.encode(json).byteLength + 1;
+      const size = utf8Bytes(json) + 1;
       if (parts.length > 0 && bytes + size > MESSAGE_TARGET_BYTES) {
         messages.push({ body: `{"dest":${d},"events":[${parts.join(",")}]}`, contentType: "text" });
         parts = [];

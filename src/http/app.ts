@@ -145,6 +145,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       throw err;
     }
     // Whatever fails before the events are queued, the client's retry must not find this request's claims in flight.
+    let queued = false;
     const accept = async () => {
       const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
       const duplicates = claim?.duplicates ?? 0;
@@ -187,16 +188,19 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
           sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
         }
       };
-      for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
-      if (result.reports) enqueue(result.reports.destination, result.reports.events);
       try {
+        // Inside the try: a binding that throws instead of rejecting is a failed enqueue too.
+        for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
+        if (result.reports) enqueue(result.reports.destination, result.reports.events);
         await Promise.all(sends);
       } catch (err) {
+        void Promise.allSettled(sends); // sends already started when a later one threw: observe their outcome
         // The client will resend the quarantined events too: take this request's copies out again.
         if (held.length > 0)
           waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
         await notAccepted("enqueue", err);
       }
+      queued = true;
       guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
       deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
       return c.json({
@@ -211,7 +215,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     try {
       return await accept();
     } catch (err) {
-      await claim?.release();
+      if (!queued) await claim?.release();
       throw err;
     }
   });

@@ -97,14 +97,14 @@ describe("dedup", () => {
     expect(deliveries(m2)).toHaveLength(1);
   }, 15_000);
 
-  // The queue rejects (expected: 503 queue_unavailable), or a binding throws instead of rejecting (unexpected: 500).
+  // The queue rejects, or its binding throws instead of rejecting: both are a failed enqueue (503 queue_unavailable).
   const rejecting = async () => Promise.reject(new Error("queue down"));
   const throwing = () => {
     throw new Error("boom");
   };
   it.each([
     { failure: "the events cannot be queued", sendBatch: rejecting, status: 503 },
-    { failure: "something unexpected throws after claiming", sendBatch: throwing, status: 500 },
+    { failure: "the queue binding throws instead of rejecting", sendBatch: throwing, status: 503 },
   ])("releases the claims when $failure, so the client's retry is delivered once", async ({ sendBatch, status }) => {
     const messageId = `dd-${uid()}-q`;
     const body = JSON.stringify({ userId: "u1", event: "Queued Later", messageId });
