@@ -169,6 +169,7 @@ export class DedupClaims {
         waiting -= c.ids.length;
         const mine = this.committed.get(key);
         for (const id of c.ids) mine?.delete(id);
+        if (mine?.size === 0) this.committed.delete(key);
         this.options.onError?.("dedup commit given up", new Error(`${c.ids.length} ids of ${p.sourceId}:${p.shard} stay unrecorded`));
       }
       if (p.commits.length === 0) this.pending.delete(key);
