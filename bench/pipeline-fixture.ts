@@ -207,9 +207,9 @@ export class BenchIngest {
     this.source = source;
     const planId = source.config.tracking_plan;
     const wired = (source as { plan?: unknown }).plan !== undefined;
-    this.fallbackPlan = planId && !wired && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined;
+    this.plan = planId && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined;
+    this.fallbackPlan = wired ? undefined : this.plan;
     this.shards = dedupSettings(source.config.dedup)?.shards ?? 8;
-    this.plan = this.fallbackPlan ?? (planId && config.plans?.[planId] ? { plan: compilePlan(config.plans[planId]!), enforcement: source.config.enforcement } : undefined);
   }
 
   /** The tracking plan's decision for one event, alone (no normalization, no routing): 1 when allowed. */
@@ -278,26 +278,17 @@ export class BenchIngest {
   }
 
   /**
-   * For each event of the request (in order), how many distinct copies of it the destinations receive: what
-   * must be serialized (destinations sharing an untouched object share its JSON). Untimed helper.
+   * For each event of the request (in order), how many distinct copies of it the destinations receive — what
+   * must be serialized (destinations sharing an untouched object share its JSON) — and how many different JSON
+   * texts those copies are. Untimed helper.
    */
-  /** Distinct JSON texts among each event's copies (untimed): how many of the distinct objects really differ. */
-  distinctJsonPerEvent(req: BenchRequest): number[] {
-    const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(0), requestBytes: req.body.length, newMessageId: randomUUID });
-    const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
-    const texts = normalized.accepted.map(() => new Set<string>());
-    const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
-    for (const routed of result.routed.values()) for (const e of routed.events) texts[index.get(e.messageId)!]!.add(JSON.stringify(e));
-    return texts.map((t) => t.size);
-  }
-
-  copiesPerEvent(req: BenchRequest): number[] {
+  copiesPerEvent(req: BenchRequest): { objects: number[]; texts: number[] } {
     const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
     const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
-    const copies = normalized.accepted.map(() => new Set<SluiceEvent>());
+    const objects = normalized.accepted.map(() => new Set<SluiceEvent>());
     const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
-    for (const routed of result.routed.values()) for (const e of routed.events) copies[index.get(e.messageId)!]!.add(e);
-    return copies.map((c) => c.size);
+    for (const routed of result.routed.values()) for (const e of routed.events) objects[index.get(e.messageId)!]!.add(e);
+    return { objects: objects.map((o) => o.size), texts: objects.map((o) => new Set([...o].map((e) => JSON.stringify(e))).size) };
   }
 
   /** Stages 1–2 (… → routing with every destination's filters), without serialization. */

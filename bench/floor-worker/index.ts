@@ -8,6 +8,7 @@
  * destination — and nothing else: no normalization, tracking plan, filters, dedup or telemetry.
  */
 import { Hono } from "hono";
+import { utf8Length } from "../../src/pipeline/json-size.ts";
 
 interface FloorEnv {
   QUEUE: Queue;
@@ -15,13 +16,6 @@ interface FloorEnv {
 }
 
 const MESSAGE_TARGET_BYTES = 60 * 1024;
-const encoder = new TextEncoder();
-let scratch = new Uint8Array(64 * 1024);
-/** UTF-8 size without allocating (as Sluice counts it): encodeInto a reused buffer. */
-function utf8Bytes(s: string): number {
-  if (scratch.length < s.length * 3) scratch = new Uint8Array(s.length * 3);
-  return encoder.encodeInto(s, scratch).written;
-}
 
 const app = new Hono<{ Bindings: FloorEnv }>();
 
@@ -45,7 +39,7 @@ app.post("/v1/batch", async (c) => {
     let bytes = 0;
     for (const event of events) {
       const json = JSON.stringify({ ...(event as object), receivedAt });
-      const size = utf8Bytes(json) + 1;
+      const size = utf8Length(json) + 1;
       if (parts.length > 0 && bytes + size > MESSAGE_TARGET_BYTES) {
         messages.push({ body: `{"dest":${d},"events":[${parts.join(",")}]}`, contentType: "text" });
         parts = [];

@@ -95,10 +95,7 @@ export class DedupClaims {
       const dups = new Set(r.value.duplicates);
       touched.push([shard, dups.size === 0 ? ids : ids.filter((id) => !dups.has(id))]);
     });
-    let released = false;
     const release = async () => {
-      if (released) return;
-      released = true;
       const done = await Promise.allSettled(touched.map(async ([shard]) => shards(sourceId, shard).release(token)));
       for (const d of done) if (d.status === "rejected") this.options.onError?.("dedup release", d.reason);
     };
@@ -140,11 +137,7 @@ export class DedupClaims {
         try {
           await shards(sourceId, shard).commit(windowMs, commits);
           // Stored: the shard answers for these ids from now on.
-          const mine = this.committed.get(commitKey(sourceId, shard));
-          if (mine) {
-            for (const c of commits) for (const id of c.ids) mine.delete(id);
-            if (mine.size === 0) this.committed.delete(commitKey(sourceId, shard));
-          }
+          for (const c of commits) this.forget(commitKey(sourceId, shard), c);
         } catch (err) {
           this.options.onError?.("dedup commit", err);
           this.addCommits(sourceId, shard, windowMs, commits, since);
@@ -167,13 +160,19 @@ export class DedupClaims {
       while (waiting > MAX_WAITING_IDS && p.commits.length > 0) {
         const c = p.commits.shift()!;
         waiting -= c.ids.length;
-        const mine = this.committed.get(key);
-        for (const id of c.ids) mine?.delete(id);
-        if (mine?.size === 0) this.committed.delete(key);
+        this.forget(key, c);
         this.options.onError?.("dedup commit given up", new Error(`${c.ids.length} ids of ${p.sourceId}:${p.shard} stay unrecorded`));
       }
       if (p.commits.length === 0) this.pending.delete(key);
     }
+  }
+
+  /** This isolate no longer answers for a commit's ids (stored, or given up). */
+  private forget(key: string, commit: Commit): void {
+    const mine = this.committed.get(key);
+    if (!mine) return;
+    for (const id of commit.ids) mine.delete(id);
+    if (mine.size === 0) this.committed.delete(key);
   }
 
   /** Queues commits for a shard; `since` older than what waits (a failed send coming back) goes first. */

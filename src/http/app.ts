@@ -144,9 +144,10 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       deps.telemetry.flushSoon(waitUntil);
       throw err;
     }
-    // Whatever fails before the events are queued, the client's retry must not find this request's claims in flight.
+    // Whatever fails before the events are queued (a 503 below, or anything unexpected), the claims are released:
+    // the client's retry must be neither held in flight nor taken for a duplicate.
     let queued = false;
-    const accept = async () => {
+    try {
       const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
       const duplicates = claim?.duplicates ?? 0;
       deps.telemetry.count(scope, "duplicates", duplicates);
@@ -160,8 +161,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
         deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
         deps.telemetry.flushSoon(waitUntil);
-        // The retry must not be taken for a duplicate, nor pay twice.
-        await claim?.release();
+        // The retry must not pay twice (the claims are released where this is caught, below).
         guards?.refund(source.config, events);
         throw what === "enqueue"
           ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
@@ -202,7 +202,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       }
       queued = true;
       guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
-      deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
+      deps.telemetry.flushSoon(waitUntil);
       return c.json({
         success: true,
         accepted: result.accepted.length,
@@ -211,9 +211,6 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
         ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
       });
-    };
-    try {
-      return await accept();
     } catch (err) {
       if (!queued) await claim?.release();
       throw err;

@@ -52,18 +52,15 @@ export function eventJsonOnce(): EventSerializer {
   const done = new Map<SluiceEvent, EventJson>();
   return (event) => {
     let e = done.get(event);
-    if (!e) {
-      const json = JSON.stringify(event);
-      done.set(event, (e = { json, size: utf8Length(json) }));
-    }
+    if (!e) done.set(event, (e = serializeEvent(event)));
     return e;
   };
 }
 
-const serializeEvent: EventSerializer = (event) => {
+function serializeEvent(event: SluiceEvent): EventJson {
   const json = JSON.stringify(event);
   return { json, size: utf8Length(json) };
-};
+}
 
 /**
  * Serializes events into as few message bodies as fit `targetBytes` each (an event larger than the target

@@ -83,14 +83,12 @@ export class DedupObject extends DurableObject {
     const fresh: string[] = [];
     // Set-based: one statement reads the claim's ids whatever their number (they travel as one JSON parameter:
     // no bound-parameter limit).
+    const sql = this.ctx.storage.sql;
+    const ids = JSON.stringify(req.ids);
     const acceptedAt = new Map<string, number>();
-    for (const row of this.ctx.storage.sql.exec<{ id: string; at: number }>("SELECT id, at FROM accepted WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(req.ids)))
-      acceptedAt.set(row.id, row.at);
+    for (const row of sql.exec<{ id: string; at: number }>("SELECT id, at FROM accepted WHERE id IN (SELECT value FROM json_each(?))", ids)) acceptedAt.set(row.id, row.at);
     if (this.legacy)
-      for (const row of this.ctx.storage.sql.exec<{ id: string; at: number }>(
-        "SELECT s.id AS id, s.at AS at FROM seen s JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))",
-        JSON.stringify(req.ids),
-      ))
+      for (const row of sql.exec<{ id: string; at: number }>("SELECT s.id AS id, s.at AS at FROM seen s JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))", ids))
         if (!acceptedAt.has(row.id)) acceptedAt.set(row.id, row.at);
     for (const id of req.ids) {
       const at = acceptedAt.get(id);
