@@ -19,7 +19,7 @@
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
  *  - E "fan-out floor": the same worker with FANOUT = the demo's destinations for the source (2): one copy of each
  *    event per destination, serialized and packed into ≤ 60 KB messages, one sendBatch per destination. The floor
- *    of any design that fans out at ingest (DESIGN.md): E / D bounds A / D for such a design (both have consumers;
+ *    of any design that fans out at ingest (docs/architecture.md): E / D bounds A / D for such a design (both have consumers;
  *    A's deliver, E's only ack). B and C run without consumers, so they compare with D and E only loosely.
  *  - Every request carries fresh messageIds (a fresh suffix per request), so dedup never short-cuts anything.
  *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection

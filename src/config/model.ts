@@ -21,7 +21,7 @@ export const SourceSchema = s.object({
   name: s.string({ minLength: 1 }),
   environment: s.withDefault(s.literal("dev", "prod"), "prod"),
   write_keys: s.array(s.string({ minLength: 8, pattern: /^[A-Za-z0-9_.-]+$/ }), { minItems: 1 }),
-  /** Token bucket per source (README "Rate limits"); none: not limited. */
+  /** Token bucket per source (docs/limits.md); none: not limited. */
   rate_limit: s.optional(RateLimitSchema),
   /** Drop resent messageIds within a window; absent: 24 h; `false`: off. */
   dedup: s.optional(DedupSchema),

@@ -24,7 +24,7 @@ const DedupObjectSchema = s.object({
   window_hours: s.withDefault(s.number({ min: 0.01, max: 720 }), 24),
   /**
    * Durable Objects the ids are spread over; changing it forgets the current window. A batch touches every shard,
-   * so shards add calls per request; add them only past what one shard sustains (README "Dedup").
+   * so shards add calls per request; add them only past what one shard sustains (docs/limits.md "Dedup").
    */
   shards: s.withDefault(s.number({ integer: true, min: 1, max: 64 }), 1),
 });

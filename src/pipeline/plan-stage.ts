@@ -1,5 +1,5 @@
 /**
- * The tracking-plan stage of ingest (README "Tracking plans"): between dedup and the source filters, every event
+ * The tracking-plan stage of ingest (docs/tracking-plans.md): between dedup and the source filters, every event
  * of a source with a `tracking_plan` is checked with enforcePlan. Allowed events go on (with `context.protocols`
  * when something was found), blocked ones are counted, quarantined ones are handed back for the caller to store.
  * Pure apart from the tally: no Workers APIs here.

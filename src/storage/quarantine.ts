@@ -1,5 +1,5 @@
 /**
- * Quarantine (README "Tracking plans"): events a source's tracking plan set aside, kept intact in R2 with their
+ * Quarantine (docs/tracking-plans.md): events a source's tracking plan set aside, kept intact in R2 with their
  * findings until an operator replays or purges them. Indexed per source in an ArchiveObject shard
  * (`quarantine:<source>`) so they can be listed by source, event name, violation type and time, and replayed once.
  */
