@@ -15,8 +15,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 
-/** A claim not committed within this time is treated as absent. Far above a request's lifetime. */
-export const PENDING_TTL_MS = 60_000;
+/**
+ * A claim not committed within this time is treated as absent (its request died). Above a request's usual
+ * lifetime plus the ~1 s commit delay, yet short enough that a client's quick retries outlast a dead request's hold.
+ */
+export const PENDING_TTL_MS = 15_000;
 /** Rows deleted per alarm run; more left → the alarm runs again at once. */
 const DELETE_CHUNK = 20_000;
 /** Ids per INSERT statement: one JSON parameter stays far under SQLite's 2 MB string limit (100-char ids). */
@@ -37,6 +40,8 @@ export interface ClaimResult {
    * acknowledge them yet (answer 503: the client retries). When non-empty, nothing was claimed.
    */
   inFlight: string[];
+  /** With inFlight: ms until the last of their holds expires, however long their requests take (the Retry-After). */
+  heldForMs?: number;
 }
 
 /** One request's claimed ids, now queued: they are accepted from now on. */
@@ -90,16 +95,21 @@ export class DedupObject extends DurableObject {
     if (this.legacy)
       for (const row of sql.exec<{ id: string; at: number }>("SELECT s.id AS id, s.at AS at FROM seen s JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))", ids))
         if (!acceptedAt.has(row.id)) acceptedAt.set(row.id, row.at);
+    let lastHeld = 0;
     for (const id of req.ids) {
       const at = acceptedAt.get(id);
       if (at !== undefined && at > now - req.windowMs) duplicates.push(id);
       else {
         const token = this.holder.get(id);
         if (token === undefined || token === req.token) fresh.push(id);
-        else inFlight.push(id);
+        else {
+          inFlight.push(id);
+          lastHeld = Math.max(lastHeld, this.held.get(token)!.at);
+        }
       }
     }
-    if (inFlight.length > 0 || fresh.length === 0) return { duplicates, inFlight };
+    if (inFlight.length > 0) return { duplicates, inFlight, heldForMs: lastHeld + PENDING_TTL_MS - now };
+    if (fresh.length === 0) return { duplicates, inFlight };
     let held = this.held.get(req.token);
     if (!held) this.held.set(req.token, (held = { at: now, ids: [] }));
     for (const id of fresh) {

@@ -129,8 +129,8 @@ describe("dedup", () => {
 
     const busy = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
     expect(busy.status).toBe(503);
-    expect(busy.headers.get("retry-after")).toBe("2");
-    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("in_flight");
+    expect(busy.headers.get("retry-after")).toBe("15");
+    expect(((await busy.json()) as { error: { code: string } }).error).toMatchObject({ code: "in_flight", message: expect.stringMatching(/retry in 15 s$/) });
 
     await shard.commit(86_400_000, [{ token: "other-request", ids: [messageId] }]);
     const after = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
@@ -155,7 +155,7 @@ describe("dedup", () => {
     // The same request again (a retried call): its own claims are neither duplicates nor in flight.
     expect(await shard.claim({ token: "a", ids: ids.slice(0, 10), windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
     // Another request overlapping a held claim: in flight, and nothing of it is claimed.
-    expect(await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["bulk-0"] });
+    expect(await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["bulk-0"], heldForMs: expect.any(Number) });
     // Claims are held in memory: nothing is written until the commit.
     expect(await shard.size()).toEqual({ accepted: 0, held: 500 });
     await shard.commit(day, [{ token: "a", ids }]);
@@ -164,7 +164,7 @@ describe("dedup", () => {
     // Release drops only the releasing token's claims; an unknown token is a no-op.
     await shard.release("zzz");
     expect(await shard.size()).toEqual({ accepted: 500, held: 1 });
-    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["new-1"] });
+    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["new-1"], heldForMs: expect.any(Number) });
     await shard.release("c");
     expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
     // A commit records its ids even when the shard no longer holds the claim (it restarted in between).
@@ -172,10 +172,32 @@ describe("dedup", () => {
     expect(await shard.claim({ token: "e", ids: ["from-before-a-restart"], windowMs: day })).toEqual({ duplicates: ["from-before-a-restart"], inFlight: [] });
   });
 
+  it("holds a dead request's claim at most 15 s, answering Retry-After with the time actually left", async () => {
+    const messageId = `dd-${uid()}-dead`;
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`deduped:${shardOf(messageId, DEFAULT_DEDUP.shards)}`));
+    await shard.claim({ token: "dead", ids: [messageId], windowMs: 86_400_000 });
+    const age = (ms: number) =>
+      runInDurableObject(shard, (instance) => {
+        (instance as unknown as { held: Map<string, { at: number }> }).held.get("dead")!.at -= ms;
+      });
+    const event = { userId: "u1", event: "X", messageId };
+
+    await age(10_300); // 4.7 s left: rounded up
+    const busy = await post("/v1/track", event, { authorization: key });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("5");
+    expect(((await busy.json()) as { error: { message: string } }).error.message).toMatch(/retry in 5 s$/);
+    await age(4_200); // under a second left: never below 1
+    expect((await post("/v1/track", event, { authorization: key })).headers.get("retry-after")).toBe("1");
+
+    await age(500); // 15 s: the hold is gone, the client's retry is accepted
+    expect(await (await post("/v1/track", event, { authorization: key })).json()).toEqual({ success: true, accepted: 1 });
+  });
+
   it("forgets a claim after PENDING_TTL_MS: the request that held it is gone", async () => {
     const shard = env.DEDUP.get(env.DEDUP.idFromName(`stale-${uid()}:0`));
     await shard.claim({ token: "dead", ids: ["s-1"], windowMs: 86_400_000 });
-    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: ["s-1"] });
+    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toMatchObject({ duplicates: [], inFlight: ["s-1"] });
     await runInDurableObject(shard, (instance) => {
       (instance as unknown as { held: Map<string, { at: number }> }).held.get("dead")!.at -= PENDING_TTL_MS + 1;
     });
