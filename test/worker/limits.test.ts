@@ -281,6 +281,47 @@ describe("dedup", () => {
     // Still holding an id: the alarm set itself again.
     expect(await runInDurableObject(shard, (_i, state) => state.storage.getAlarm())).not.toBeNull();
   });
+
+  it("sets its next alarm even when a run throws, so expiry heals after a storage failure", async () => {
+    const stub = env.DEDUP.get(env.DEDUP.idFromName(`heal-${uid()}:0`));
+    await stub.size(); // create the object
+    await runInDurableObject(stub, async (_instance, state) => {
+      // The object's storage, whose first DELETE throws.
+      let failures = 1;
+      const through = <T extends object>(target: T, own: Record<string, unknown>) =>
+        new Proxy(target, {
+          get: (t, key) => {
+            if (typeof key === "string" && key in own) return own[key];
+            const value = Reflect.get(t, key);
+            return typeof value === "function" ? value.bind(t) : value;
+          },
+        });
+      const exec = (query: string, ...bindings: unknown[]) => {
+        if (failures > 0 && query.startsWith("DELETE")) {
+          failures--;
+          throw new Error("storage blip");
+        }
+        return state.storage.sql.exec(query, ...bindings);
+      };
+      const storage = through(state.storage, { sql: through(state.storage.sql, { exec }) });
+      const shard = new DedupObject(state, env);
+      Object.defineProperty(shard, "ctx", { value: through(state, { storage }) });
+      const hour = 3_600_000;
+      await shard.commit(hour, [{ token: "t", ids: ["kept"] }]);
+      state.storage.sql.exec("INSERT INTO accepted (id, at) VALUES ('expired', ?)", Date.now() - 2 * hour);
+
+      await state.storage.deleteAlarm(); // the platform takes the alarm as it runs it
+      await expect(shard.alarm()).rejects.toThrow("storage blip");
+      const next = await state.storage.getAlarm();
+      expect(next).toBeGreaterThan(Date.now());
+      expect(next).toBeLessThanOrEqual(Date.now() + 60_000);
+
+      await state.storage.deleteAlarm();
+      await shard.alarm();
+      expect(state.storage.sql.exec("SELECT id FROM accepted").toArray()).toEqual([{ id: "kept" }]);
+      expect(await state.storage.getAlarm()).toBeGreaterThan(Date.now());
+    });
+  });
 });
 
 describe("usage", () => {
