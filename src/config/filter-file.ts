@@ -110,9 +110,12 @@ export function readFilterFile(
     const spec = FilterSchema.check(raw, [], problems);
     // Name the filter by its title in every error: that is what operators search for.
     const title = isPlainObject(raw) && typeof raw.title === "string" ? `filter "${raw.title}"` : `filter #${i + 1}`;
-    for (const p of problems)
-      errors.push({ file: file.file, line: file.lineOf([...at, ...p.path]), rule: p.path.length ? `${title} ${formatPath(p.path)}` : title, message: p.message });
+    const rule = (path: Path) => (path.length ? `${title} ${formatPath(path)}` : title);
+    for (const p of problems) errors.push({ file: file.file, line: file.lineOf([...at, ...p.path]), rule: rule(p.path), message: p.message });
     if (!spec) return;
+    const found = errors.length;
+    file.operatorSecrets(spec, at, errors, rule);
+    if (errors.length > found) return;
     try {
       compileFilters([spec as FilterSpec]);
     } catch (err) {

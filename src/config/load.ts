@@ -9,6 +9,7 @@ import { destinationKinds } from "../../destinations/index.ts";
 import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { readFilterFile, type FilterTest } from "./filter-file.ts";
 import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
+import { forEachSecretRef, isOperatorSecret, operatorSecretMessage } from "./secrets.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
@@ -85,6 +86,13 @@ export class ConfigFile {
 
   error(path: Path, message: string, errors: ConfigError[], rule = formatPath(path)): void {
     errors.push({ file: this.file, line: this.lineOf(path), rule, message });
+  }
+
+  /** Reports, where it is written, every `${env.NAME}` in `value` (found at `at`) that names an operator credential. */
+  operatorSecrets(value: unknown, at: Path, errors: ConfigError[], rule = (inside: Path) => formatPath([...at, ...inside])): void {
+    forEachSecretRef(value, (name, inside) => {
+      if (isOperatorSecret(name)) this.error([...at, ...inside], operatorSecretMessage(name), errors, rule(inside));
+    });
   }
 }
 
@@ -171,6 +179,7 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     const settingProblems: Problem[] = [];
     const settings = kind.settings.check(dest.settings, [], settingProblems);
     main.problems(settingProblems, errors, at("settings"));
+    main.operatorSecrets(dest.settings, at("settings"), errors);
     if (settings !== undefined) dest.settings = settings as Record<string, unknown>;
   });
 

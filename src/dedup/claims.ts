@@ -20,6 +20,8 @@ export interface ClaimOutcome {
   duplicates: Set<string>;
   /** Ids another unfinished request holds; when > 0 nothing of this request stays claimed. */
   inFlight: number;
+  /** With inFlight: whole seconds (≥ 1) until the holds on them expire, the longest over the shards. */
+  retryAfterSeconds: number;
   /** Ids whose shard could not be reached: treated as new (delivered at least once rather than lost). */
   unchecked: number;
   /** Drops this request's claims (its events were not queued). */
@@ -79,6 +81,7 @@ export class DedupClaims {
     const calls = toClaim.map(async ([shard, ids]) => shards(sourceId, shard).claim({ token, ids, windowMs }));
     const results = await Promise.allSettled(calls);
     let inFlight = 0;
+    let heldForMs = 0;
     let unchecked = 0;
     const touched: [number, string[]][] = [];
     toClaim.forEach(([shard, ids], i) => {
@@ -90,6 +93,8 @@ export class DedupClaims {
         return;
       }
       inFlight += r.value.inFlight.length;
+      // A shard of the earlier release does not say how long: its former fixed answer.
+      if (r.value.inFlight.length > 0) heldForMs = Math.max(heldForMs, r.value.heldForMs ?? 2000);
       for (const id of r.value.duplicates) duplicates.add(id);
       if (r.value.inFlight.length > 0 || r.value.duplicates.length === ids.length) return;
       const dups = new Set(r.value.duplicates);
@@ -103,6 +108,7 @@ export class DedupClaims {
     return {
       duplicates,
       inFlight,
+      retryAfterSeconds: Math.max(1, Math.ceil(heldForMs / 1000)),
       unchecked,
       release,
       commit: () => {

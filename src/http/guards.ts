@@ -62,8 +62,10 @@ export class SourceGuards {
     const plan = planClaims(events, assigned, settings.shards);
     if (plan.byShard.size === 0) return { ...none, fresh: plan.candidates, duplicates: plan.repeated.length };
     const outcome = await this.claims.claim(dedupShards(env), source.id, settings.windowMs, plan.byShard);
-    if (outcome.inFlight > 0)
-      throw new ApiError(503, "in_flight", `${outcome.inFlight} of these messageIds are being accepted by another request; retry`, { "retry-after": "2" });
+    if (outcome.inFlight > 0) {
+      const wait = outcome.retryAfterSeconds;
+      throw new ApiError(503, "in_flight", `${outcome.inFlight} of these messageIds are being accepted by another request; retry in ${wait} s`, { "retry-after": String(wait) });
+    }
     const fresh = outcome.duplicates.size === 0 ? plan.candidates : plan.candidates.filter((e) => !outcome.duplicates.has(e.messageId));
     return {
       fresh,

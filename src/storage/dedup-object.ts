@@ -15,10 +15,15 @@
  */
 import { DurableObject } from "cloudflare:workers";
 
-/** A claim not committed within this time is treated as absent. Far above a request's lifetime. */
-export const PENDING_TTL_MS = 60_000;
+/**
+ * A claim not committed within this time is treated as absent (its request died). Above a request's usual
+ * lifetime plus the ~1 s commit delay, yet short enough that a client's quick retries outlast a dead request's hold.
+ */
+export const PENDING_TTL_MS = 15_000;
 /** Rows deleted per alarm run; more left → the alarm runs again at once. */
 const DELETE_CHUNK = 20_000;
+/** When an alarm run that threw runs again. */
+const ALARM_RETRY_MS = 60_000;
 /** Ids per INSERT statement: one JSON parameter stays far under SQLite's 2 MB string limit (100-char ids). */
 export const COMMIT_CHUNK = 5_000;
 
@@ -37,6 +42,8 @@ export interface ClaimResult {
    * acknowledge them yet (answer 503: the client retries). When non-empty, nothing was claimed.
    */
   inFlight: string[];
+  /** With inFlight: ms until the last of their holds expires, however long their requests take (the Retry-After). */
+  heldForMs?: number;
 }
 
 /** One request's claimed ids, now queued: they are accepted from now on. */
@@ -90,16 +97,21 @@ export class DedupObject extends DurableObject {
     if (this.legacy)
       for (const row of sql.exec<{ id: string; at: number }>("SELECT s.id AS id, s.at AS at FROM seen s JOIN commits c ON c.token = s.token WHERE s.id IN (SELECT value FROM json_each(?))", ids))
         if (!acceptedAt.has(row.id)) acceptedAt.set(row.id, row.at);
+    let lastHeld = 0;
     for (const id of req.ids) {
       const at = acceptedAt.get(id);
       if (at !== undefined && at > now - req.windowMs) duplicates.push(id);
       else {
         const token = this.holder.get(id);
         if (token === undefined || token === req.token) fresh.push(id);
-        else inFlight.push(id);
+        else {
+          inFlight.push(id);
+          lastHeld = Math.max(lastHeld, this.held.get(token)!.at);
+        }
       }
     }
-    if (inFlight.length > 0 || fresh.length === 0) return { duplicates, inFlight };
+    if (inFlight.length > 0) return { duplicates, inFlight, heldForMs: lastHeld + PENDING_TTL_MS - now };
+    if (fresh.length === 0) return { duplicates, inFlight };
     let held = this.held.get(req.token);
     if (!held) this.held.set(req.token, (held = { at: now, ids: [] }));
     for (const id of fresh) {
@@ -148,24 +160,35 @@ export class DedupObject extends DurableObject {
     return { accepted: this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM accepted").one().n, held: this.holder.size };
   }
 
-  /** Deletes what has expired; runs again while anything is stored. */
+  /**
+   * Deletes what has expired; runs again while anything is stored. Self-healing: whatever throws, the next run
+   * is set in the finally (the platform gives up retrying a throwing alarm after six tries, and a commit sets
+   * none while it believes one is set).
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    const windowMs = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'window_ms'").toArray()[0]?.value ?? 24 * 3_600_000;
-    let deleted = sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
-    if (this.legacy) {
-      deleted += sql.exec("DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
-      if (sql.exec("SELECT 1 FROM seen LIMIT 1").toArray().length === 0) {
-        sql.exec("DROP TABLE seen");
-        sql.exec("DROP TABLE IF EXISTS commits");
-        this.legacy = false;
+    let next: number | undefined = now + ALARM_RETRY_MS;
+    try {
+      const windowMs = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'window_ms'").toArray()[0]?.value ?? 24 * 3_600_000;
+      let deleted = sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
+      if (this.legacy) {
+        deleted += sql.exec("DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE at < ? LIMIT ?)", now - windowMs, DELETE_CHUNK).rowsWritten;
+        if (sql.exec("SELECT 1 FROM seen LIMIT 1").toArray().length === 0) {
+          sql.exec("DROP TABLE seen");
+          sql.exec("DROP TABLE IF EXISTS commits");
+          this.legacy = false;
+        }
       }
-    }
-    this.alarmScheduled = false;
-    if (this.legacy || sql.exec("SELECT 1 FROM accepted LIMIT 1").toArray().length > 0) {
-      await this.ctx.storage.setAlarm(deleted >= DELETE_CHUNK ? now + 1000 : now + expiryInterval(windowMs));
-      this.alarmScheduled = true;
+      const more = this.legacy || sql.exec("SELECT 1 FROM accepted LIMIT 1").toArray().length > 0;
+      next = !more ? undefined : deleted >= DELETE_CHUNK ? now + 1000 : now + expiryInterval(windowMs);
+    } finally {
+      // Unset until setAlarm succeeds: should it throw too, the next commit sets the alarm.
+      this.alarmScheduled = false;
+      if (next !== undefined) {
+        await this.ctx.storage.setAlarm(next);
+        this.alarmScheduled = true;
+      }
     }
   }
 

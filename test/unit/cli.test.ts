@@ -440,6 +440,15 @@ describe("main", () => {
     expect(errored[2]).toBe(`${dir}: 2 error(s)`);
   });
 
+  it("check refuses an operator credential in a filter, at its file, line and rule", async () => {
+    const dir = folder({ "hook.yaml": `- title: Salted\n  if: all\n  actions: [{ type: HASH_PROPERTIES, fields: [userId], salt: "\${env.ADMIN_TOKEN}" }]\n` });
+    expect(await main(["check", dir])).toBe(1);
+    expect(errored).toEqual([
+      `${join(dir, "hook.yaml")}:3: filter "Salted" actions[0].salt: \${env.ADMIN_TOKEN} is an operator credential: filters and destination settings cannot use names beginning ADMIN_ or SLUICE_ADMIN_`,
+      `${dir}: 1 error(s)`,
+    ]);
+  });
+
   it("test runs the folder's tests and returns their exit code", async () => {
     const dir = folder({
       "hook.yaml": `filters:\n  - { title: t, if: all, actions: [{ type: DROP }] }\ntests:\n  - { name: n, input: { type: track }, expect: dropped }\n`,

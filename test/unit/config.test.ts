@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
-import { MissingSecretError, resolveSecrets, secretRefs } from "../../src/config/secrets.ts";
+import { MissingSecretError, OperatorSecretError, resolveSecrets, secretRefs } from "../../src/config/secrets.ts";
 import { configFolders, lineOf, where } from "./support/config-folders.ts";
 
 const { root, folder } = configFolders("config-test");
@@ -259,6 +259,8 @@ ${settings}`;
     ["a batch size of zero", `    settings:\n      url: "https://example.com"\n      batch:\n        max_events: 0\n`, "max_events", "destinations[0].settings.batch.max_events", /≥ 1/],
     ["a header value that is not a string", `    settings:\n      url: "https://example.com"\n      headers:\n        X-Api-Version: 2\n`, "X-Api-Version", "destinations[0].settings.headers.X-Api-Version", /expected a string/],
     ["an empty secret", `    settings:\n      url: "https://example.com"\n      secret: ""\n`, "secret:", "destinations[0].settings.secret", /empty/],
+    ["the admin token in a header", `    settings:\n      url: "https://example.com"\n      headers:\n        Authorization: "Bearer \${env.ADMIN_TOKEN}"\n`, "Authorization", "destinations[0].settings.headers.Authorization", /^\$\{env\.ADMIN_TOKEN\} is an operator credential/],
+    ["an operator credential as the URL", `    settings:\n      url: "\${env.SLUICE_ADMIN_TOKEN}"\n`, "url:", "destinations[0].settings.url", /^\$\{env\.SLUICE_ADMIN_TOKEN\} is an operator credential/],
   ])("reports bad webhook settings: %s", (_what, settings, marker, rule, message) => {
     const text = hook(settings);
     expect(load({ "sluice.yaml": text }).errors).toEqual([{ file: "sluice.yaml", line: lineOf(text, marker), rule, message: expect.stringMatching(message) }]);
@@ -440,6 +442,17 @@ describe("secrets", () => {
     expect(thrown).toBeInstanceOf(MissingSecretError);
     expect((thrown as MissingSecretError).secret).toBe("API_TOKEN");
     expect((thrown as MissingSecretError).message).toContain("API_TOKEN");
+  });
+
+  it("never resolves an operator credential, set or not; other tokens resolve", () => {
+    const env = { ADMIN_TOKEN: "admin", SLUICE_ADMIN_TOKEN: "admin", API_TOKEN: "tok" };
+    for (const name of ["ADMIN_TOKEN", "SLUICE_ADMIN_TOKEN", "ADMIN_READONLY_TOKEN"]) {
+      expect(() => resolveSecrets({ headers: { Authorization: `Bearer \${env.${name}}` } }, env)).toThrow(OperatorSecretError);
+      // Handled wherever a missing secret is: events wait, nothing goes out with it.
+      expect(() => resolveSecrets(`\${env.${name}}`, env)).toThrow(MissingSecretError);
+      expect(() => resolveSecrets(`\${env.${name}}`, env)).toThrow(`\${env.${name}} is an operator credential`);
+    }
+    expect(resolveSecrets("Bearer ${env.API_TOKEN}", env)).toBe("Bearer tok");
   });
 
   it("treats a binding that is not a string as a missing secret", () => {

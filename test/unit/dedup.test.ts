@@ -128,6 +128,22 @@ describe("dedup claims (isolate side)", () => {
     expect([...f.rows.keys()]).toEqual(["a"]);
   });
 
+  it("answers the longest hold left over the shards, in whole seconds, at least 1", async () => {
+    const claims = new DedupClaims();
+    const holding = (heldForMs: Record<number, number>) => (_source: string, n: number): DedupShard => ({
+      claim: (req) => (heldForMs[n] === undefined ? { duplicates: [], inFlight: [] } : { duplicates: [], inFlight: req.ids.slice(0, 1), heldForMs: heldForMs[n] }),
+      commit: () => {},
+      release: () => {},
+    });
+    const ids = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const shards = [...byShard(ids).keys()];
+    expect(shards.length).toBeGreaterThan(1);
+    const outcome = await claims.claim(holding({ [shards[0]!]: 4_200, [shards[1]!]: 900 }), "web", 86_400_000, byShard(ids));
+    expect(outcome.inFlight).toBe(2);
+    expect(outcome.retryAfterSeconds).toBe(5);
+    expect((await claims.claim(holding({ [shards[0]!]: 12 }), "web", 86_400_000, byShard(ids))).retryAfterSeconds).toBe(1);
+  });
+
   it("treats ids of an unreachable shard as new, and still commits there later", async () => {
     const f = fakeShards();
     const errors: string[] = [];

@@ -397,6 +397,27 @@ describe("filter files: each error names file, line and rule", () => {
       message: /needs `if`/,
     },
     {
+      name: "the admin token as a HASH_PROPERTIES salt (an operator credential)",
+      file: "hook.yaml",
+      text: `- title: Hash emails
+  if: all
+  actions: [{ type: HASH_PROPERTIES, fields: [properties.email], salt: "\${env.ADMIN_TOKEN}" }]
+`,
+      marker: "salt:",
+      rule: 'filter "Hash emails" actions[0].salt',
+      message: "${env.ADMIN_TOKEN} is an operator credential: filters and destination settings cannot use names beginning ADMIN_ or SLUICE_ADMIN_",
+    },
+    {
+      name: "an operator credential inside a SET value, in a source filter",
+      file: "sources/web.yaml",
+      text: `- { title: Leak, if: all, actions: [{ type: SET, path: context.debug,
+    value: { note: "token \${env.SLUICE_ADMIN_TOKEN}" } }] }
+`,
+      marker: "value:",
+      rule: 'filter "Leak" actions[0].value.note',
+      message: /^\$\{env\.SLUICE_ADMIN_TOKEN\} is an operator credential/,
+    },
+    {
       name: "a file that is not a filter list",
       file: "hook.yaml",
       text: `title: t

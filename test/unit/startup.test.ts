@@ -80,6 +80,17 @@ describe("compilePipeline defers filters and plans to first use", () => {
     expect(good.deferred).toMatch(/NOT_SET/);
   });
 
+  it("never compiles the admin token into a filter, even when it is set (the list waits, as for a missing secret)", () => {
+    const pipeline = compilePipeline(
+      config({ good: [{ title: "Leak", if: "all", actions: [{ type: "SET", path: "context.t", value: "${env.ADMIN_TOKEN}" }] } as never] }),
+      { webhook: { receivesAllEvents: false } },
+      { ADMIN_TOKEN: "the-admin-token" },
+    );
+    const good = pipeline.source("web")!.targets.find((t) => t.id === "good")!;
+    expect(good.deferred).toMatch(/^\$\{env\.ADMIN_TOKEN\} is an operator credential/);
+    expect(good.transform).toBeUndefined();
+  });
+
   it("compiles a plan on first read, once, with the revision the JS MD5 gave before (stored records name it)", () => {
     const rules = [shorthandRule({ name: "Order Completed", properties: { revenue: "number" } }, {})];
     const plan = runtimePlan("p", rules);

@@ -129,8 +129,8 @@ describe("dedup", () => {
 
     const busy = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
     expect(busy.status).toBe(503);
-    expect(busy.headers.get("retry-after")).toBe("2");
-    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("in_flight");
+    expect(busy.headers.get("retry-after")).toBe("15");
+    expect(((await busy.json()) as { error: { code: string } }).error).toMatchObject({ code: "in_flight", message: expect.stringMatching(/retry in 15 s$/) });
 
     await shard.commit(86_400_000, [{ token: "other-request", ids: [messageId] }]);
     const after = await post("/v1/track", { userId: "u1", event: "X", messageId }, { authorization: key });
@@ -155,7 +155,7 @@ describe("dedup", () => {
     // The same request again (a retried call): its own claims are neither duplicates nor in flight.
     expect(await shard.claim({ token: "a", ids: ids.slice(0, 10), windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
     // Another request overlapping a held claim: in flight, and nothing of it is claimed.
-    expect(await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["bulk-0"] });
+    expect(await shard.claim({ token: "b", ids: ["bulk-0", "new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["bulk-0"], heldForMs: expect.any(Number) });
     // Claims are held in memory: nothing is written until the commit.
     expect(await shard.size()).toEqual({ accepted: 0, held: 500 });
     await shard.commit(day, [{ token: "a", ids }]);
@@ -164,7 +164,7 @@ describe("dedup", () => {
     // Release drops only the releasing token's claims; an unknown token is a no-op.
     await shard.release("zzz");
     expect(await shard.size()).toEqual({ accepted: 500, held: 1 });
-    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["new-1"] });
+    expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: ["new-1"], heldForMs: expect.any(Number) });
     await shard.release("c");
     expect(await shard.claim({ token: "d", ids: ["new-1"], windowMs: day })).toEqual({ duplicates: [], inFlight: [] });
     // A commit records its ids even when the shard no longer holds the claim (it restarted in between).
@@ -172,10 +172,32 @@ describe("dedup", () => {
     expect(await shard.claim({ token: "e", ids: ["from-before-a-restart"], windowMs: day })).toEqual({ duplicates: ["from-before-a-restart"], inFlight: [] });
   });
 
+  it("holds a dead request's claim at most 15 s, answering Retry-After with the time actually left", async () => {
+    const messageId = `dd-${uid()}-dead`;
+    const shard = env.DEDUP.get(env.DEDUP.idFromName(`deduped:${shardOf(messageId, DEFAULT_DEDUP.shards)}`));
+    await shard.claim({ token: "dead", ids: [messageId], windowMs: 86_400_000 });
+    const age = (ms: number) =>
+      runInDurableObject(shard, (instance) => {
+        (instance as unknown as { held: Map<string, { at: number }> }).held.get("dead")!.at -= ms;
+      });
+    const event = { userId: "u1", event: "X", messageId };
+
+    await age(10_300); // 4.7 s left: rounded up
+    const busy = await post("/v1/track", event, { authorization: key });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("5");
+    expect(((await busy.json()) as { error: { message: string } }).error.message).toMatch(/retry in 5 s$/);
+    await age(4_200); // under a second left: never below 1
+    expect((await post("/v1/track", event, { authorization: key })).headers.get("retry-after")).toBe("1");
+
+    await age(500); // 15 s: the hold is gone, the client's retry is accepted
+    expect(await (await post("/v1/track", event, { authorization: key })).json()).toEqual({ success: true, accepted: 1 });
+  });
+
   it("forgets a claim after PENDING_TTL_MS: the request that held it is gone", async () => {
     const shard = env.DEDUP.get(env.DEDUP.idFromName(`stale-${uid()}:0`));
     await shard.claim({ token: "dead", ids: ["s-1"], windowMs: 86_400_000 });
-    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toEqual({ duplicates: [], inFlight: ["s-1"] });
+    expect(await shard.claim({ token: "live", ids: ["s-1"], windowMs: 86_400_000 })).toMatchObject({ duplicates: [], inFlight: ["s-1"] });
     await runInDurableObject(shard, (instance) => {
       (instance as unknown as { held: Map<string, { at: number }> }).held.get("dead")!.at -= PENDING_TTL_MS + 1;
     });
@@ -258,6 +280,47 @@ describe("dedup", () => {
     expect(await shard.size()).toEqual({ accepted: 1, held: 0 });
     // Still holding an id: the alarm set itself again.
     expect(await runInDurableObject(shard, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+  });
+
+  it("sets its next alarm even when a run throws, so expiry heals after a storage failure", async () => {
+    const stub = env.DEDUP.get(env.DEDUP.idFromName(`heal-${uid()}:0`));
+    await stub.size(); // create the object
+    await runInDurableObject(stub, async (_instance, state) => {
+      // The object's storage, whose first DELETE throws.
+      let failures = 1;
+      const through = <T extends object>(target: T, own: Record<string, unknown>) =>
+        new Proxy(target, {
+          get: (t, key) => {
+            if (typeof key === "string" && key in own) return own[key];
+            const value = Reflect.get(t, key);
+            return typeof value === "function" ? value.bind(t) : value;
+          },
+        });
+      const exec = (query: string, ...bindings: unknown[]) => {
+        if (failures > 0 && query.startsWith("DELETE")) {
+          failures--;
+          throw new Error("storage blip");
+        }
+        return state.storage.sql.exec(query, ...bindings);
+      };
+      const storage = through(state.storage, { sql: through(state.storage.sql, { exec }) });
+      const shard = new DedupObject(state, env);
+      Object.defineProperty(shard, "ctx", { value: through(state, { storage }) });
+      const hour = 3_600_000;
+      await shard.commit(hour, [{ token: "t", ids: ["kept"] }]);
+      state.storage.sql.exec("INSERT INTO accepted (id, at) VALUES ('expired', ?)", Date.now() - 2 * hour);
+
+      await state.storage.deleteAlarm(); // the platform takes the alarm as it runs it
+      await expect(shard.alarm()).rejects.toThrow("storage blip");
+      const next = await state.storage.getAlarm();
+      expect(next).toBeGreaterThan(Date.now());
+      expect(next).toBeLessThanOrEqual(Date.now() + 60_000);
+
+      await state.storage.deleteAlarm();
+      await shard.alarm();
+      expect(state.storage.sql.exec("SELECT id FROM accepted").toArray()).toEqual([{ id: "kept" }]);
+      expect(await state.storage.getAlarm()).toBeGreaterThan(Date.now());
+    });
   });
 });
 

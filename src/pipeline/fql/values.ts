@@ -122,7 +122,6 @@ export function fqlLength(value: unknown): number {
   return 0;
 }
 
-const WHITESPACE = /\s/g;
 const WORD_START = /(^|\s)(\S)/gu;
 
 export function fqlLowercase(value: unknown): string | null {
@@ -133,14 +132,45 @@ export function fqlUppercase(value: unknown): string | null {
   return typeof value === "string" ? value.toUpperCase() : null;
 }
 
-/** Each whitespace character becomes `_`; case is kept (Segment docs: "all space characters replaced by underscores"). */
-export function fqlSnakecase(value: unknown): string | null {
-  return typeof value === "string" ? value.replace(WHITESPACE, "_") : null;
+// The words of a string as lodash's `_.words` finds them (its Unicode pattern), with Unicode letter classes where
+// lodash has Latin-1 ranges: lower-case runs, upper-case runs (an acronym ends before an upper+lower pair:
+// XMLHttp → XML Http), digit runs, English ordinals (1st, 2nd, 3rd, 4th…), emoji. Anything else separates.
+const UPPER = "\\p{Lu}\\p{Lt}";
+const LOWER = "\\p{Ll}";
+/** Letters without case (CJK, …) and combining marks: they join either side, as lodash's "misc". */
+const CASELESS = "\\p{Lm}\\p{Lo}\\p{M}";
+const BREAK = "[^\\p{L}\\p{M}\\p{N}]";
+const EMOJI_PART = "\\p{Extended_Pictographic}[\\u{FE0F}\\u{1F3FB}-\\u{1F3FF}]*";
+const WORD = new RegExp(
+  [
+    `[${UPPER}]?[${LOWER}]+(?=${BREAK}|[${UPPER}]|$)`,
+    `[${UPPER}${CASELESS}]+(?=${BREAK}|[${UPPER}][${LOWER}${CASELESS}]|$)`,
+    `[${UPPER}]?[${LOWER}${CASELESS}]+`,
+    `[${UPPER}]+`,
+    "\\d*(?:1ST|2ND|3RD|(?![123])\\dTH)(?=\\b|[a-z_])",
+    "\\d*(?:1st|2nd|3rd|(?![123])\\dth)(?=\\b|[A-Z_])",
+    "\\p{Nd}+",
+    `${EMOJI_PART}(?:\\u200D${EMOJI_PART})*`,
+  ].join("|"),
+  "gu",
+);
+/** Removed before splitting, as lodash does: "don't" is one word. */
+const APOSTROPHES = /['\u2019]/g;
+
+/** Lower-case words joined by `separator`: `Order Completed`, `orderCompleted`, `ORDER-COMPLETED` → order_completed. */
+function joinWords(value: unknown, separator: string): string | null {
+  if (typeof value !== "string") return null;
+  return (value.replace(APOSTROPHES, "").match(WORD) ?? []).map((w) => w.toLowerCase()).join(separator);
 }
 
-/** Each whitespace character becomes `-`; case is kept. */
+/** `snakecase(x)`: lower-case words joined by `_` (lodash's `_.snakeCase`, accents kept). */
+export function fqlSnakecase(value: unknown): string | null {
+  return joinWords(value, "_");
+}
+
+/** `kebabcase(x)`: lower-case words joined by `-` (lodash's `_.kebabCase`, accents kept). */
 export function fqlKebabcase(value: unknown): string | null {
-  return typeof value === "string" ? value.replace(WHITESPACE, "-") : null;
+  return joinWords(value, "-");
 }
 
 /** Upper-cases the first character of every whitespace-separated word; the rest of each word is kept. */
