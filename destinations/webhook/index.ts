@@ -1,12 +1,12 @@
 /**
  * Webhook: POSTs events as JSON to an HTTP endpoint, one event per request or a batch `{ "batch": [...] }`.
  * Receivers can verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>` and dedupe on
- * `Idempotency-Key` (the messageId; for a batch, a hash of its messageIds).
+ * `Idempotency-Key`: the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash
+ * of its messageIds.
  */
 import { s } from "../../src/config/schema.ts";
 import { defineDestination, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
-import { errorForResponse, RetryableError, type DeliveryError } from "../../src/delivery/errors.ts";
-import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
+import { errorForResponse, RetryableError, unsendable, type DeliveryError } from "../../src/delivery/errors.ts";
 
 const URL_OR_SECRET = /^(https?:\/\/\S+|\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}\S*)$/;
 
@@ -48,10 +48,29 @@ export async function signBody(secret: string, body: string): Promise<string> {
   return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)))}`;
 }
 
-async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
+async function sha256Hex(text: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+/** Visible ASCII, bounded: header-safe everywhere (Headers refuses controls and, in workerd, anything above U+00FF; it trims spaces). */
+const SAFE_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The Idempotency-Key of one event: its messageId when that is a safe header token, else the SHA-256 hex of it
+ * (stable, so a redelivery still dedupes). Holds for messages queued before ingest refused such ids.
+ */
+async function eventKey(messageId: string): Promise<string> {
+  return SAFE_KEY.test(messageId) ? messageId : sha256Hex(messageId);
+}
+
+export async function batchKey(messageIds: readonly string[]): Promise<string> {
+  return `batch-${(await sha256Hex(messageIds.join("\n"))).slice(0, 32)}`;
+}
+
+/** POSTs one body. `base` holds the operator's headers; Headers() folds case, so ours replace theirs. */
+async function post(body: string, idempotencyKey: string, base: Headers, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
   const { settings: cfg } = ctx;
-  // Headers() folds case, so an operator's "Content-Type" cannot merge with ours: ours replace theirs.
-  const headers = new Headers(cfg.headers);
+  const headers = new Headers(base);
   headers.set("content-type", "application/json");
   headers.set("user-agent", "Sluice/0.1");
   headers.set("idempotency-key", idempotencyKey);
@@ -71,10 +90,7 @@ async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<W
   return errorForResponse(response.status, snippet, response.headers.get("retry-after"), ctx.now());
 }
 
-async function batchKey(events: readonly SluiceEvent[]): Promise<string> {
-  const ids = events.map((e) => e.messageId).join("\n");
-  return `batch-${hex(await crypto.subtle.digest("SHA-256", encoder.encode(ids))).slice(0, 32)}`;
-}
+const result = (error: DeliveryError | undefined): EventResult => (error ? { ok: false, error } : { ok: true });
 
 export const webhook = defineDestination({
   kind: "webhook",
@@ -85,19 +101,37 @@ export const webhook = defineDestination({
   // A batch body stays under common receivers' 1 MB limits.
   maxBytesPerCall: (cfg) => (cfg.batch.enabled ? 512 * 1024 : Number.POSITIVE_INFINITY),
   async deliver(events, ctx): Promise<EventResult[]> {
-    if (ctx.settings.batch.enabled) {
-      const error = await post(JSON.stringify({ batch: events }), await batchKey(events), ctx);
-      const result: EventResult = error ? { ok: false, error } : { ok: true };
-      return events.map(() => result);
-    }
+    // Built once: a bad operator header fails the whole call (retried), not each event for good.
+    const base = new Headers(ctx.settings.headers);
     const results: EventResult[] = new Array(events.length);
+    if (ctx.settings.batch.enabled) {
+      // Each event is serialized on its own, so one that cannot be fails alone and the rest still go.
+      const parts: string[] = [];
+      const sent: number[] = [];
+      events.forEach((event, i) => {
+        try {
+          parts.push(JSON.stringify(event));
+          sent.push(i);
+        } catch (err) {
+          results[i] = { ok: false, error: unsendable(err) };
+        }
+      });
+      if (sent.length > 0) {
+        const outcome = result(await post(`{"batch":[${parts.join(",")}]}`, await batchKey(sent.map((i) => events[i]!.messageId)), base, ctx));
+        for (const i of sent) results[i] = outcome;
+      }
+      return results;
+    }
     let next = 0;
     const worker = async () => {
       while (next < events.length) {
         const i = next++;
         const event = events[i]!;
-        const error = await post(JSON.stringify(event), event.messageId, ctx);
-        results[i] = error ? { ok: false, error } : { ok: true };
+        try {
+          results[i] = result(await post(JSON.stringify(event), await eventKey(event.messageId), base, ctx));
+        } catch (err) {
+          results[i] = { ok: false, error: unsendable(err) };
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(ctx.settings.concurrency, events.length) }, worker));

@@ -121,6 +121,16 @@ describe("delivery consumer decisions, per message", () => {
     expect((await deadLetters("gone"))[0]!.reason).toContain(`destination "gone" is no longer configured`);
   });
 
+  it("delivers every event of a message when one messageId is no valid header value, keyed by its SHA-256", async () => {
+    const odd = "odd\nid €uro 😀";
+    const result = await runBatch([message("hook", [event(1), { ...event(2), messageId: odd }, event(3)])]);
+    expect(result.explicitAcks).toEqual(["msg-0"]);
+    expect(result.retryMessages).toEqual([]);
+    const keys = Object.fromEntries(sink.requests.map((r) => [JSON.parse(r.body).messageId, r.headers["idempotency-key"]]));
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(odd)));
+    expect(keys).toEqual({ "m-1": "m-1", [odd]: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""), "m-3": "m-3" });
+  });
+
   it("keeps a malformed message as a dead letter instead of dropping it", async () => {
     const result = await runBatch(["{not json"]);
     expect(result.explicitAcks).toEqual(["msg-0"]);
