@@ -1,8 +1,8 @@
 /**
  * Webhook: POSTs events as JSON to an HTTP endpoint, one event per request or a batch `{ "batch": [...] }`.
- * Receivers can verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>` and dedupe on
- * `Idempotency-Key`: the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash
- * of its messageIds.
+ * With a secret, receivers verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of
+ * "<X-Sluice-Timestamp>.<body>">` and reject stale timestamps (replays). They dedupe on `Idempotency-Key`:
+ * the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash of its messageIds.
  */
 import { s } from "../../src/config/schema.ts";
 import { defineDestination, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
@@ -43,9 +43,12 @@ function hex(buf: ArrayBuffer): string {
   return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** `sha256=<hex>` over the exact body bytes; exported so sinks and tests verify with the same code. */
-export async function signBody(secret: string, body: string): Promise<string> {
-  return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)))}`;
+/**
+ * `sha256=<hex>` over `<timestamp>.<body>` (the exact body bytes); exported so sinks and tests verify with the
+ * same code. Signing the time lets a receiver reject a captured request replayed later.
+ */
+export async function signBody(secret: string, timestamp: number, body: string): Promise<string> {
+  return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(`${timestamp}.${body}`)))}`;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -63,8 +66,9 @@ async function eventKey(messageId: string): Promise<string> {
   return SAFE_KEY.test(messageId) ? messageId : sha256Hex(messageId);
 }
 
+/** Of the id list's JSON, so ids holding a separator cannot collide (`["a\nb"]` vs `["a","b"]`). */
 export async function batchKey(messageIds: readonly string[]): Promise<string> {
-  return `batch-${(await sha256Hex(messageIds.join("\n"))).slice(0, 32)}`;
+  return `batch-${(await sha256Hex(JSON.stringify(messageIds))).slice(0, 32)}`;
 }
 
 /** POSTs one body. `base` holds the operator's headers; Headers() folds case, so ours replace theirs. */
@@ -74,7 +78,12 @@ async function post(body: string, idempotencyKey: string, base: Headers, ctx: De
   headers.set("content-type", "application/json");
   headers.set("user-agent", "Sluice/0.1");
   headers.set("idempotency-key", idempotencyKey);
-  if (cfg.secret) headers.set("x-sluice-signature", await signBody(cfg.secret, body));
+  if (cfg.secret) {
+    // Signed at send time: a retry hours later carries a fresh timestamp, within any receiver's tolerance.
+    const timestamp = Math.floor(ctx.now() / 1000);
+    headers.set("x-sluice-timestamp", String(timestamp));
+    headers.set("x-sluice-signature", await signBody(cfg.secret, timestamp, body));
+  }
   let response: Response;
   try {
     response = await ctx.fetch(cfg.url, { method: "POST", headers, body, signal: AbortSignal.timeout(cfg.timeout_ms) });

@@ -106,28 +106,34 @@ describe("webhook: single-event mode", () => {
     }
   });
 
-  it("signs each body with X-Sluice-Signature = sha256=HMAC-SHA256(secret, body)", async () => {
+  it("signs `<X-Sluice-Timestamp>.<body>` with X-Sluice-Signature = sha256=HMAC-SHA256, the timestamp being the send time", async () => {
     const { fetch, requests } = fakeFetch();
     await send(events(2), settings({ secret: "hook-secret" }), fetch);
     expect(requests).toHaveLength(2);
     for (const req of requests) {
+      const timestamp = req.headers.get("x-sluice-timestamp");
+      expect(timestamp).toBe(String(Math.floor(NOW / 1000)));
       const signature = req.headers.get("x-sluice-signature");
       expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
-      expect(signature).toBe(hmac("hook-secret", req.body));
+      expect(signature).toBe(hmac("hook-secret", `${timestamp}.${req.body}`));
+      // The body alone no longer verifies: a captured request cannot be replayed with a new timestamp.
+      expect(signature).not.toBe(hmac("hook-secret", req.body));
     }
   });
 
-  it("signBody matches an independent HMAC over the exact bytes, including non-ASCII text", async () => {
+  it("signBody matches an independent HMAC over `<timestamp>.<body>`, including non-ASCII text", async () => {
     for (const body of ["", "{}", '{"note":"café ☕ 😀"}']) {
-      expect(await signBody("k", body)).toBe(hmac("k", body));
+      expect(await signBody("k", 1714564800, body)).toBe(hmac("k", `1714564800.${body}`));
     }
-    expect(await signBody("k1", "{}")).not.toBe(await signBody("k2", "{}"));
+    expect(await signBody("k1", 1, "{}")).not.toBe(await signBody("k2", 1, "{}"));
+    expect(await signBody("k", 1, "{}")).not.toBe(await signBody("k", 2, "{}"));
   });
 
-  it("sends no signature without a secret", async () => {
+  it("sends no signature or timestamp without a secret", async () => {
     const { fetch, requests } = fakeFetch();
     await send(events(1), settings({}), fetch);
     expect(requests[0]!.headers.has("x-sluice-signature")).toBe(false);
+    expect(requests[0]!.headers.has("x-sluice-timestamp")).toBe(false);
   });
 
   it("sends a messageId that is not a safe header token as its SHA-256 hex, without failing its neighbours", async () => {
@@ -233,7 +239,19 @@ describe("webhook: batch mode", () => {
     const req = requests[0]!;
     expect(JSON.parse(req.body)).toEqual({ batch: evs });
     expect(req.headers.get("idempotency-key")).toMatch(/^batch-[0-9a-f]{32}$/);
-    expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", req.body));
+    expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", `${req.headers.get("x-sluice-timestamp")}.${req.body}`));
+  });
+
+  it("keys a batch by the JSON of its messageId list, so lists that join alike do not collide", async () => {
+    const { fetch, requests } = fakeFetch();
+    const cfg = settings({ batch: { enabled: true } });
+    const [ab] = events(1);
+    const [a, b] = events(2);
+    await send([{ ...ab!, messageId: "a\nb" }], cfg, fetch);
+    await send([{ ...a!, messageId: "a" }, { ...b!, messageId: "b" }], cfg, fetch);
+    const keys = requests.map((r) => r.headers.get("idempotency-key"));
+    expect(keys[0]).not.toBe(keys[1]);
+    expect(keys[1]).toBe(`batch-${sha256(JSON.stringify(["a", "b"])).slice(0, 32)}`);
   });
 
   it("leaves out of the batch only the event it cannot send, failing it permanently", async () => {
