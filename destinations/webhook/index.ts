@@ -1,12 +1,15 @@
 /**
  * Webhook: POSTs events as JSON to an HTTP endpoint, one event per request or a batch `{ "batch": [...] }`.
- * With a secret, receivers verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of
+ * Each event carries `context.sluice.source`: the id of the source it came through, set here from the queue
+ * message (a client's own `context.sluice` is replaced), so a receiver can trust it when sources share this
+ * destination. With a secret, receivers verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of
  * "<X-Sluice-Timestamp>.<body>">` and reject stale timestamps (replays). They dedupe on `Idempotency-Key`:
  * the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash of its messageIds.
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
+import { defineDestination, eventSources, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
 import { errorForResponse, RetryableError, unsendable, type DeliveryError } from "../../src/delivery/errors.ts";
+import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const URL_OR_SECRET = /^(https?:\/\/\S+|\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}\S*)$/;
 
@@ -71,6 +74,12 @@ export async function batchKey(messageIds: readonly string[]): Promise<string> {
   return `batch-${(await sha256Hex(JSON.stringify(messageIds))).slice(0, 32)}`;
 }
 
+/** The event as sent: the source stamped inside the signed body (the queue message's, never the client's). */
+function withSource(event: SluiceEvent, source: string): SluiceEvent {
+  const context = event.context && typeof event.context === "object" ? event.context : {};
+  return { ...event, context: { ...context, sluice: { source } } };
+}
+
 /** POSTs one body. `base` holds the operator's headers; Headers() folds case, so ours replace theirs. */
 async function post(body: string, idempotencyKey: string, base: Headers, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
   const { settings: cfg } = ctx;
@@ -110,6 +119,7 @@ export const webhook = defineDestination({
   // A batch body stays under common receivers' 1 MB limits.
   maxBytesPerCall: (cfg) => (cfg.batch.enabled ? 512 * 1024 : Number.POSITIVE_INFINITY),
   async deliver(events, ctx): Promise<EventResult[]> {
+    const sources = eventSources(events, ctx);
     // Built once: a bad operator header fails the whole call (retried), not each event for good.
     const base = new Headers(ctx.settings.headers);
     const results: EventResult[] = new Array(events.length);
@@ -119,7 +129,7 @@ export const webhook = defineDestination({
       const sent: number[] = [];
       events.forEach((event, i) => {
         try {
-          parts.push(JSON.stringify(event));
+          parts.push(JSON.stringify(withSource(event, sources[i]!)));
           sent.push(i);
         } catch (err) {
           results[i] = { ok: false, error: unsendable(err) };
@@ -137,7 +147,7 @@ export const webhook = defineDestination({
         const i = next++;
         const event = events[i]!;
         try {
-          results[i] = result(await post(JSON.stringify(event), await eventKey(event.messageId), base, ctx));
+          results[i] = result(await post(JSON.stringify(withSource(event, sources[i]!)), await eventKey(event.messageId), base, ctx));
         } catch (err) {
           results[i] = { ok: false, error: unsendable(err) };
         }

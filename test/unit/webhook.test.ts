@@ -82,6 +82,8 @@ function events(n: number, prefix = "m"): SluiceEvent[] {
 
 const hmac = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+/** The event as the webhook sends it: stamped with its source. */
+const sent = (e: SluiceEvent, source = "web") => ({ ...e, context: { sluice: { source } } });
 
 function failure(result: EventResult | undefined) {
   if (!result || result.ok) throw new Error(`expected a failed result, got ${JSON.stringify(result)}`);
@@ -102,7 +104,7 @@ describe("webhook: single-event mode", () => {
       expect(req.url).toBe(URL);
       expect(req.method).toBe("POST");
       expect(req.headers.get("content-type")).toBe("application/json");
-      expect(JSON.parse(req.body)).toEqual(e);
+      expect(JSON.parse(req.body)).toEqual(sent(e));
     }
   });
 
@@ -134,6 +136,25 @@ describe("webhook: single-event mode", () => {
     await send(events(1), settings({}), fetch);
     expect(requests[0]!.headers.has("x-sluice-signature")).toBe(false);
     expect(requests[0]!.headers.has("x-sluice-timestamp")).toBe(false);
+  });
+
+  it("stamps the source each event came through into context.sluice.source, replacing a client's own", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(2);
+    evs[0]!.context = { ip: "203.0.113.7", sluice: { source: "admin", trusted: true } };
+    await send(evs, settings({ secret: "s" }), fetch, ["web", "ios"]);
+    const byId = new Map(requests.map((r) => [r.headers.get("idempotency-key"), JSON.parse(r.body)]));
+    expect(byId.get("m0").context).toEqual({ ip: "203.0.113.7", sluice: { source: "web" } });
+    expect(byId.get("m1").context).toEqual({ sluice: { source: "ios" } });
+    // The caller's events are not changed.
+    expect(evs[0]!.context).toEqual({ ip: "203.0.113.7", sluice: { source: "admin", trusted: true } });
+  });
+
+  it("retries (never guesses) when the consumer did not give the events' sources", async () => {
+    const { fetch, requests } = fakeFetch();
+    await expect(webhook.deliver(events(2), context(settings({}), fetch))).rejects.toBeInstanceOf(RetryableError);
+    await expect(webhook.deliver(events(2), context(settings({}), fetch, ["web"]))).rejects.toBeInstanceOf(RetryableError);
+    expect(requests).toHaveLength(0);
   });
 
   it("sends a messageId that is not a safe header token as its SHA-256 hex, without failing its neighbours", async () => {
@@ -237,9 +258,15 @@ describe("webhook: batch mode", () => {
     expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(requests).toHaveLength(1);
     const req = requests[0]!;
-    expect(JSON.parse(req.body)).toEqual({ batch: evs });
+    expect(JSON.parse(req.body)).toEqual({ batch: evs.map((e) => sent(e)) });
     expect(req.headers.get("idempotency-key")).toMatch(/^batch-[0-9a-f]{32}$/);
     expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", `${req.headers.get("x-sluice-timestamp")}.${req.body}`));
+  });
+
+  it("stamps each event of a batch with its own source", async () => {
+    const { fetch, requests } = fakeFetch();
+    await send(events(2), settings({ batch: { enabled: true } }), fetch, ["web", "ios"]);
+    expect((JSON.parse(requests[0]!.body) as { batch: SluiceEvent[] }).batch.map((e) => e.context)).toEqual([{ sluice: { source: "web" } }, { sluice: { source: "ios" } }]);
   });
 
   it("keys a batch by the JSON of its messageId list, so lists that join alike do not collide", async () => {
@@ -262,7 +289,7 @@ describe("webhook: batch mode", () => {
     expect(failure(results[0])).toMatchObject({ retryable: false, code: "unsendable" });
     expect(results.slice(1)).toEqual([{ ok: true }, { ok: true }]);
     expect(requests).toHaveLength(1);
-    expect(JSON.parse(requests[0]!.body)).toEqual({ batch: evs.slice(1) });
+    expect(JSON.parse(requests[0]!.body)).toEqual({ batch: evs.slice(1).map((e) => sent(e)) });
     expect(requests[0]!.headers.get("idempotency-key")).toBe(await batchKey(["m1", "m2"]));
   });
 

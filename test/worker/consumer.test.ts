@@ -156,9 +156,10 @@ describe("delivery consumer decisions, per message", () => {
 });
 
 describe("end to end through the real queue", () => {
-  it("delivers an accepted event to the webhook, signed with a timestamp, with its messageId as Idempotency-Key", async () => {
+  it("delivers an accepted event to the webhook, signed with a timestamp, stamped with its source, with its messageId as Idempotency-Key", async () => {
     const messageId = `e2e-${crypto.randomUUID()}`;
-    const res = await post("/v1/track", { userId: "u1", event: "Signed Up", messageId }, { authorization: basic(WEB_KEY) });
+    // A client claiming another source: the stamp says where the event really came from.
+    const res = await post("/v1/track", { userId: "u1", event: "Signed Up", messageId, context: { sluice: { source: "ios" } } }, { authorization: basic(WEB_KEY) });
     expect(res.status).toBe(200);
     const req = await eventually(async () => sink.requests.find((r) => r.url === "http://hook.test/events" && JSON.parse(r.body).messageId === messageId));
     expect(req.headers["idempotency-key"]).toBe(messageId);
@@ -168,7 +169,7 @@ describe("end to end through the real queue", () => {
     const sig = req.headers["x-sluice-signature"]!.replace(/^sha256=/, "");
     const bytes = new Uint8Array(sig.match(/../g)!.map((h) => parseInt(h, 16)));
     expect(await crypto.subtle.verify("HMAC", key, bytes, new TextEncoder().encode(`${timestamp}.${req.body}`))).toBe(true);
-    expect(JSON.parse(req.body)).toMatchObject({ type: "track", event: "Signed Up", userId: "u1" });
+    expect(JSON.parse(req.body)).toMatchObject({ type: "track", event: "Signed Up", userId: "u1", context: { sluice: { source: "web" } } });
   });
 
   it("honours the integrations object per destination", async () => {
