@@ -1,5 +1,6 @@
 /**
- * A local webhook receiver: verifies `X-Sluice-Signature` and records what arrives. `npm run sink` starts it on
+ * A local webhook receiver: verifies `X-Sluice-Signature` over `<X-Sluice-Timestamp>.<body>`, answers 401 to a
+ * bad signature or a timestamp more than 5 minutes off (a replay), and records what it accepts. `npm run sink` starts it on
  * 127.0.0.1:9911 for the demo config (prints one line per event, never the payload's personal fields);
  * the end-to-end tests start it in-process with `startSink()`.
  *   SINK_PORT (9911), SINK_SECRET (demo-hook-secret, as in .dev.vars.example)
@@ -16,6 +17,7 @@ export interface Received {
   body: string;
   /** The events in the request: one, or the items of `{ batch: [...] }`. */
   events: Record<string, unknown>[];
+  /** Undefined when the sink has no secret; with one, only valid requests are recorded. */
   signatureValid: boolean | undefined;
 }
 
@@ -27,15 +29,22 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** True when `signature` is `sha256=<hex HMAC-SHA256(secret, body)>`. */
-export function verifySignature(secret: string, body: string, signature: string | undefined): boolean {
-  if (!signature?.startsWith("sha256=")) return false;
-  const expected = Buffer.from(createHmac("sha256", secret).update(body).digest("hex"));
+/** How far a signed timestamp may be from the receiver's clock, either way. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/**
+ * True when `signature` is `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` and `timestamp` (unix
+ * seconds) is within the tolerance of `nowMs`: a captured request replayed later is refused.
+ */
+export function verifySignature(secret: string, body: string, signature: string | undefined, timestamp: string | undefined, nowMs = Date.now()): boolean {
+  if (!signature?.startsWith("sha256=") || !timestamp || !/^\d+$/.test(timestamp)) return false;
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > SIGNATURE_TOLERANCE_SECONDS) return false;
+  const expected = Buffer.from(createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex"));
   const given = Buffer.from(signature.slice(7));
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-export function startSink(opts: { port?: number; host?: string; secret?: string; onReceive?: (r: Received) => void } = {}): Promise<Sink> {
+export function startSink(opts: { port?: number; host?: string; secret?: string; onReceive?: (r: Received) => void; onReject?: (r: Received) => void } = {}): Promise<Sink> {
   const host = opts.host ?? "127.0.0.1";
   const sink: Sink = { url: "", received: [], close: async () => {} };
   const server = createServer((req, res) => {
@@ -52,7 +61,13 @@ export function startSink(opts: { port?: number; host?: string; secret?: string;
         return;
       }
       const signature = req.headers["x-sluice-signature"] as string | undefined;
-      const r: Received = { at: Date.now(), headers: req.headers, body, events, signatureValid: opts.secret ? verifySignature(opts.secret, body, signature) : undefined };
+      const timestamp = req.headers["x-sluice-timestamp"] as string | undefined;
+      const r: Received = { at: Date.now(), headers: req.headers, body, events, signatureValid: opts.secret ? verifySignature(opts.secret, body, signature, timestamp) : undefined };
+      if (r.signatureValid === false) {
+        opts.onReject?.(r);
+        res.writeHead(401).end("bad or stale signature");
+        return;
+      }
       const answer = sink.respond?.(r);
       if (answer?.status === 0) {
         req.socket.destroy();
@@ -81,9 +96,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     port: Number(process.env.SINK_PORT ?? 9911),
     secret,
     onReceive: (r) => {
-      for (const e of r.events)
-        console.log(`${new Date().toISOString()} ${String(e.type).padEnd(8)} ${String(e.event ?? e.name ?? "")} messageId=${String(e.messageId)} signature=${r.signatureValid ? "valid" : "INVALID"}`);
+      for (const e of r.events) console.log(`${new Date().toISOString()} ${String(e.type).padEnd(8)} ${String(e.event ?? e.name ?? "")} messageId=${String(e.messageId)}`);
     },
+    onReject: (r) => console.log(`${new Date().toISOString()} REJECTED ${r.events.length} event(s): bad or stale signature`),
   });
   console.log(`sink: listening on ${sink.url} (verifying signatures with SINK_SECRET)`);
 }

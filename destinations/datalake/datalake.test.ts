@@ -306,6 +306,15 @@ describe("datalake deliver()", () => {
     expect(error.message).toContain("object overloaded");
   });
 
+  it("fails only the event it cannot serialize, permanently, and appends its neighbours", async () => {
+    const { ns, calls } = namespace();
+    const results = await datalake.deliver([event(1), event(2, { properties: { huge: 10n } }), event(3)], ctx(ns, ["web", "web", "web"]));
+    expect(results[0]).toEqual({ ok: true });
+    expect(results[1]).toMatchObject({ ok: false, error: { retryable: false, code: "unsendable" } });
+    expect(results[2]).toEqual({ ok: true });
+    expect(calls.flatMap((c) => c.rows.map((r) => r.messageId))).toEqual(["m-1", "m-3"]);
+  });
+
   it("retries (never guesses) when the consumer did not give the events' sources", async () => {
     const { ns } = namespace();
     await expect(datalake.deliver([event(1)], ctx(ns))).rejects.toBeInstanceOf(RetryableError);

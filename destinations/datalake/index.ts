@@ -6,8 +6,8 @@
  * Receives events sent with `integrations.All: false` (only `integrations["<name>"]: false` keeps them out).
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination, type EventResult } from "../../src/delivery/destination.ts";
-import { RetryableError } from "../../src/delivery/errors.ts";
+import { defineDestination, eventSources, type EventResult } from "../../src/delivery/destination.ts";
+import { RetryableError, unsendable } from "../../src/delivery/errors.ts";
 import type { LakeRow, LakeTarget } from "./buffer-object.ts";
 import { LAKE_FORMATS, lakeBufferName, partitionOf, type LakeFormat } from "./files.ts";
 
@@ -35,12 +35,20 @@ export const datalake = defineDestination({
   async deliver(events, ctx): Promise<EventResult[]> {
     const namespace = ctx.env.LAKE_BUFFER;
     if (!namespace) throw new RetryableError("the LAKE_BUFFER Durable Object binding is missing (wrangler.toml)", undefined, undefined, "lake_binding");
-    const sources = ctx.sources;
-    if (!sources || sources.length !== events.length) throw new RetryableError("the consumer did not say which source each event came from", undefined, undefined, "lake_source");
+    const sources = eventSources(events, ctx);
     const now = ctx.now();
     const formats = [...new Set(ctx.settings.formats)] as LakeFormat[];
     const groups = new Map<string, { target: LakeTarget; rows: LakeRow[]; indexes: number[] }>();
+    const results: EventResult[] = new Array(events.length);
     events.forEach((event, i) => {
+      let json: string;
+      try {
+        json = JSON.stringify(event);
+      } catch (err) {
+        // This event fails alone; its neighbours are still appended.
+        results[i] = { ok: false, error: unsendable(err) };
+        return;
+      }
       const sourceId = sources[i]!;
       const p = partitionOf(event.receivedAt, now);
       const name = lakeBufferName(ctx.destinationId, sourceId, p);
@@ -58,10 +66,9 @@ export const datalake = defineDestination({
         };
         groups.set(name, (group = { target, rows: [], indexes: [] }));
       }
-      group.rows.push({ messageId: event.messageId, json: JSON.stringify(event) });
+      group.rows.push({ messageId: event.messageId, json });
       group.indexes.push(i);
     });
-    const results: EventResult[] = new Array(events.length);
     await Promise.all(
       [...groups].map(async ([name, group]) => {
         let result: EventResult = { ok: true };

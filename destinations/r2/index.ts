@@ -4,8 +4,8 @@
  * to show events arriving; `GET /admin/destinations/<id>/events` reads the newest back.
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination } from "../../src/delivery/destination.ts";
-import { RetryableError } from "../../src/delivery/errors.ts";
+import { defineDestination, type EventResult } from "../../src/delivery/destination.ts";
+import { RetryableError, unsendable } from "../../src/delivery/errors.ts";
 
 const settings = s.object({
   prefix: s.withDefault(s.string({ pattern: /^[a-z0-9_/-]+$/ }), "events"),
@@ -23,17 +23,28 @@ export const r2 = defineDestination({
   settings,
   receivesAllEvents: false,
   maxEventsPerCall: (cfg) => cfg.max_events_per_object,
-  async deliver(events, ctx) {
+  async deliver(events, ctx): Promise<EventResult[]> {
     const now = new Date(ctx.now());
     const day = now.toISOString().slice(0, 10);
     // Time first so a listing is in arrival order; the uuid keeps concurrent writers apart.
     const key = `${r2KeyPrefix(ctx.settings.prefix, ctx.destinationId)}dt=${day}/${now.toISOString()}-${crypto.randomUUID()}.ndjson`;
-    const body = events.map((e) => JSON.stringify(e)).join("\n") + "\n";
+    // Each event is serialized on its own, so one that cannot be fails alone and the rest are stored.
+    const results: EventResult[] = new Array(events.length);
+    const lines: string[] = [];
+    events.forEach((e, i) => {
+      try {
+        lines.push(JSON.stringify(e));
+        results[i] = { ok: true };
+      } catch (err) {
+        results[i] = { ok: false, error: unsendable(err) };
+      }
+    });
+    if (lines.length === 0) return results;
     try {
-      await ctx.bucket.put(key, body, { httpMetadata: { contentType: "application/x-ndjson" } });
+      await ctx.bucket.put(key, lines.join("\n") + "\n", { httpMetadata: { contentType: "application/x-ndjson" } });
     } catch (err) {
       throw new RetryableError(`R2 put failed: ${(err as Error).message}`, undefined, undefined, "storage");
     }
-    return events.map(() => ({ ok: true as const }));
+    return results;
   },
 });

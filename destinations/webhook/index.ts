@@ -1,11 +1,14 @@
 /**
  * Webhook: POSTs events as JSON to an HTTP endpoint, one event per request or a batch `{ "batch": [...] }`.
- * Receivers can verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>` and dedupe on
- * `Idempotency-Key` (the messageId; for a batch, a hash of its messageIds).
+ * Each event carries `context.sluice.source`: the id of the source it came through, set here from the queue
+ * message (a client's own `context.sluice` is replaced), so a receiver can trust it when sources share this
+ * destination. With a secret, receivers verify `X-Sluice-Signature: sha256=<hex HMAC-SHA256 of
+ * "<X-Sluice-Timestamp>.<body>">` and reject stale timestamps (replays). They dedupe on `Idempotency-Key`:
+ * the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash of its messageIds.
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
-import { errorForResponse, RetryableError, type DeliveryError } from "../../src/delivery/errors.ts";
+import { defineDestination, eventSources, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
+import { errorForResponse, RetryableError, unsendable, type DeliveryError } from "../../src/delivery/errors.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const URL_OR_SECRET = /^(https?:\/\/\S+|\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}\S*)$/;
@@ -43,19 +46,53 @@ function hex(buf: ArrayBuffer): string {
   return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** `sha256=<hex>` over the exact body bytes; exported so sinks and tests verify with the same code. */
-export async function signBody(secret: string, body: string): Promise<string> {
-  return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)))}`;
+/**
+ * `sha256=<hex>` over `<timestamp>.<body>` (the exact body bytes); exported so sinks and tests verify with the
+ * same code. Signing the time lets a receiver reject a captured request replayed later.
+ */
+export async function signBody(secret: string, timestamp: number, body: string): Promise<string> {
+  return `sha256=${hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(`${timestamp}.${body}`)))}`;
 }
 
-async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
+async function sha256Hex(text: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+/** Visible ASCII, bounded: header-safe everywhere (Headers refuses controls and, in workerd, anything above U+00FF; it trims spaces). */
+const SAFE_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The Idempotency-Key of one event: its messageId when that is a safe header token, else the SHA-256 hex of it
+ * (stable, so a redelivery still dedupes). Holds for messages queued before ingest refused such ids.
+ */
+async function eventKey(messageId: string): Promise<string> {
+  return SAFE_KEY.test(messageId) ? messageId : sha256Hex(messageId);
+}
+
+/** Of the id list's JSON, so ids holding a separator cannot collide (`["a\nb"]` vs `["a","b"]`). */
+export async function batchKey(messageIds: readonly string[]): Promise<string> {
+  return `batch-${(await sha256Hex(JSON.stringify(messageIds))).slice(0, 32)}`;
+}
+
+/** The event as sent: the source stamped inside the signed body (the queue message's, never the client's). */
+function withSource(event: SluiceEvent, source: string): SluiceEvent {
+  const context = event.context && typeof event.context === "object" ? event.context : {};
+  return { ...event, context: { ...context, sluice: { source } } };
+}
+
+/** POSTs one body. `base` holds the operator's headers; Headers() folds case, so ours replace theirs. */
+async function post(body: string, idempotencyKey: string, base: Headers, ctx: DeliveryContext<WebhookSettings>): Promise<DeliveryError | undefined> {
   const { settings: cfg } = ctx;
-  // Headers() folds case, so an operator's "Content-Type" cannot merge with ours: ours replace theirs.
-  const headers = new Headers(cfg.headers);
+  const headers = new Headers(base);
   headers.set("content-type", "application/json");
   headers.set("user-agent", "Sluice/0.1");
   headers.set("idempotency-key", idempotencyKey);
-  if (cfg.secret) headers.set("x-sluice-signature", await signBody(cfg.secret, body));
+  if (cfg.secret) {
+    // Signed at send time: a retry hours later carries a fresh timestamp, within any receiver's tolerance.
+    const timestamp = Math.floor(ctx.now() / 1000);
+    headers.set("x-sluice-timestamp", String(timestamp));
+    headers.set("x-sluice-signature", await signBody(cfg.secret, timestamp, body));
+  }
   let response: Response;
   try {
     response = await ctx.fetch(cfg.url, { method: "POST", headers, body, signal: AbortSignal.timeout(cfg.timeout_ms) });
@@ -71,10 +108,7 @@ async function post(body: string, idempotencyKey: string, ctx: DeliveryContext<W
   return errorForResponse(response.status, snippet, response.headers.get("retry-after"), ctx.now());
 }
 
-async function batchKey(events: readonly SluiceEvent[]): Promise<string> {
-  const ids = events.map((e) => e.messageId).join("\n");
-  return `batch-${hex(await crypto.subtle.digest("SHA-256", encoder.encode(ids))).slice(0, 32)}`;
-}
+const result = (error: DeliveryError | undefined): EventResult => (error ? { ok: false, error } : { ok: true });
 
 export const webhook = defineDestination({
   kind: "webhook",
@@ -85,19 +119,38 @@ export const webhook = defineDestination({
   // A batch body stays under common receivers' 1 MB limits.
   maxBytesPerCall: (cfg) => (cfg.batch.enabled ? 512 * 1024 : Number.POSITIVE_INFINITY),
   async deliver(events, ctx): Promise<EventResult[]> {
-    if (ctx.settings.batch.enabled) {
-      const error = await post(JSON.stringify({ batch: events }), await batchKey(events), ctx);
-      const result: EventResult = error ? { ok: false, error } : { ok: true };
-      return events.map(() => result);
-    }
+    const sources = eventSources(events, ctx);
+    // Built once: a bad operator header fails the whole call (retried), not each event for good.
+    const base = new Headers(ctx.settings.headers);
     const results: EventResult[] = new Array(events.length);
+    if (ctx.settings.batch.enabled) {
+      // Each event is serialized on its own, so one that cannot be fails alone and the rest still go.
+      const parts: string[] = [];
+      const sent: number[] = [];
+      events.forEach((event, i) => {
+        try {
+          parts.push(JSON.stringify(withSource(event, sources[i]!)));
+          sent.push(i);
+        } catch (err) {
+          results[i] = { ok: false, error: unsendable(err) };
+        }
+      });
+      if (sent.length > 0) {
+        const outcome = result(await post(`{"batch":[${parts.join(",")}]}`, await batchKey(sent.map((i) => events[i]!.messageId)), base, ctx));
+        for (const i of sent) results[i] = outcome;
+      }
+      return results;
+    }
     let next = 0;
     const worker = async () => {
       while (next < events.length) {
         const i = next++;
         const event = events[i]!;
-        const error = await post(JSON.stringify(event), event.messageId, ctx);
-        results[i] = error ? { ok: false, error } : { ok: true };
+        try {
+          results[i] = result(await post(JSON.stringify(withSource(event, sources[i]!)), await eventKey(event.messageId), base, ctx));
+        } catch (err) {
+          results[i] = { ok: false, error: unsendable(err) };
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(ctx.settings.concurrency, events.length) }, worker));

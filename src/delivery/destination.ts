@@ -4,7 +4,7 @@
  */
 import type { Schema } from "../config/schema.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import type { DeliveryError } from "./errors.ts";
+import { RetryableError, type DeliveryError } from "./errors.ts";
 
 /** Per-event outcome of one deliver() call, in the order of the events given. */
 export type EventResult = { ok: true } | { ok: false; error: DeliveryError };
@@ -49,4 +49,11 @@ export interface DestinationDefinition<S = unknown> {
 /** Identity helper that keeps the settings type tied to its schema. */
 export function defineDestination<S>(definition: DestinationDefinition<S>): DestinationDefinition<S> {
   return definition;
+}
+
+/** The source of each event as the consumer gave it; throws (retryably) when it did not, so nothing is guessed. */
+export function eventSources(events: readonly SluiceEvent[], ctx: DeliveryContext<unknown>): readonly string[] {
+  const sources = ctx.sources;
+  if (!sources || sources.length !== events.length) throw new RetryableError("the consumer did not say which source each event came from", undefined, undefined, "source_unknown");
+  return sources;
 }

@@ -34,6 +34,15 @@ export class PermanentError extends DeliveryError {
   readonly retryable = false;
 }
 
+/**
+ * One event our own code could not turn into a request or record (e.g. a value the platform refuses): only that
+ * event fails, permanently, since it would fail the same way on every retry; its neighbours are still sent.
+ */
+export function unsendable(err: unknown): DeliveryError {
+  if (err instanceof DeliveryError) return err;
+  return new PermanentError(`event could not be sent: ${err instanceof Error ? err.message : String(err)}`, undefined, "unsendable");
+}
+
 /** Statuses worth retrying, as Segment: 408, 423, 429 and 5xx except 501. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 423 || status === 429 || (status >= 500 && status !== 501);

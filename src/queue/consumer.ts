@@ -65,7 +65,12 @@ async function deliverInCalls(kind: DestinationDefinition<any>, settings: unknow
   let call: SluiceEvent[] = [];
   let bytes = 0;
   for (const event of events) {
-    const size = Number.isFinite(maxBytes) ? utf8Length(JSON.stringify(event)) + 1 : 0;
+    let size = 0;
+    try {
+      if (Number.isFinite(maxBytes)) size = utf8Length(JSON.stringify(event)) + 1;
+    } catch {
+      // Unserializable: sized 0 here so its neighbours go on; the adapter fails this event on its own.
+    }
     if (call.length > 0 && (call.length >= maxEvents || bytes + size > maxBytes)) {
       calls.push(call);
       call = [];

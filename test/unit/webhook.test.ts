@@ -1,9 +1,9 @@
 import { Breakers } from "../../src/delivery/breaker.ts";
 import { DestinationSchema, type DestinationConfig } from "../../src/config/model.ts";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { destinationKinds } from "../../destinations/index.ts";
-import { signBody, webhook } from "../../destinations/webhook/index.ts";
+import { batchKey, signBody, webhook } from "../../destinations/webhook/index.ts";
 import type { BuiltConfig } from "../../src/config/model.ts";
 import type { Problem } from "../../src/config/schema.ts";
 import type { DeliveryContext, EventResult } from "../../src/delivery/destination.ts";
@@ -12,6 +12,7 @@ import { compilePipeline } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { consumeDeliveries } from "../../src/queue/consumer.ts";
 import { packMessages } from "../../src/queue/messages.ts";
+import type { DeadLetter } from "../../src/storage/dead-letters.ts";
 
 /** A destination as the config loader builds it (defaults applied). */
 function destination(raw: Record<string, unknown>): DestinationConfig {
@@ -58,8 +59,13 @@ function settings(raw: Record<string, unknown>): WebhookSettings {
   return checked!;
 }
 
-function context(cfg: WebhookSettings, fetch: typeof globalThis.fetch): DeliveryContext<WebhookSettings> {
-  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, env: {} as Env, fetch, now: () => NOW };
+function context(cfg: WebhookSettings, fetch: typeof globalThis.fetch, sources?: readonly string[]): DeliveryContext<WebhookSettings> {
+  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, env: {} as Env, fetch, now: () => NOW, sources };
+}
+
+/** Delivers as the consumer would; every event from source "web" unless told. */
+function send(evs: SluiceEvent[], cfg: WebhookSettings, fetch: typeof globalThis.fetch, sources = evs.map(() => "web")): Promise<EventResult[]> {
+  return webhook.deliver(evs, context(cfg, fetch, sources));
 }
 
 function events(n: number, prefix = "m"): SluiceEvent[] {
@@ -75,6 +81,9 @@ function events(n: number, prefix = "m"): SluiceEvent[] {
 }
 
 const hmac = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+/** The event as the webhook sends it: stamped with its source. */
+const sent = (e: SluiceEvent, source = "web") => ({ ...e, context: { sluice: { source } } });
 
 function failure(result: EventResult | undefined) {
   if (!result || result.ok) throw new Error(`expected a failed result, got ${JSON.stringify(result)}`);
@@ -85,7 +94,7 @@ describe("webhook: single-event mode", () => {
   it("posts one JSON event per request with Idempotency-Key = messageId", async () => {
     const { fetch, requests } = fakeFetch();
     const evs = events(3);
-    const results = await webhook.deliver(evs, context(settings({}), fetch));
+    const results = await send(evs, settings({}), fetch);
     expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(requests).toHaveLength(3);
     const byId = new Map(requests.map((r) => [r.headers.get("idempotency-key"), r]));
@@ -95,37 +104,95 @@ describe("webhook: single-event mode", () => {
       expect(req.url).toBe(URL);
       expect(req.method).toBe("POST");
       expect(req.headers.get("content-type")).toBe("application/json");
-      expect(JSON.parse(req.body)).toEqual(e);
+      expect(JSON.parse(req.body)).toEqual(sent(e));
     }
   });
 
-  it("signs each body with X-Sluice-Signature = sha256=HMAC-SHA256(secret, body)", async () => {
+  it("signs `<X-Sluice-Timestamp>.<body>` with X-Sluice-Signature = sha256=HMAC-SHA256, the timestamp being the send time", async () => {
     const { fetch, requests } = fakeFetch();
-    await webhook.deliver(events(2), context(settings({ secret: "hook-secret" }), fetch));
+    await send(events(2), settings({ secret: "hook-secret" }), fetch);
     expect(requests).toHaveLength(2);
     for (const req of requests) {
+      const timestamp = req.headers.get("x-sluice-timestamp");
+      expect(timestamp).toBe(String(Math.floor(NOW / 1000)));
       const signature = req.headers.get("x-sluice-signature");
       expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
-      expect(signature).toBe(hmac("hook-secret", req.body));
+      expect(signature).toBe(hmac("hook-secret", `${timestamp}.${req.body}`));
+      // The body alone no longer verifies: a captured request cannot be replayed with a new timestamp.
+      expect(signature).not.toBe(hmac("hook-secret", req.body));
     }
   });
 
-  it("signBody matches an independent HMAC over the exact bytes, including non-ASCII text", async () => {
+  it("signBody matches an independent HMAC over `<timestamp>.<body>`, including non-ASCII text", async () => {
     for (const body of ["", "{}", '{"note":"café ☕ 😀"}']) {
-      expect(await signBody("k", body)).toBe(hmac("k", body));
+      expect(await signBody("k", 1714564800, body)).toBe(hmac("k", `1714564800.${body}`));
     }
-    expect(await signBody("k1", "{}")).not.toBe(await signBody("k2", "{}"));
+    expect(await signBody("k1", 1, "{}")).not.toBe(await signBody("k2", 1, "{}"));
+    expect(await signBody("k", 1, "{}")).not.toBe(await signBody("k", 2, "{}"));
   });
 
-  it("sends no signature without a secret", async () => {
+  it("sends no signature or timestamp without a secret", async () => {
     const { fetch, requests } = fakeFetch();
-    await webhook.deliver(events(1), context(settings({}), fetch));
+    await send(events(1), settings({}), fetch);
     expect(requests[0]!.headers.has("x-sluice-signature")).toBe(false);
+    expect(requests[0]!.headers.has("x-sluice-timestamp")).toBe(false);
+  });
+
+  it("stamps the source each event came through into context.sluice.source, replacing a client's own", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(2);
+    evs[0]!.context = { ip: "203.0.113.7", sluice: { source: "admin", trusted: true } };
+    await send(evs, settings({ secret: "s" }), fetch, ["web", "ios"]);
+    const byId = new Map(requests.map((r) => [r.headers.get("idempotency-key"), JSON.parse(r.body)]));
+    expect(byId.get("m0").context).toEqual({ ip: "203.0.113.7", sluice: { source: "web" } });
+    expect(byId.get("m1").context).toEqual({ sluice: { source: "ios" } });
+    // The caller's events are not changed.
+    expect(evs[0]!.context).toEqual({ ip: "203.0.113.7", sluice: { source: "admin", trusted: true } });
+  });
+
+  it("retries (never guesses) when the consumer did not give the events' sources", async () => {
+    const { fetch, requests } = fakeFetch();
+    await expect(webhook.deliver(events(2), context(settings({}), fetch))).rejects.toBeInstanceOf(RetryableError);
+    await expect(webhook.deliver(events(2), context(settings({}), fetch, ["web"]))).rejects.toBeInstanceOf(RetryableError);
+    expect(requests).toHaveLength(0);
+  });
+
+  it("sends a messageId that is not a safe header token as its SHA-256 hex, without failing its neighbours", async () => {
+    const { fetch, requests } = fakeFetch();
+    const odd = ["line\nbreak", "tab\there", "café", "€uro", "emoji 😀", " padded", "x".repeat(201), "\u0000"];
+    const evs = events(odd.length + 1);
+    odd.forEach((id, i) => (evs[i]!.messageId = id));
+    const results = await send(evs, settings({ secret: "s" }), fetch);
+    expect(results.every((r) => r.ok)).toBe(true);
+    const keys = new Map(requests.map((r) => [(JSON.parse(r.body) as SluiceEvent).messageId, r.headers.get("idempotency-key")]));
+    for (const id of odd) expect(keys.get(id)).toBe(sha256(id));
+    expect(keys.get(`m${odd.length}`)).toBe(`m${odd.length}`);
+  });
+
+  it("sends a safe messageId (visible ASCII, up to 200 characters) unchanged", async () => {
+    const { fetch, requests } = fakeFetch();
+    const ids = ["x".repeat(200), "order-42:retry#1", "~!\"{}"];
+    const evs = events(ids.length);
+    ids.forEach((id, i) => (evs[i]!.messageId = id));
+    await send(evs, settings({}), fetch);
+    expect(requests.map((r) => r.headers.get("idempotency-key")).sort()).toEqual([...ids].sort());
+  });
+
+  it("fails only the event it cannot send, permanently, and still sends its neighbours", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(3);
+    evs[1]!.properties = { huge: 10n };
+    const results = await send(evs, settings({}), fetch);
+    expect(results[0]).toEqual({ ok: true });
+    expect(failure(results[1])).toMatchObject({ retryable: false, code: "unsendable" });
+    expect(failure(results[1]).message).toMatch(/BigInt/);
+    expect(results[2]).toEqual({ ok: true });
+    expect(requests.map((r) => r.headers.get("idempotency-key")).sort()).toEqual(["m0", "m2"]);
   });
 
   it("sends the configured custom headers", async () => {
     const { fetch, requests } = fakeFetch();
-    await webhook.deliver(events(1), context(settings({ headers: { Authorization: "Bearer t0k", "X-Tenant": "acme" } }), fetch));
+    await send(events(1), settings({ headers: { Authorization: "Bearer t0k", "X-Tenant": "acme" } }), fetch);
     const headers = requests[0]!.headers;
     expect(headers.get("authorization")).toBe("Bearer t0k");
     expect(headers.get("x-tenant")).toBe("acme");
@@ -135,9 +202,9 @@ describe("webhook: single-event mode", () => {
   it("lets its own Content-Type, User-Agent and Idempotency-Key win over custom headers whatever their case", async () => {
     const { fetch, requests } = fakeFetch();
     const custom = { "Content-Type": "text/plain", "User-Agent": "Acme/1.0", "Idempotency-Key": "fixed" };
-    await webhook.deliver(events(1), context(settings({ headers: custom }), fetch));
+    await send(events(1), settings({ headers: custom }), fetch);
     const lower = fakeFetch();
-    await webhook.deliver(events(1), context(settings({ headers: { "content-type": "text/plain", "user-agent": "Acme/1.0", "idempotency-key": "fixed" } }), lower.fetch));
+    await send(events(1), settings({ headers: { "content-type": "text/plain", "user-agent": "Acme/1.0", "idempotency-key": "fixed" } }), lower.fetch);
     for (const headers of [lower.requests[0]!.headers, requests[0]!.headers]) {
       expect(headers.get("content-type")).toBe("application/json");
       expect(headers.get("user-agent")).toBe("Sluice/0.1");
@@ -147,7 +214,7 @@ describe("webhook: single-event mode", () => {
 
   it("passes a timeout signal to fetch", async () => {
     const { fetch, requests } = fakeFetch();
-    await webhook.deliver(events(1), context(settings({}), fetch));
+    await send(events(1), settings({}), fetch);
     expect(requests[0]!.signal).toBeInstanceOf(AbortSignal);
   });
 
@@ -159,7 +226,7 @@ describe("webhook: single-event mode", () => {
       const status = statusFor[id]!;
       return new Response(status === 204 ? null : `status ${status}`, { status });
     });
-    const results = await webhook.deliver(events(5), context(settings({ concurrency: 5 }), fetch));
+    const results = await send(events(5), settings({ concurrency: 5 }), fetch);
     expect(results[0]).toEqual({ ok: true });
     expect(failure(results[1])).toBeInstanceOf(PermanentError);
     expect(failure(results[2])).toBeInstanceOf(RetryableError);
@@ -176,7 +243,7 @@ describe("webhook: single-event mode", () => {
       inFlight--;
       return new Response("ok");
     });
-    const results = await webhook.deliver(events(12), context(settings({ concurrency: 3 }), fetch));
+    const results = await send(events(12), settings({ concurrency: 3 }), fetch);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(requests).toHaveLength(12);
     expect(peak).toBe(3);
@@ -187,18 +254,48 @@ describe("webhook: batch mode", () => {
   it("posts the events as {batch:[…]} in one request, signed, with a batch idempotency key", async () => {
     const { fetch, requests } = fakeFetch();
     const evs = events(3);
-    const results = await webhook.deliver(evs, context(settings({ secret: "s", batch: { enabled: true, max_events: 10 } }), fetch));
+    const results = await send(evs, settings({ secret: "s", batch: { enabled: true, max_events: 10 } }), fetch);
     expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(requests).toHaveLength(1);
     const req = requests[0]!;
-    expect(JSON.parse(req.body)).toEqual({ batch: evs });
+    expect(JSON.parse(req.body)).toEqual({ batch: evs.map((e) => sent(e)) });
     expect(req.headers.get("idempotency-key")).toMatch(/^batch-[0-9a-f]{32}$/);
-    expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", req.body));
+    expect(req.headers.get("x-sluice-signature")).toBe(hmac("s", `${req.headers.get("x-sluice-timestamp")}.${req.body}`));
+  });
+
+  it("stamps each event of a batch with its own source", async () => {
+    const { fetch, requests } = fakeFetch();
+    await send(events(2), settings({ batch: { enabled: true } }), fetch, ["web", "ios"]);
+    expect((JSON.parse(requests[0]!.body) as { batch: SluiceEvent[] }).batch.map((e) => e.context)).toEqual([{ sluice: { source: "web" } }, { sluice: { source: "ios" } }]);
+  });
+
+  it("keys a batch by the JSON of its messageId list, so lists that join alike do not collide", async () => {
+    const { fetch, requests } = fakeFetch();
+    const cfg = settings({ batch: { enabled: true } });
+    const [ab] = events(1);
+    const [a, b] = events(2);
+    await send([{ ...ab!, messageId: "a\nb" }], cfg, fetch);
+    await send([{ ...a!, messageId: "a" }, { ...b!, messageId: "b" }], cfg, fetch);
+    const keys = requests.map((r) => r.headers.get("idempotency-key"));
+    expect(keys[0]).not.toBe(keys[1]);
+    expect(keys[1]).toBe(`batch-${sha256(JSON.stringify(["a", "b"])).slice(0, 32)}`);
+  });
+
+  it("leaves out of the batch only the event it cannot send, failing it permanently", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(3);
+    evs[0]!.properties = { huge: 10n };
+    const results = await send(evs, settings({ batch: { enabled: true } }), fetch);
+    expect(failure(results[0])).toMatchObject({ retryable: false, code: "unsendable" });
+    expect(results.slice(1)).toEqual([{ ok: true }, { ok: true }]);
+    expect(requests).toHaveLength(1);
+    expect(JSON.parse(requests[0]!.body)).toEqual({ batch: evs.slice(1).map((e) => sent(e)) });
+    expect(requests[0]!.headers.get("idempotency-key")).toBe(await batchKey(["m1", "m2"]));
   });
 
   it("derives the batch idempotency key from the messageIds", async () => {
     const { fetch, requests } = fakeFetch();
-    const ctx = context(settings({ batch: { enabled: true } }), fetch);
+    const ctx = context(settings({ batch: { enabled: true } }), fetch, ["web", "web", "web"]);
     await webhook.deliver(events(3), ctx);
     await webhook.deliver(events(3), ctx);
     await webhook.deliver(events(3, "other-"), ctx);
@@ -214,12 +311,13 @@ describe("webhook: batch mode", () => {
 
   it("applies one failure to every event of the batch", async () => {
     const { fetch } = fakeFetch(() => new Response("schema mismatch", { status: 422 }));
-    const results = await webhook.deliver(events(4), context(settings({ batch: { enabled: true } }), fetch));
+    const results = await send(events(4), settings({ batch: { enabled: true } }), fetch);
     expect(results).toHaveLength(4);
     for (const r of results) expect(failure(r)).toMatchObject({ retryable: false, status: 422 });
   });
 
-  it("is delivered in chunks of batch.max_events by the queue consumer", async () => {
+  /** Runs the real queue consumer on one delivery message for a batching webhook (max_events 2). */
+  async function consume(body: unknown, fetch: typeof globalThis.fetch) {
     const config: BuiltConfig = {
       version: 1,
       origin: "test",
@@ -231,14 +329,12 @@ describe("webhook: batch mode", () => {
       sourceFilters: {},
     };
     const pipeline = compilePipeline(config, { webhook: { receivesAllEvents: false } });
-    const { fetch, requests } = fakeFetch();
-    const evs = events(5);
-    const [packed] = packMessages({ v: 1, dest: "hook", source: "web", t0: NOW, tries: 0 }, evs);
     const outcome: string[] = [];
+    const deadLetters: DeadLetter[] = [];
     const message = {
       id: "msg-1",
       timestamp: new Date(NOW),
-      body: packed!.body,
+      body,
       attempts: 1,
       ack: () => outcome.push("ack"),
       retry: (o?: QueueRetryOptions) => outcome.push(`retry ${o?.delaySeconds}`),
@@ -253,22 +349,38 @@ describe("webhook: batch mode", () => {
       inRetryQueue: false,
       tally: { count() {} },
       breakers: new Breakers(),
-      storeDeadLetter: async () => {
-        throw new Error("no dead letters expected");
-      },
+      storeDeadLetter: async (d) => void deadLetters.push(d),
       fetch,
       now: () => NOW,
       random: () => 0.5,
     });
+    return { outcome, deadLetters };
+  }
+
+  it("is delivered in chunks of batch.max_events by the queue consumer", async () => {
+    const { fetch, requests } = fakeFetch();
+    const [packed] = packMessages({ v: 1, dest: "hook", source: "web", t0: NOW, tries: 0 }, events(5));
+    const { outcome, deadLetters } = await consume(packed!.body, fetch);
     expect(outcome).toEqual(["ack"]);
+    expect(deadLetters).toEqual([]);
     expect(requests.map((r) => (JSON.parse(r.body) as { batch: SluiceEvent[] }).batch.map((e) => e.messageId))).toEqual([["m0", "m1"], ["m2", "m3"], ["m4"]]);
+  });
+
+  it("delivers the neighbours of an event that cannot be serialized and dead-letters that event alone", async () => {
+    const { fetch, requests } = fakeFetch();
+    const evs = events(3);
+    evs[1]!.properties = { huge: 10n };
+    const { outcome, deadLetters } = await consume({ v: 1, dest: "hook", source: "web", t0: NOW, tries: 0, events: evs }, fetch);
+    expect(outcome).toEqual(["ack"]);
+    expect(requests.map((r) => (JSON.parse(r.body) as { batch: SluiceEvent[] }).batch.map((e) => e.messageId))).toEqual([["m0"], ["m2"]]);
+    expect(deadLetters.map((d) => ({ ids: d.events.map((e) => e.messageId), code: d.code }))).toEqual([{ ids: ["m1"], code: "unsendable" }]);
   });
 });
 
 describe("webhook: responses and failures", () => {
   async function deliverOne(respond: Responder, raw: Record<string, unknown> = {}): Promise<EventResult> {
     const { fetch } = fakeFetch(respond);
-    const [result] = await webhook.deliver(events(1), context(settings(raw), fetch));
+    const [result] = await send(events(1), settings(raw), fetch);
     return result!;
   }
 

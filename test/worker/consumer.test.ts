@@ -121,6 +121,16 @@ describe("delivery consumer decisions, per message", () => {
     expect((await deadLetters("gone"))[0]!.reason).toContain(`destination "gone" is no longer configured`);
   });
 
+  it("delivers every event of a message when one messageId is no valid header value, keyed by its SHA-256", async () => {
+    const odd = "odd\nid €uro 😀";
+    const result = await runBatch([message("hook", [event(1), { ...event(2), messageId: odd }, event(3)])]);
+    expect(result.explicitAcks).toEqual(["msg-0"]);
+    expect(result.retryMessages).toEqual([]);
+    const keys = Object.fromEntries(sink.requests.map((r) => [JSON.parse(r.body).messageId, r.headers["idempotency-key"]]));
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(odd)));
+    expect(keys).toEqual({ "m-1": "m-1", [odd]: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""), "m-3": "m-3" });
+  });
+
   it("keeps a malformed message as a dead letter instead of dropping it", async () => {
     const result = await runBatch(["{not json"]);
     expect(result.explicitAcks).toEqual(["msg-0"]);
@@ -146,17 +156,20 @@ describe("delivery consumer decisions, per message", () => {
 });
 
 describe("end to end through the real queue", () => {
-  it("delivers an accepted event to the webhook, signed, with its messageId as Idempotency-Key", async () => {
+  it("delivers an accepted event to the webhook, signed with a timestamp, stamped with its source, with its messageId as Idempotency-Key", async () => {
     const messageId = `e2e-${crypto.randomUUID()}`;
-    const res = await post("/v1/track", { userId: "u1", event: "Signed Up", messageId }, { authorization: basic(WEB_KEY) });
+    // A client claiming another source: the stamp says where the event really came from.
+    const res = await post("/v1/track", { userId: "u1", event: "Signed Up", messageId, context: { sluice: { source: "ios" } } }, { authorization: basic(WEB_KEY) });
     expect(res.status).toBe(200);
     const req = await eventually(async () => sink.requests.find((r) => r.url === "http://hook.test/events" && JSON.parse(r.body).messageId === messageId));
     expect(req.headers["idempotency-key"]).toBe(messageId);
+    const timestamp = req.headers["x-sluice-timestamp"]!;
+    expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(300);
     const key = await crypto.subtle.importKey("raw", new TextEncoder().encode("test-hook-secret"), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
     const sig = req.headers["x-sluice-signature"]!.replace(/^sha256=/, "");
     const bytes = new Uint8Array(sig.match(/../g)!.map((h) => parseInt(h, 16)));
-    expect(await crypto.subtle.verify("HMAC", key, bytes, new TextEncoder().encode(req.body))).toBe(true);
-    expect(JSON.parse(req.body)).toMatchObject({ type: "track", event: "Signed Up", userId: "u1" });
+    expect(await crypto.subtle.verify("HMAC", key, bytes, new TextEncoder().encode(`${timestamp}.${req.body}`))).toBe(true);
+    expect(JSON.parse(req.body)).toMatchObject({ type: "track", event: "Signed Up", userId: "u1", context: { sluice: { source: "web" } } });
   });
 
   it("honours the integrations object per destination", async () => {
