@@ -32,7 +32,8 @@ export type RejectCode =
   | "invalid_field"
   | "unknown_type"
   | "event_too_large"
-  | "message_id_too_long";
+  | "message_id_too_long"
+  | "invalid_message_id";
 
 export interface Rejection {
   /** Position in the batch; 0 for single-event routes. */
@@ -67,6 +68,9 @@ function parseTime(v: unknown): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
+/** Control characters (C0, DEL, C1): a messageId is a key in storage, logs and destinations' requests. */
+const CONTROL_CHAR = /\p{Cc}/u;
+
 function isIdentity(v: unknown): boolean {
   return (typeof v === "string" && v.length > 0) || (typeof v === "number" && Number.isFinite(v));
 }
@@ -95,6 +99,7 @@ function validate(raw: Record<string, unknown>, type: EventType): { code: Reject
     if (typeof mid !== "string" || mid.length === 0) return { code: "invalid_field", reason: `"messageId" must be a non-empty string` };
     if (mid.length > LIMITS.maxMessageIdLength)
       return { code: "message_id_too_long", reason: `"messageId" is longer than ${LIMITS.maxMessageIdLength} characters` };
+    if (CONTROL_CHAR.test(mid)) return { code: "invalid_message_id", reason: `"messageId" contains a control character` };
   }
   for (const f of ["timestamp", "sentAt"] as const) {
     if (raw[f] !== undefined && raw[f] !== null && parseTime(raw[f]) === undefined)

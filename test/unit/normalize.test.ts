@@ -133,6 +133,23 @@ describe("messageId", () => {
   ])("rejects a messageId that is %s", (_what, messageId) => {
     expect(single({ userId: "u1", event: "E", messageId }, "track").rejected[0]).toMatchObject({ code: "invalid_field" });
   });
+
+  it.each([
+    ["a NUL", "id\u0000x"],
+    ["a newline", "id\nx"],
+    ["a tab", "\tid"],
+    ["DEL", "id\u007f"],
+    ["a C1 control", "id\u0085x"],
+  ])("rejects a messageId containing %s and accepts the rest of the batch", (_what, messageId) => {
+    const result = normalize({ batch: [{ type: "track", userId: "u", event: "E", messageId }, { type: "track", userId: "u", event: "E", messageId: "good" }] }, "batch");
+    expect(result.rejected).toEqual([{ index: 0, messageId, code: "invalid_message_id", reason: expect.stringContaining('"messageId"') }]);
+    expect(result.accepted.map((e) => e.messageId)).toEqual(["good"]);
+  });
+
+  it("accepts a messageId with spaces, punctuation and non-ASCII letters", () => {
+    const id = "order 42/été-✓:α";
+    expect(single({ userId: "u1", event: "E", messageId: id }, "track").accepted[0]!.messageId).toBe(id);
+  });
 });
 
 describe("timestamps", () => {
