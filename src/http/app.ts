@@ -135,6 +135,10 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       return id;
     };
     const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: assign });
+    if (normalized.invalid) {
+      deps.telemetry.flushSoon(waitUntil);
+      throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
+    }
     let claim: Awaited<ReturnType<SourceGuards["dedup"]>> | undefined;
     try {
       claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
