@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     try {
       claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
     } catch (err) {
-      guards?.refund(source.config, events);
+      guards?.refund(source.config, admission!);
       deps.telemetry.count(scope, "in_flight", normalized.accepted.length);
       deps.telemetry.flushSoon(waitUntil);
       throw err;
@@ -166,7 +166,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
         deps.telemetry.flushSoon(waitUntil);
         // The retry must not pay twice (the claims are released where this is caught, below).
-        guards?.refund(source.config, events);
+        guards?.refund(source.config, admission!);
         throw what === "enqueue"
           ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
           : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
