@@ -69,10 +69,17 @@ function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/**
+ * Per request: what to undo when it ends in a 5xx (the client retries, and the retry must not pay twice). Kept
+ * here and run by onError, so that every failure path refunds, an unexpected 500 included.
+ */
+const undoOnServerError = new WeakMap<Context, () => void>();
+
 export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   const app = new Hono<{ Bindings: SluiceEnv }>();
 
   app.onError((err, c) => {
+    if (!(err instanceof ApiError) || err.status >= 500) undoOnServerError.get(c)?.();
     if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
     console.error(JSON.stringify({ msg: "unhandled error", path: c.req.path, error: String(err) }));
     return c.json({ error: { code: "internal_error", message: "internal error; the request was not accepted, retry it" } }, 500);
@@ -127,6 +134,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       deps.telemetry.flushSoon(waitUntil);
       throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
     }
+    if (admission) undoOnServerError.set(c, () => guards?.refund(source.config, admission));
     const newMessageId = deps.newMessageId ?? (() => crypto.randomUUID());
     const assigned = new Set<string>();
     const assign = () => {
@@ -143,7 +151,6 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     try {
       claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
     } catch (err) {
-      guards?.refund(source.config, admission!);
       deps.telemetry.count(scope, "in_flight", normalized.accepted.length);
       deps.telemetry.flushSoon(waitUntil);
       throw err;
@@ -165,8 +172,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
         deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
         deps.telemetry.flushSoon(waitUntil);
-        // The retry must not pay twice (the claims are released where this is caught, below).
-        guards?.refund(source.config, admission!);
+        // The claims are released where this is caught, below; the tokens by onError.
         throw what === "enqueue"
           ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
           : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
