@@ -18,6 +18,7 @@ import type { ArchiveEntry } from "../storage/archive-object.ts";
 import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
+import { sameCredential } from "../config/credentials.ts";
 import { ApiError } from "./errors.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
@@ -58,15 +59,6 @@ function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
   }
   const message = rejected.length === 0 ? "batch is empty" : `none of the ${rejected.length} events is valid; see "rejected"`;
   return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const enc = new TextEncoder();
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
 }
 
 /**
@@ -238,7 +230,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const token = c.env.ADMIN_TOKEN;
     if (!token) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret");
     const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!given || !constantTimeEqual(given.trim(), token))
+    if (!given || !sameCredential(given.trim(), token))
       throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
     await next();
     // Replays count what they do (replayed, routed, …).
