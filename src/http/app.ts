@@ -18,6 +18,7 @@ import type { ArchiveEntry } from "../storage/archive-object.ts";
 import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
+import { sameCredential } from "../config/credentials.ts";
 import { ApiError } from "./errors.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
@@ -60,19 +61,17 @@ function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
   return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
 }
 
-function constantTimeEqual(a: string, b: string): boolean {
-  const enc = new TextEncoder();
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
+/**
+ * Per request: what to undo when it ends in a 5xx (the client retries, and the retry must not pay twice). Kept
+ * here and run by onError, so that every failure path refunds, an unexpected 500 included.
+ */
+const undoOnServerError = new WeakMap<Context, () => void>();
 
 export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   const app = new Hono<{ Bindings: SluiceEnv }>();
 
   app.onError((err, c) => {
+    if (!(err instanceof ApiError) || err.status >= 500) undoOnServerError.get(c)?.();
     if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
     console.error(JSON.stringify({ msg: "unhandled error", path: c.req.path, error: String(err) }));
     return c.json({ error: { code: "internal_error", message: "internal error; the request was not accepted, retry it" } }, 500);
@@ -127,6 +126,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       deps.telemetry.flushSoon(waitUntil);
       throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
     }
+    if (admission) undoOnServerError.set(c, () => guards?.refund(source.config, admission));
     const newMessageId = deps.newMessageId ?? (() => crypto.randomUUID());
     const assigned = new Set<string>();
     const assign = () => {
@@ -135,11 +135,14 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       return id;
     };
     const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: assign });
+    if (normalized.invalid) {
+      deps.telemetry.flushSoon(waitUntil);
+      throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
+    }
     let claim: Awaited<ReturnType<SourceGuards["dedup"]>> | undefined;
     try {
       claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
     } catch (err) {
-      guards?.refund(source.config, events);
       deps.telemetry.count(scope, "in_flight", normalized.accepted.length);
       deps.telemetry.flushSoon(waitUntil);
       throw err;
@@ -161,8 +164,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
         deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
         deps.telemetry.flushSoon(waitUntil);
-        // The retry must not pay twice (the claims are released where this is caught, below).
-        guards?.refund(source.config, events);
+        // The claims are released where this is caught, below; the tokens by onError.
         throw what === "enqueue"
           ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
           : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
@@ -228,7 +230,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const token = c.env.ADMIN_TOKEN;
     if (!token) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret");
     const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!given || !constantTimeEqual(given.trim(), token))
+    if (!given || !sameCredential(given.trim(), token))
       throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
     await next();
     // Replays count what they do (replayed, routed, …).

@@ -46,8 +46,9 @@ export class SourceGuards {
     return this.limiter.admit(leaseStub(env), source, events);
   }
 
-  refund(source: SourceConfig, events: number): void {
-    this.limiter.refund(source.id, events);
+  /** Gives back what `admit` took, for a request whose events were not accepted after all. */
+  refund(source: SourceConfig, admission: Admission): void {
+    this.limiter.refund(source.id, admission);
   }
 
   /**

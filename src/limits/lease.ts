@@ -48,7 +48,8 @@ export interface LeaseOptions {
   onAcquireError?: (err: unknown) => void;
 }
 
-export type Admission = { admitted: true } | { admitted: false; retryAfterSeconds: number };
+/** `taken`: the tokens spent on the request, all that a refund may give back (0 when admitted without a lease). */
+export type Admission = { admitted: true; taken: number } | { admitted: false; retryAfterSeconds: number };
 
 export interface LeaseStats {
   /** Calls made to `acquire`. */
@@ -127,9 +128,12 @@ export class TokenLease {
     }
   }
 
-  /** Gives back tokens of an admitted request that was not accepted after all (e.g. the queue failed). */
-  refund(n: number): void {
-    if (this.now() < this.expiresAt) this.tokens += Math.max(0, n);
+  /**
+   * Gives back the tokens an admitted request took (its Admission's `taken`) when it was not accepted after all
+   * (e.g. the queue failed). Never more: tokens a refund adds that the bucket did not grant would exceed the limit.
+   */
+  refund(taken: number): void {
+    if (taken > 0 && this.now() < this.expiresAt) this.tokens += taken;
   }
 
   /** Synchronous part of take: undefined means a call to the bucket is needed. */
@@ -139,13 +143,13 @@ export class TokenLease {
       this.stats.admittedRequests++;
       this.stats.admittedTokens += cost;
       this.stats.failedOpen++;
-      return { admitted: true };
+      return { admitted: true, taken: 0 };
     }
     if (now >= this.validFrom && now < this.expiresAt && this.tokens >= cost) {
       this.tokens -= cost;
       this.stats.admittedRequests++;
       this.stats.admittedTokens += cost;
-      return { admitted: true };
+      return { admitted: true, taken: cost };
     }
     if (now < this.blockedUntil) {
       this.stats.deniedRequests++;

@@ -9,7 +9,7 @@ import type { BucketLimits, LeaseRequest } from "./token-bucket.ts";
 /** The SourceObject's lease method, as the isolate reaches it (an RPC stub in the worker, a fake in tests). */
 export type LeaseStub = (sourceId: string) => { lease(limits: BucketLimits, req: LeaseRequest): Promise<LeaseGrant> };
 
-const ADMITTED: Admission = { admitted: true };
+const ADMITTED: Admission = { admitted: true, taken: 0 };
 
 export class RateLimiter {
   private readonly leases = new Map<string, TokenLease>();
@@ -27,9 +27,9 @@ export class RateLimiter {
     return this.leaseFor(source.id, bucketLimits(source.rate_limit)).take(events);
   }
 
-  /** Returns the tokens of an admitted request whose events were not accepted after all. */
-  refund(sourceId: string, events: number): void {
-    this.leases.get(sourceId)?.refund(events);
+  /** Returns the tokens an admitted request took, when its events were not accepted after all. */
+  refund(sourceId: string, admission: Admission): void {
+    if (admission.admitted) this.leases.get(sourceId)?.refund(admission.taken);
   }
 
   private leaseFor(sourceId: string, limits: BucketLimits): TokenLease {

@@ -3,6 +3,7 @@
  * compiled filters and the destinations it feeds with theirs. Done once per isolate (secrets come from env).
  */
 import { createHash } from "node:crypto";
+import { CredentialMap } from "../config/credentials.ts";
 import type { BuiltConfig, DestinationConfig, SourceConfig } from "../config/model.ts";
 import { MissingSecretError, resolveSecrets, secretRefs } from "../config/secrets.ts";
 import { compilePlan, type CompiledPlan, type Enforcement, type PlanDecision, type PlanRule } from "../plans/index.ts";
@@ -100,7 +101,8 @@ function lazyStage(specs: FilterSpec[] | undefined, env: Record<string, unknown>
 
 /** @example compilePipeline(config, destinationKinds, env).sourceForWriteKey("wk_demo_web")?.config.id // "web" */
 export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindFacts>, env: Record<string, unknown> = {}): CompiledPipeline {
-  const byKey = new Map<string, CompiledSource>();
+  // By digest, so that how long a lookup takes says nothing about the write keys.
+  const byKey = new CredentialMap<CompiledSource>();
   const byId = new Map<string, CompiledSource>();
   const destinations = new Map(config.destinations.map((d) => [d.id, d]));
   const destinationStages = new Map(config.destinations.map((d) => [d.id, lazyStage(config.filters[d.id], env)]));

@@ -1,6 +1,7 @@
 /**
  * Sizes of JSON text without building or encoding more than needed: exact UTF-8 byte counts for the 64 KB queue
  * message budget, and a cheap upper bound that lets normalize skip measuring events that cannot exceed 32 KB.
+ * Also the nesting depth check that keeps recursive walkers (JSON.stringify among them) from overflowing.
  */
 
 type JsonObject = Record<string, unknown>;
@@ -59,4 +60,19 @@ function bound(v: unknown, limit: number, total: number, depth: number): number 
     default:
       return total + 4; // undefined, functions and symbols: left out, or null in arrays
   }
+}
+
+/**
+ * Whether objects and arrays in `v` nest more than `levels` deep (`v` itself, if one, is level 1). The recursion
+ * stops at `levels`, so it cannot overflow the stack however deep `v` is; JSON.stringify and other walkers can.
+ */
+export function nestedDeeperThan(v: unknown, levels: number): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  if (levels <= 0) return true;
+  if (Array.isArray(v)) {
+    for (const item of v) if (nestedDeeperThan(item, levels - 1)) return true;
+    return false;
+  }
+  for (const key in v) if (nestedDeeperThan((v as JsonObject)[key], levels - 1)) return true;
+  return false;
 }

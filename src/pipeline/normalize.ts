@@ -4,7 +4,7 @@
  * context/integrations merged, writeKey stripped). Knows nothing of HTTP or Workers.
  */
 import { isPlainObject } from "../config/schema.ts";
-import { jsonBytesBound, utf8Length } from "./json-size.ts";
+import { jsonBytesBound, nestedDeeperThan, utf8Length } from "./json-size.ts";
 
 export const EVENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -15,7 +15,17 @@ export const LIMITS = {
   maxRequestBytes: 500 * 1024,
   maxBatchEvents: 2500,
   maxMessageIdLength: 100,
+  /**
+   * Objects and arrays nested in an event, the event itself being level 1. Not Segment's: it bounds the recursion
+   * of every walker after ingest (JSON.stringify, filters, plans, destinations), which a few thousand levels
+   * overflow. Batch-level `context`/`integrations` are merged in at level 2, so they may be one level less deep.
+   */
+  maxDepth: 64,
 } as const;
+
+/** The range of `Date`: ±100,000,000 days around the epoch, in ms. Beyond it `toISOString()` throws. */
+const MAX_TIME_MS = 8.64e15;
+const DATE_RANGE = "the years -271821 to 275760";
 
 /** An event after normalization: what filters, plans and destinations see. */
 export interface SluiceEvent extends Record<string, unknown> {
@@ -32,7 +42,9 @@ export type RejectCode =
   | "invalid_field"
   | "unknown_type"
   | "event_too_large"
-  | "message_id_too_long";
+  | "message_id_too_long"
+  | "invalid_message_id"
+  | "nesting_too_deep";
 
 export interface Rejection {
   /** Position in the batch; 0 for single-event routes. */
@@ -45,6 +57,8 @@ export interface Rejection {
 export interface NormalizeResult {
   accepted: SluiceEvent[];
   rejected: Rejection[];
+  /** Set when the request as a whole is unusable (a batch body's own fields): nothing is accepted or rejected. */
+  invalid?: { code: RejectCode; reason: string };
 }
 
 export interface NormalizeOptions {
@@ -61,11 +75,16 @@ function isEventType(v: unknown): v is EventType {
   return typeof v === "string" && (EVENT_TYPES as readonly string[]).includes(v);
 }
 
+/** ms since the epoch of an ISO-8601 string or a number of ms, when a `Date` can hold it. */
 function parseTime(v: unknown): number | undefined {
-  if (typeof v !== "string" && !(typeof v === "number" && Number.isFinite(v))) return undefined;
-  const t = typeof v === "number" ? v : Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
+  const t = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : Number.NaN;
+  return inDateRange(t) ? t : undefined;
 }
+
+const inDateRange = (t: number): boolean => Math.abs(t) <= MAX_TIME_MS; // false for NaN and ±Infinity
+
+/** Control characters (C0, DEL, C1): a messageId is a key in storage, logs and destinations' requests. */
+const CONTROL_CHAR = /\p{Cc}/u;
 
 function isIdentity(v: unknown): boolean {
   return (typeof v === "string" && v.length > 0) || (typeof v === "number" && Number.isFinite(v));
@@ -95,10 +114,7 @@ function validate(raw: Record<string, unknown>, type: EventType): { code: Reject
     if (typeof mid !== "string" || mid.length === 0) return { code: "invalid_field", reason: `"messageId" must be a non-empty string` };
     if (mid.length > LIMITS.maxMessageIdLength)
       return { code: "message_id_too_long", reason: `"messageId" is longer than ${LIMITS.maxMessageIdLength} characters` };
-  }
-  for (const f of ["timestamp", "sentAt"] as const) {
-    if (raw[f] !== undefined && raw[f] !== null && parseTime(raw[f]) === undefined)
-      return { code: "invalid_field", reason: `"${f}" must be an ISO-8601 date` };
+    if (CONTROL_CHAR.test(mid)) return { code: "invalid_message_id", reason: `"messageId" contains a control character` };
   }
   if (type === "alias") {
     if (!isIdentity(raw.userId)) return { code: "missing_identity", reason: `alias needs "userId"` };
@@ -112,7 +128,36 @@ function validate(raw: Record<string, unknown>, type: EventType): { code: Reject
   if (type === "group" && !isIdentity(raw.groupId)) return { code: "missing_field", reason: `group needs "groupId"` };
   if ((type === "page" || type === "screen") && raw.name !== undefined && raw.name !== null && typeof raw.name !== "string")
     return { code: "invalid_field", reason: `"name" must be a string` };
+  // Last: the only check that walks the whole event.
+  if (nestedDeeperThan(raw, LIMITS.maxDepth)) return { code: "nesting_too_deep", reason: `event is nested deeper than ${LIMITS.maxDepth} levels` };
   return undefined;
+}
+
+interface EventTimes {
+  /** The client's `timestamp`. */
+  original?: number;
+  sentAt?: number;
+  /** Corrected for the client's clock skew when sentAt is known. */
+  timestamp?: number;
+}
+
+/**
+ * The event's times in ms, or why they are unusable: each must be a date a `Date` can hold (so that formatting it
+ * cannot throw), the skew-corrected timestamp too.
+ */
+function eventTimes(raw: Record<string, unknown>, envelope: Envelope, received: number): EventTimes | { code: RejectCode; reason: string } {
+  const parsed: Partial<Record<"timestamp" | "sentAt", number>> = {};
+  for (const f of ["timestamp", "sentAt"] as const) {
+    if (raw[f] === undefined || raw[f] === null) continue;
+    if ((parsed[f] = parseTime(raw[f])) === undefined)
+      return { code: "invalid_field", reason: `"${f}" must be an ISO-8601 date within ${DATE_RANGE}` };
+  }
+  const original = parsed.timestamp;
+  const sentAt = parsed.sentAt ?? envelope.sentAt;
+  if (original === undefined) return { sentAt };
+  const timestamp = sentAt !== undefined ? received - (sentAt - original) : original;
+  if (!inDateRange(timestamp)) return { code: "invalid_field", reason: `"timestamp" corrected for clock skew by "sentAt" falls outside ${DATE_RANGE}` };
+  return { original, sentAt, timestamp };
 }
 
 /** Builds the normalized event: enrichment fields, batch-level defaults merged, `writeKey` removed. */
@@ -122,6 +167,7 @@ function enrich(
   envelope: Envelope,
   opts: NormalizeOptions,
   receivedAt: string,
+  times: EventTimes,
 ): SluiceEvent {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(raw)) {
@@ -134,16 +180,10 @@ function enrich(
     out.integrations = mergeObjects(envelope.integrations, raw.integrations as Record<string, unknown> | undefined);
   if (typeof out.messageId !== "string") out.messageId = opts.newMessageId();
 
-  const received = opts.receivedAt.getTime();
-  const original = parseTime(raw.timestamp);
-  const sentAt = parseTime(raw.sentAt) ?? envelope.sentAt;
+  const { original, sentAt, timestamp } = times;
   out.receivedAt = receivedAt;
-  if (original !== undefined) {
-    out.originalTimestamp = new Date(original).toISOString();
-    out.timestamp = new Date(sentAt !== undefined ? received - (sentAt - original) : original).toISOString();
-  } else {
-    out.timestamp = receivedAt;
-  }
+  if (original !== undefined) out.originalTimestamp = new Date(original).toISOString();
+  out.timestamp = timestamp !== undefined ? new Date(timestamp).toISOString() : receivedAt;
   if (sentAt !== undefined) out.sentAt = sentAt === envelope.sentAt ? (envelope.sentAtIso ??= new Date(sentAt).toISOString()) : new Date(sentAt).toISOString();
   return out as SluiceEvent;
 }
@@ -172,16 +212,18 @@ function normalizeOne(
   const messageId = typeof raw.messageId === "string" ? raw.messageId.slice(0, LIMITS.maxMessageIdLength) : undefined;
   const type = routeType ?? raw.type;
   if (!isEventType(type)) {
-    const reason = raw.type === undefined ? `"type" is required in a batch` : `unknown type ${JSON.stringify(raw.type)}`;
+    // Only a string is quoted back: any other value may be nested too deep to stringify.
+    const reason =
+      raw.type === undefined ? `"type" is required in a batch` : typeof raw.type === "string" ? `unknown type ${JSON.stringify(raw.type)}` : `"type" must be a string`;
     result.rejected.push({ index, messageId, code: "unknown_type", reason });
     return;
   }
-  const problem = validate(raw, type);
-  if (problem) {
-    result.rejected.push({ index, messageId, ...problem });
+  const times = validate(raw, type) ?? eventTimes(raw, envelope, opts.receivedAt.getTime());
+  if ("code" in times) {
+    result.rejected.push({ index, messageId, ...times });
     return;
   }
-  const event = enrich(raw, type, envelope, opts, receivedAt);
+  const event = enrich(raw, type, envelope, opts, receivedAt, times);
   // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
   // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
   if (opts.requestBytes > LIMITS.maxEventBytes) {
@@ -207,10 +249,10 @@ export function normalizeRequest(body: unknown, routeType: EventType | "batch", 
     normalizeOne(body, 0, routeType, {}, opts, receivedAt, result);
     return result;
   }
-  if (!isPlainObject(body) || !Array.isArray(body.batch)) {
-    result.rejected.push({ index: 0, code: "invalid_event", reason: `batch body must be an object with a "batch" list` });
-    return result;
-  }
+  if (!isPlainObject(body) || !Array.isArray(body.batch))
+    return { ...result, invalid: { code: "invalid_event", reason: `batch body must be an object with a "batch" list` } };
+  const invalid = invalidEnvelope(body);
+  if (invalid) return { ...result, invalid };
   const envelope: Envelope = {
     context: isPlainObject(body.context) ? body.context : undefined,
     integrations: isPlainObject(body.integrations) ? body.integrations : undefined,
@@ -219,4 +261,15 @@ export function normalizeRequest(body: unknown, routeType: EventType | "batch", 
   const items = body.batch;
   for (let i = 0; i < items.length; i++) normalizeOne(items[i], i, undefined, envelope, opts, receivedAt, result);
   return result;
+}
+
+/** Why a batch body's own fields make the whole request unusable (they apply to every event), or undefined. */
+function invalidEnvelope(body: Record<string, unknown>): NormalizeResult["invalid"] {
+  if (body.sentAt !== undefined && body.sentAt !== null && parseTime(body.sentAt) === undefined)
+    return { code: "invalid_field", reason: `batch "sentAt" must be an ISO-8601 date within ${DATE_RANGE}` };
+  for (const f of ["context", "integrations"] as const) {
+    if (nestedDeeperThan(body[f], LIMITS.maxDepth - 1))
+      return { code: "nesting_too_deep", reason: `batch "${f}" is nested deeper than ${LIMITS.maxDepth - 1} levels (it is merged into each event)` };
+  }
+  return undefined;
 }

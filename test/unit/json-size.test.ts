@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { jsonBytesBound, utf8Length } from "../../src/pipeline/json-size.ts";
+import { jsonBytesBound, nestedDeeperThan, utf8Length } from "../../src/pipeline/json-size.ts";
 
 const bytesOf = (s: string) => new TextEncoder().encode(s).length;
 
@@ -29,5 +29,31 @@ describe("jsonBytesBound", () => {
     for (let i = 0; i < 40; i++) deep = { d: deep };
     expect(jsonBytesBound(deep, 32_768)).toBe(Infinity);
     expect(jsonBytesBound({ at: new Date(0) }, 32_768)).toBe(Infinity);
+  });
+});
+
+describe("nestedDeeperThan", () => {
+  /** The nesting depth of a JSON value by its text: the most brackets open at once outside strings. */
+  const depthOf = (v: unknown): number => {
+    let depth = 0;
+    let max = 0;
+    for (const m of JSON.stringify(v).matchAll(/"(?:[^"\\]|\\.)*"|[[{]|[\]}]/g)) {
+      if (m[0] === "[" || m[0] === "{") max = Math.max(max, ++depth);
+      else if (m[0] === "]" || m[0] === "}") depth--;
+    }
+    return max;
+  };
+
+  it("agrees with the depth of the JSON text, the value itself being level 1", () => {
+    fc.assert(fc.property(fc.jsonValue({ maxDepth: 6 }), fc.integer({ min: 0, max: 8 }), (v, levels) => nestedDeeperThan(v, levels) === depthOf(v) > levels));
+  });
+
+  it("walks values far deeper than the stack allows without overflowing", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = i % 2 ? [deep] : { a: deep };
+    expect(() => JSON.stringify(deep)).toThrow(RangeError);
+    expect(nestedDeeperThan(deep, 64)).toBe(true);
+    expect(nestedDeeperThan({ a: [1, { b: [] }] }, 4)).toBe(false);
+    expect(nestedDeeperThan({ a: [1, { b: [] }] }, 3)).toBe(true);
   });
 });

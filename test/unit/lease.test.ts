@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { leaseGrant, TokenLease, type LeaseGrant } from "../../src/limits/lease.ts";
+import { leaseGrant, TokenLease, type Admission, type LeaseGrant } from "../../src/limits/lease.ts";
 import { fullBucket, lease, type BucketLimits, type BucketState, type LeaseRequest } from "../../src/limits/token-bucket.ts";
 
 /** A bucket as the SourceObject keeps it, on a simulated clock, recording every call. */
@@ -132,15 +132,50 @@ describe("token lease (isolate side)", () => {
     expect(holder.stats.failedOpen).toBe(20);
   });
 
-  it("keeps refunded tokens of a request that was not accepted", async () => {
-    const clock = { now: 0 };
+  describe("refunds", () => {
     const small = { rate: 1, burst: 3 };
-    const source = fakeSource(small, clock);
-    const holder = new TokenLease({ limits: small, acquire: source.acquire, now: () => clock.now });
-    expect((await holder.take(3)).admitted).toBe(true);
-    holder.refund(3);
-    expect((await holder.take(3)).admitted).toBe(true);
-    expect(source.calls).toHaveLength(1);
+    /** A lease on a fresh bucket of burst 3 whose Durable Object can be taken down. */
+    function smallLease() {
+      const clock = { now: 0 };
+      const source = fakeSource(small, clock);
+      const state = { down: false };
+      const acquire = async (req: LeaseRequest) => {
+        if (state.down) throw new Error("object unavailable");
+        return source.acquire(req);
+      };
+      return { source, state, holder: new TokenLease({ limits: small, acquire, now: () => clock.now }) };
+    }
+    const taken = (a: Admission) => (a.admitted ? a.taken : 0);
+
+    it("keeps refunded tokens of a request that was not accepted", async () => {
+      const { source, holder } = smallLease();
+      const first = await holder.take(3);
+      expect(first).toEqual({ admitted: true, taken: 3 });
+      holder.refund(taken(first));
+      expect((await holder.take(3)).admitted).toBe(true);
+      expect(source.calls).toHaveLength(1);
+    });
+
+    it("refunds what a request took, which is at most the burst, not its number of events", async () => {
+      const { holder } = smallLease();
+      const big = await holder.take(10);
+      expect(big).toEqual({ admitted: true, taken: 3 });
+      holder.refund(taken(big));
+      expect(holder.held()).toBe(3);
+      // The bucket granted 3 tokens in all: 3 admitted events, then a denial.
+      for (let i = 0; i < 3; i++) expect((await holder.take(1)).admitted).toBe(true);
+      expect((await holder.take(1)).admitted).toBe(false);
+    });
+
+    it("takes nothing and so refunds nothing for a request admitted while the bucket is unreachable", async () => {
+      const { state, holder } = smallLease();
+      expect((await holder.take(3)).admitted).toBe(true);
+      state.down = true;
+      const open = await holder.take(2);
+      expect(open).toEqual({ admitted: true, taken: 0 });
+      holder.refund(taken(open));
+      expect(holder.held()).toBe(0);
+    });
   });
 
   it("with several isolates, admits about the configured rate under 150 % load", async () => {

@@ -133,6 +133,23 @@ describe("messageId", () => {
   ])("rejects a messageId that is %s", (_what, messageId) => {
     expect(single({ userId: "u1", event: "E", messageId }, "track").rejected[0]).toMatchObject({ code: "invalid_field" });
   });
+
+  it.each([
+    ["a NUL", "id\u0000x"],
+    ["a newline", "id\nx"],
+    ["a tab", "\tid"],
+    ["DEL", "id\u007f"],
+    ["a C1 control", "id\u0085x"],
+  ])("rejects a messageId containing %s and accepts the rest of the batch", (_what, messageId) => {
+    const result = normalize({ batch: [{ type: "track", userId: "u", event: "E", messageId }, { type: "track", userId: "u", event: "E", messageId: "good" }] }, "batch");
+    expect(result.rejected).toEqual([{ index: 0, messageId, code: "invalid_message_id", reason: expect.stringContaining('"messageId"') }]);
+    expect(result.accepted.map((e) => e.messageId)).toEqual(["good"]);
+  });
+
+  it("accepts a messageId with spaces, punctuation and non-ASCII letters", () => {
+    const id = "order 42/été-✓:α";
+    expect(single({ userId: "u1", event: "E", messageId: id }, "track").accepted[0]!.messageId).toBe(id);
+  });
 });
 
 describe("timestamps", () => {
@@ -216,6 +233,96 @@ describe("timestamps", () => {
     const result = single({ userId: "u1", event: "E", [field]: value }, "track");
     expect(result.rejected[0]).toMatchObject({ code: "invalid_field" });
     expect(result.rejected[0]!.reason).toContain(`"${field}"`);
+  });
+
+  // Each of these once threw RangeError from toISOString(), failing the whole request.
+  it.each([
+    ["a timestamp of 1e16 ms", { timestamp: 1e16 }, "timestamp"],
+    ["a timestamp of -1e16 ms", { timestamp: -1e16 }, "timestamp"],
+    ["a sentAt of 1e16 ms", { sentAt: 1e16 }, "sentAt"],
+    ["a timestamp past the last ISO date", { timestamp: "+275760-09-13T00:00:00.001Z" }, "timestamp"],
+    ["a timestamp before the first ISO date", { timestamp: "-271821-04-19T23:59:59.999Z" }, "timestamp"],
+    ["a skew correction that leaves the range", { timestamp: "+275760-09-13T00:00:00.000Z", sentAt: "-271821-04-20T00:00:00.000Z" }, "timestamp"],
+  ])("rejects only the event with %s, accepting the rest of the batch", (_what, times, field) => {
+    const batch = [{ type: "track", userId: "u", event: "Poison", messageId: "poison", ...times }, { type: "track", userId: "u", event: "Good", messageId: "good" }];
+    const result = normalize({ batch }, "batch");
+    expect(result.rejected).toEqual([{ index: 0, messageId: "poison", code: "invalid_field", reason: expect.stringContaining(`"${field}"`) }]);
+    expect(result.accepted.map((e) => e.messageId)).toEqual(["good"]);
+  });
+
+  it("accepts the first and last dates a Date can hold", () => {
+    for (const timestamp of ["+275760-09-13T00:00:00.000Z", "-271821-04-20T00:00:00.000Z", 8.64e15, -8.64e15]) {
+      const event = single({ userId: "u1", event: "E", timestamp }, "track").accepted[0]!;
+      expect(event.originalTimestamp).toBe(new Date(timestamp).toISOString());
+    }
+  });
+
+  it("rejects only the event whose timestamp the batch sentAt moves out of range", () => {
+    const batch = [
+      { type: "track", userId: "u", event: "E", messageId: "far", timestamp: "-271821-04-20T00:00:00.000Z" },
+      { type: "track", userId: "u", event: "E", messageId: "near", timestamp: "2024-05-01T11:00:00.000Z" },
+    ];
+    const result = normalize({ sentAt: "+275760-09-13T00:00:00.000Z", batch }, "batch");
+    expect(result.rejected).toEqual([expect.objectContaining({ index: 0, messageId: "far", code: "invalid_field" })]);
+    expect(result.accepted.map((e) => e.messageId)).toEqual(["near"]);
+  });
+
+  it.each([1e16, "+275761-01-01T00:00:00.000Z", "not a date", { at: 1 }])("makes a batch sentAt of %j invalidate the request", (sentAt) => {
+    const result = normalize({ sentAt, batch: [{ type: "track", userId: "u", event: "E" }] }, "batch");
+    expect(result).toEqual({ accepted: [], rejected: [], invalid: { code: "invalid_field", reason: expect.stringContaining('batch "sentAt"') } });
+  });
+});
+
+describe("nesting depth", () => {
+  /** An object nested `levels` deep, counting itself: levels 1 is `{}`. */
+  const nested = (levels: number): Record<string, unknown> => {
+    let v: Record<string, unknown> = {};
+    for (let i = 1; i < levels; i++) v = { a: v };
+    return v;
+  };
+  const list = (levels: number): unknown[] => {
+    let v: unknown[] = [];
+    for (let i = 1; i < levels; i++) v = [v];
+    return v;
+  };
+
+  it(`accepts an event nested exactly ${LIMITS.maxDepth} levels deep, the event being the first`, () => {
+    const event = single({ userId: "u1", event: "E", properties: nested(LIMITS.maxDepth - 1) }, "track").accepted[0]!;
+    expect(event.properties).toEqual(nested(LIMITS.maxDepth - 1));
+  });
+
+  it.each([
+    ["one level too deep in properties", { properties: nested(LIMITS.maxDepth) }],
+    ["one level too deep in a list", { properties: { list: list(LIMITS.maxDepth - 1) } }],
+    ["thousands of levels deep", { properties: nested(10_000) }],
+    ["thousands of levels deep in an unknown field", { extra: list(10_000) }],
+  ])("rejects only the event %s, accepting the rest of the batch", (_what, extra) => {
+    const batch = [{ type: "track", userId: "u", event: "Deep", messageId: "deep", ...extra }, { type: "track", userId: "u", event: "Good", messageId: "good" }];
+    // Above 32 KB the size check runs too; it must not be what meets the deep event (JSON.stringify overflows).
+    for (const requestBytes of [1024, 100_000]) {
+      const result = normalize({ batch }, "batch", { requestBytes });
+      expect(result.rejected).toEqual([{ index: 0, messageId: "deep", code: "nesting_too_deep", reason: expect.stringContaining(String(LIMITS.maxDepth)) }]);
+      expect(result.accepted.map((e) => e.messageId)).toEqual(["good"]);
+    }
+  });
+
+  it("rejects a deep event on a single-event route", () => {
+    expect(single({ userId: "u1", event: "E", traits: nested(10_000) }, "track").rejected[0]).toMatchObject({ code: "nesting_too_deep" });
+  });
+
+  it("rejects an item whose type is deeply nested without stringifying it", () => {
+    const result = normalize({ batch: [{ type: list(10_000), userId: "u", event: "E" }, { type: "track", userId: "u", event: "E" }] }, "batch", { requestBytes: 100_000 });
+    expect(result.rejected).toEqual([{ index: 0, code: "unknown_type", reason: '"type" must be a string' }]);
+    expect(result.accepted).toHaveLength(1);
+  });
+
+  it.each(["context", "integrations"])("takes one level off for batch-level %s, which is merged into each event", (field) => {
+    const ok = normalize({ [field]: nested(LIMITS.maxDepth - 1), batch: [{ type: "track", userId: "u", event: "E" }] }, "batch");
+    expect(ok.accepted).toHaveLength(1);
+    for (const levels of [LIMITS.maxDepth, 10_000]) {
+      const result = normalize({ [field]: nested(levels), batch: [{ type: "track", userId: "u", event: "E" }] }, "batch", { requestBytes: 100_000 });
+      expect(result).toEqual({ accepted: [], rejected: [], invalid: { code: "nesting_too_deep", reason: expect.stringContaining(`batch "${field}"`) } });
+    }
   });
 });
 
@@ -350,11 +457,10 @@ describe("types", () => {
     }
   });
 
-  it("rejects a batch body without a batch list", () => {
+  it("makes a batch body without a batch list invalidate the request", () => {
     for (const body of [null, [], { batch: "x" }, { events: [] }]) {
       const result = normalize(body, "batch");
-      expect(result.accepted).toEqual([]);
-      expect(result.rejected).toEqual([{ index: 0, code: "invalid_event", reason: expect.stringContaining('"batch"') }]);
+      expect(result).toEqual({ accepted: [], rejected: [], invalid: { code: "invalid_event", reason: expect.stringContaining('"batch"') } });
     }
   });
 

@@ -185,6 +185,48 @@ describe("partial batches", () => {
     expect(json.error.code).toBe("no_valid_events");
     expect(json.rejected).toHaveLength(2);
   });
+  it("accepts the good events of a batch and rejects each poison one on its own, with 200", async () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 5000; i++) deep = { a: deep };
+    const id = (name: string) => `${name}-${crypto.randomUUID()}`;
+    const good = [id("good"), id("good")];
+    const batch = [
+      { type: "track", userId: "u1", event: "Good", messageId: good[0] },
+      { type: "track", userId: "u1", event: "Poison", messageId: id("far-future"), timestamp: 1e16 },
+      { type: "track", userId: "u1", event: "Poison", messageId: id("year-275760"), timestamp: "+275760-09-13T00:00:00.000Z", sentAt: "-271821-04-20T00:00:00.000Z" },
+      { type: "track", userId: "u1", event: "Poison", messageId: id("deep"), properties: deep },
+      { type: "track", userId: "u1", event: "Poison", messageId: "control\u0000char" },
+      { type: "track", userId: "u1", event: "Good", messageId: good[1] },
+    ];
+    const res = await post("/v1/batch", { batch }, { authorization: basic(WEB_KEY) });
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+    expect(json.accepted).toBe(2);
+    expect(json.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "invalid_field"],
+      [2, "invalid_field"],
+      [3, "nesting_too_deep"],
+      [4, "invalid_message_id"],
+    ]);
+    const stored = await eventually(async () => {
+      const events = (await storedEvents()).filter((e) => good.includes(e.messageId as string));
+      return events.length === 2 ? events : undefined;
+    });
+    expect(stored.map((e) => e.event)).toEqual(["Good", "Good"]);
+  });
+  it.each([
+    ["a sentAt of 1e16 ms", { sentAt: 1e16 }, "invalid_field"],
+    ["a context nested thousands of levels deep", { context: JSON.parse("{\"a\":".repeat(5000) + "1" + "}".repeat(5000)) }, "nesting_too_deep"],
+  ])("answers 400, not 500, for a batch whose envelope has %s", async (_, envelope, code) => {
+    const res = await post("/v1/batch", { ...envelope, batch: [{ type: "track", userId: "u1", event: "E" }] }, { authorization: basic(WEB_KEY) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+  });
+  it("answers 400, not 500, for a single event with a timestamp out of range", async () => {
+    const res = await post("/v1/track", { userId: "u1", event: "E", timestamp: -1e16 }, { authorization: basic(WEB_KEY) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_field");
+  });
   it("answers 400 for an empty batch", async () => {
     const res = await post("/v1/batch", { batch: [] }, { authorization: basic(WEB_KEY) });
     expect(res.status).toBe(400);
