@@ -105,13 +105,14 @@ async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reaso
     lastError: lastError?.message ?? message.lastError,
     acceptedAt: new Date(message.t0).toISOString(),
     deadLetteredAt: new Date(deps.now()).toISOString(),
+    pending: message.pending,
     events,
   });
   deps.tally.count(`destination:${message.dest}`, "dead_lettered", events.length);
 }
 
 async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts: number, error: string, delaySeconds: number, deps: ConsumerDeps): Promise<void> {
-  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error };
+  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
   for (const group of sendBatches(packMessages(header, events))) {
     await deps.retries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
   }
@@ -233,7 +234,11 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
     const filtered = runPendingFilters(item.message, deps);
     if (typeof filtered === "string") await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
     else if (filtered.events.length === 0) item.msg.ack();
-    else ready.push({ ...item, message: { ...item.message, events: filtered.events } });
+    else {
+      // Filtered now: what is requeued or dead-lettered from here on must not be filtered again.
+      const { pending: _, ...message } = item.message;
+      ready.push({ ...item, message: { ...message, events: filtered.events } });
+    }
   }
   if (ready.length === 0) return;
 
@@ -331,6 +336,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pic
           lastError: message ? message.lastError : String(msg.body).slice(0, 1000),
           acceptedAt: new Date(message?.t0 ?? msg.timestamp.getTime()).toISOString(),
           deadLetteredAt: new Date(deps.now()).toISOString(),
+          pending: message?.pending,
           events: message?.events ?? [],
         });
         deps.tally.count(`destination:${message?.dest ?? "unknown"}`, "dead_lettered", message?.events.length ?? 0);

@@ -20,7 +20,10 @@ export interface DeliveryMessage {
   tries: number;
   firstError?: string;
   lastError?: string;
-  /** Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest. */
+  /**
+   * Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest.
+   * It travels with the events until those stages ran (requeue, dead letter, replay), so they run exactly once.
+   */
   pending?: "all" | "destination";
   events: SluiceEvent[];
 }

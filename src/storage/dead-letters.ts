@@ -20,6 +20,8 @@ export interface DeadLetter {
   /** When the events were accepted, and when they were given up on (ISO). */
   acceptedAt: string;
   deadLetteredAt: string;
+  /** Filter stages not yet run on `events` (see DeliveryMessage.pending): a replay runs them before delivery. */
+  pending?: "all" | "destination";
   events: SluiceEvent[];
 }
 
@@ -79,7 +81,7 @@ export const deadLetterArchive: ArchiveKind = {
     const d = record as DeadLetter;
     if (!pipeline.destination(d.destination)) throw new Error(`destination "${d.destination}" is not configured; nothing to replay to`);
     if (d.events.length === 0) return { outcome: "replayed", events: 0 };
-    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0 };
+    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending };
     for (const group of sendBatches(packMessages(header, d.events))) {
       await env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const })));
     }
