@@ -8,8 +8,7 @@ import type { DestinationDefinition } from "../delivery/destination.ts";
 import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
 import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import type { Routed } from "../pipeline/route.ts";
-import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, sendBatches } from "../queue/messages.ts";
+import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, routedSends, sendBatches, type RoutedSend } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
@@ -182,16 +181,16 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
 
       const sends: Promise<unknown>[] = [];
       const serialize = eventJsonOnce();
-      const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
-        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
+      const enqueue = (queue: Queue, dest: string, list: readonly SluiceEvent[], fields: RoutedSend["fields"] = {}) => {
+        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...fields };
         for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
-          sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+          sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
         }
       };
       try {
         // Inside the try: a binding that throws instead of rejecting is a failed enqueue too.
-        for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
-        if (result.reports) enqueue(result.reports.destination, result.reports.events);
+        for (const [dest, routed] of result.routed) for (const send of routedSends(routed)) enqueue(c.env[send.queue], dest, send.events, send.fields);
+        if (result.reports) enqueue(c.env.DELIVERIES, result.reports.destination, result.reports.events);
         await Promise.all(sends);
       } catch (err) {
         void Promise.allSettled(sends); // sends already started when a later one threw: observe their outcome

@@ -13,7 +13,7 @@ import type { DestinationDefinition, EventResult } from "../delivery/destination
 import { RetryableError, type DeliveryError } from "../delivery/errors.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { applyStage, type Tally } from "../pipeline/route.ts";
+import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
 import { latencyBucket } from "../metrics.ts";
 import { type DeadLetter } from "../storage/dead-letters.ts";
 import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
@@ -43,6 +43,8 @@ interface Item {
   message: DeliveryMessage;
   /** Attempts on these events including this one. */
   attempts: number;
+  /** Its pending filters ran on this attempt: `message` holds their result, no longer what the body says. */
+  filtered?: true;
 }
 
 function newId(): string {
@@ -137,9 +139,11 @@ async function apply(item: Item, decision: Decision, deps: ConsumerDeps, lastErr
     case "retry":
       deps.tally.count(scope, "retried", message.events.length);
       if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
-      if (deps.inRetryQueue) msg.retry({ delaySeconds: decision.delaySeconds });
+      if (deps.inRetryQueue && !item.filtered) msg.retry({ delaySeconds: decision.delaySeconds });
       else {
         // First failure: the message moves to the retries queue (with its attempt count) and leaves this one.
+        // So does one whose pending filters just ran: a filter never runs twice on an event, and an event a filter
+        // threw on is never dead-lettered twice.
         await requeue(message, message.events, attempts, decision.error, decision.delaySeconds, deps);
         msg.ack();
       }
@@ -173,29 +177,32 @@ async function settle(item: Item, decision: Decision, deps: ConsumerDeps, lastEr
 }
 
 /**
- * Runs the filter stages that could not run at ingest. Returns the events to deliver, or why it still cannot.
- * Drops are counted exactly as at ingest.
+ * Runs the filter stages that could not run at ingest. Returns the events to deliver and those a filter threw on
+ * (for the dead letters), or why the stages still cannot run. Drops and failures are counted exactly as at ingest.
  */
-function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { events: SluiceEvent[] } | string {
+function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { events: SluiceEvent[]; failed: FilterFailure[] } | string {
   const source = deps.pipeline.source(message.source);
   const target = source?.targets.find((t) => t.id === message.dest);
   if (!source || !target) return `source "${message.source}" no longer sends to destination "${message.dest}"`;
-  const stages = message.pending === "all" ? [{ stage: source.stage, scope: `source:${source.config.id}` }] : [];
-  stages.push({ stage: target, scope: `destination:${target.id}` });
+  // `pending` of each stage: what is still to run on an event that enters it.
+  const stages: { stage: Stage; scope: string; pending: PendingStages }[] = message.pending === "all" ? [{ stage: source.stage, scope: `source:${source.config.id}`, pending: "all" }] : [];
+  stages.push({ stage: target, scope: `destination:${target.id}`, pending: "destination" });
   for (const { stage } of stages) if (stage.deferred) return stage.deferred;
   const kept: SluiceEvent[] = [];
+  const failed: FilterFailure[] = [];
   next: for (let event of message.events) {
-    for (const { stage, scope } of stages) {
+    for (const { stage, scope, pending } of stages) {
       const outcome = applyStage(stage, event);
       if (!outcome.kept) {
-        deps.tally.count(scope, `dropped.${outcome.reason}`);
+        if ("failed" in outcome) addFailure(failed, pending, stageFailed(scope, outcome.failed, deps.tally), event);
+        else deps.tally.count(scope, `dropped.${outcome.reason}`);
         continue next;
       }
       event = outcome.event;
     }
     kept.push(event);
   }
-  return { events: kept };
+  return { events: kept, failed };
 }
 
 /** Every event of the items fails with `error`: classify each message accordingly. */
@@ -232,13 +239,22 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
       continue;
     }
     const filtered = runPendingFilters(item.message, deps);
-    if (typeof filtered === "string") await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
-    else if (filtered.events.length === 0) item.msg.ack();
-    else {
-      // Filtered now: what is requeued or dead-lettered from here on must not be filtered again.
-      const { pending: _, ...message } = item.message;
-      ready.push({ ...item, message: { ...message, events: filtered.events } });
+    if (typeof filtered === "string") {
+      await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
+      continue;
     }
+    const { pending: _, ...message } = item.message;
+    try {
+      // Events a filter threw on are dead letters (replayable after a fix), never dropped.
+      for (const f of filtered.failed) await deadLetter({ ...message, pending: f.pending }, f.events, f.reason, item.attempts, undefined, deps, "filter_error");
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "dead letter store failed", id: item.msg.id, destination: destId, error: String(err) }));
+      item.msg.retry({ delaySeconds: 30 });
+      continue;
+    }
+    if (filtered.events.length === 0) item.msg.ack();
+    // Filtered now: what is requeued or dead-lettered from here on must not be filtered again.
+    else ready.push({ ...item, message: { ...message, events: filtered.events }, filtered: true });
   }
   if (ready.length === 0) return;
 
@@ -319,7 +335,7 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: Cons
   ]);
 }
 
-/** Messages the platform moved here after max_retries: store them as dead letters. */
+/** Messages the platform moved here after max_retries, and events a filter threw on at ingest: store them as dead letters. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pick<ConsumerDeps, "storeDeadLetter" | "tally" | "now">): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
@@ -329,8 +345,8 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pic
           id: newId(),
           destination: message?.dest ?? "unknown",
           source: message?.source ?? "unknown",
-          reason: message ? "delivery queue gave up after its max_retries" : "malformed delivery message",
-          code: message ? "max_retries" : "malformed",
+          reason: message ? (message.failure?.reason ?? "delivery queue gave up after its max_retries") : "malformed delivery message",
+          code: message ? (message.failure?.code ?? "max_retries") : "malformed",
           attempts: (message?.tries ?? 0) + msg.attempts,
           firstError: message?.firstError,
           lastError: message ? message.lastError : String(msg.body).slice(0, 1000),

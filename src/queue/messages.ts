@@ -5,6 +5,7 @@
  */
 import { utf8Length } from "../pipeline/json-size.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import type { PendingStages, Routed } from "../pipeline/route.ts";
 
 export { utf8Length };
 
@@ -24,7 +25,9 @@ export interface DeliveryMessage {
    * Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest.
    * It travels with the events until those stages ran (requeue, dead letter, replay), so they run exactly once.
    */
-  pending?: "all" | "destination";
+  pending?: PendingStages;
+  /** Sent straight to the dead-letter queue (a filter threw on the events): what the dead letter records. */
+  failure?: { code: string; reason: string };
   events: SluiceEvent[];
 }
 
@@ -116,6 +119,20 @@ export function sendBatches(messages: readonly PackedMessage[]): PackedMessage[]
   return groups;
 }
 
+/** One queue send for a destination's routed events: header fields beyond v, dest, source, t0 and tries. */
+export interface RoutedSend {
+  queue: "DELIVERIES" | "DEAD_LETTERS";
+  fields: Pick<DeliveryMessage, "pending" | "failure">;
+  events: SluiceEvent[];
+}
+
+/** What to queue for one destination's routed events: its deliveries, and what a filter threw on as dead letters. */
+export function routedSends(routed: Routed): RoutedSend[] {
+  const sends: RoutedSend[] = [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }];
+  for (const f of routed.failed ?? []) sends.push({ queue: "DEAD_LETTERS", fields: { pending: f.pending, failure: { code: "filter_error", reason: f.reason } }, events: f.events });
+  return sends;
+}
+
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
 export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
   let value: unknown = body;
@@ -129,5 +146,6 @@ export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined
   const m = value as Partial<DeliveryMessage> | null;
   if (!m || typeof m !== "object" || m.v !== 1 || typeof m.dest !== "string" || !Array.isArray(m.events)) return undefined;
   if (typeof m.t0 !== "number" || typeof m.tries !== "number" || typeof m.source !== "string") return undefined;
+  if (m.failure !== undefined && (typeof m.failure?.code !== "string" || typeof m.failure.reason !== "string")) return undefined;
   return m as DeliveryMessage;
 }

@@ -62,25 +62,18 @@ describe("pending filters on every delivery path", () => {
     expect(sentTo("vault.test", "pv-1")).toEqual([]);
   });
 
-  it("filters that ran before a failed delivery are not run again on the retry (hashed once)", async () => {
+  it.each(["sluice-deliveries", "sluice-retries"])("%s: events filtered before a failed delivery move on filtered, and are not filtered again (hashed once)", async (queue) => {
     const retries = recordingQueue();
+    const messageId = `ph-${queue}`;
     sink.responder = () => new Response("down", { status: 503 });
-    await runBatch("sluice-deliveries", [pendingBody("hook", "ph-1")], { ...env, RETRIES: retries.queue });
-    const moved = JSON.parse(retries.sent[0]!) as DeliveryMessage;
-    expect(moved.pending).toBeUndefined();
+    const failed = await runBatch(queue, [pendingBody("hook", messageId)], { ...env, RETRIES: retries.queue });
+    expect(failed.explicitAcks).toEqual(["p0"]);
+    expect(retries.sent).toHaveLength(1);
+    expect(JSON.parse(retries.sent[0]!) as DeliveryMessage).toMatchObject({ tries: 1, events: [{ messageId, properties: { phone: await sha256Hex("test-salt555-0100") } }] });
+    expect((JSON.parse(retries.sent[0]!) as DeliveryMessage).pending).toBeUndefined();
     sink.responder = undefined;
     await runBatch("sluice-retries", retries.sent);
-    const [delivered] = sentTo("hook.test", "ph-1").slice(-1).map((r) => JSON.parse(r.body) as { properties: Record<string, unknown> });
-    expect(delivered!.properties).toEqual({ phone: await sha256Hex("test-salt555-0100") });
-  });
-
-  it("a pending message retried in place in the retries queue runs its filters on each attempt, once", async () => {
-    sink.responder = () => new Response("down", { status: 503 });
-    const failed = await runBatch("sluice-retries", [pendingBody("hook", "ph-2")]);
-    expect(failed.retryMessages).toEqual([{ msgId: "p0" }]);
-    sink.responder = undefined;
-    await runBatch("sluice-retries", [pendingBody("hook", "ph-2")]);
-    const bodies = sentTo("hook.test", "ph-2").map((r) => JSON.parse(r.body) as { properties: Record<string, unknown> });
+    const bodies = sentTo("hook.test", messageId).map((r) => JSON.parse(r.body) as { properties: Record<string, unknown> });
     expect(bodies.map((b) => b.properties)).toEqual([{ phone: await sha256Hex("test-salt555-0100") }, { phone: await sha256Hex("test-salt555-0100") }]);
   });
 
