@@ -12,11 +12,12 @@ import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, routedSends, sendBat
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
-import { deadLetterArchive } from "../storage/dead-letters.ts";
+import { BACKSTOP_SCOPE, deadLetterArchive } from "../storage/dead-letters.ts";
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
+import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "./errors.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
@@ -235,6 +236,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   });
 
   registerArchiveRoutes(app, deadLetterArchive, deps.pipeline);
+  registerBackstopRoutes(app, deps.telemetry);
   registerArchiveRoutes(app, quarantineArchive(deps.telemetry), deps.pipeline);
   registerPlanRoutes(app, deps.pipeline);
 
@@ -255,6 +257,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
       ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
       ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
+      BACKSTOP_SCOPE,
     ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
@@ -267,6 +270,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
       ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
       ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
+      BACKSTOP_SCOPE,
     ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.json({ since, scopes: Object.fromEntries(stats) });

@@ -15,7 +15,7 @@ import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
 import { latencyBucket } from "../metrics.ts";
-import { type DeadLetter } from "../storage/dead-letters.ts";
+import { BACKSTOP_SCOPE, malformedDeadLetter, storeBackstopped, type DeadLetter } from "../storage/dead-letters.ts";
 import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
 
 export interface ConsumerDeps {
@@ -313,11 +313,7 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: Cons
   await Promise.all([
     ...malformed.map(async (msg) => {
       try {
-        // Not ours to understand: keep it whole for an operator rather than drop it.
-        await deps.storeDeadLetter({
-          id: newId(), destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
-          acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(deps.now()).toISOString(), events: [], lastError: String(msg.body).slice(0, 1000),
-        });
+        await deps.storeDeadLetter(malformedDeadLetter(msg, newId(), deps.now()));
         msg.ack();
       } catch (err) {
         console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
@@ -341,25 +337,50 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pic
     batch.messages.map(async (msg) => {
       const message = parseDeliveryMessage(msg.body);
       try {
-        await deps.storeDeadLetter({
-          id: newId(),
-          destination: message?.dest ?? "unknown",
-          source: message?.source ?? "unknown",
-          reason: message ? (message.failure?.reason ?? "delivery queue gave up after its max_retries") : "malformed delivery message",
-          code: message ? (message.failure?.code ?? "max_retries") : "malformed",
-          attempts: (message?.tries ?? 0) + msg.attempts,
-          firstError: message?.firstError,
-          lastError: message ? message.lastError : String(msg.body).slice(0, 1000),
-          acceptedAt: new Date(message?.t0 ?? msg.timestamp.getTime()).toISOString(),
-          deadLetteredAt: new Date(deps.now()).toISOString(),
-          pending: message?.pending,
-          events: message?.events ?? [],
-        });
+        await deps.storeDeadLetter(
+          message
+            ? {
+                id: newId(),
+                destination: message.dest,
+                source: message.source,
+                reason: message.failure?.reason ?? "delivery queue gave up after its max_retries",
+                code: message.failure?.code ?? "max_retries",
+                attempts: message.tries + msg.attempts,
+                firstError: message.firstError,
+                lastError: message.lastError,
+                acceptedAt: new Date(message.t0).toISOString(),
+                deadLetteredAt: new Date(deps.now()).toISOString(),
+                pending: message.pending,
+                events: message.events,
+              }
+            : malformedDeadLetter(msg, newId(), deps.now()),
+        );
         deps.tally.count(`destination:${message?.dest ?? "unknown"}`, "dead_lettered", message?.events.length ?? 0);
         msg.ack();
       } catch (err) {
         console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
         msg.retry({ delaySeconds: 60 });
+      }
+    }),
+  );
+}
+
+/**
+ * The backstop queue: what the dead-letter queue could not store after its max_retries (R2 or the index kept
+ * failing). Each body goes whole to R2 (storeBackstopped), counted `stored` under BACKSTOP_SCOPE. If even that
+ * fails, the message waits in the queue for its retention period, retried later each time.
+ */
+export async function consumeBackstop(batch: MessageBatch<unknown>, deps: { bucket: R2Bucket; tally: Tally }): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async (msg) => {
+      try {
+        await storeBackstopped(deps.bucket, batch.queue, msg);
+        deps.tally.count(BACKSTOP_SCOPE, "stored");
+        msg.ack();
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "backstop store failed", id: msg.id, error: String(err) }));
+        // 2 min, 4 min, … up to the 12 h a queue delay may be.
+        msg.retry({ delaySeconds: Math.min(60 * 2 ** Math.min(msg.attempts, 10), 43_200) });
       }
     }),
   );

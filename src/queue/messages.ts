@@ -133,6 +133,30 @@ export function routedSends(routed: Routed): RoutedSend[] {
   return sends;
 }
 
+/** A queue message body as text, whole: a string as it is, bytes as base64, anything else as JSON. */
+export interface BodyText {
+  body: string;
+  bodyEncoding?: "base64";
+}
+
+/** @example bodyText("{not json") // { body: "{not json" } */
+export function bodyText(body: unknown): BodyText {
+  if (typeof body === "string") return { body };
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
+    const bytes = body instanceof ArrayBuffer ? new Uint8Array(body) : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { body: btoa(binary), bodyEncoding: "base64" };
+  }
+  try {
+    const json = JSON.stringify(body);
+    if (json !== undefined) return { body: json };
+  } catch {
+    // a body JSON cannot hold (a cycle, a BigInt): its string form is the best there is
+  }
+  return { body: String(body) };
+}
+
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
 export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
   let value: unknown = body;

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import {
+  bodyText,
   eventJsonOnce,
   MESSAGE_TARGET_BYTES,
   packMessages,
@@ -227,6 +228,23 @@ describe("sendBatches", () => {
       expect(g.reduce((a, m) => a + bytesOf(m.body), 0)).toBeLessThanOrEqual(SEND_BATCH_MAX_BYTES);
     }
     expect(unpack(groups.flat())).toEqual(events);
+  });
+});
+
+describe("bodyText", () => {
+  it("keeps a body whole: text as it is, bytes as base64, other values as JSON", () => {
+    const long = `{not json ${"x".repeat(5000)}`;
+    expect(bodyText(long)).toEqual({ body: long });
+    expect(bodyText(new Uint8Array([0, 255, 1]))).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    expect(bodyText(new Uint8Array([9, 0, 255, 1]).subarray(1))).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    expect(bodyText(new Uint8Array([0, 255, 1]).buffer)).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    const big = new Uint8Array(100_000).map((_, i) => i % 256);
+    expect(Buffer.from(bodyText(big).body, "base64").equals(Buffer.from(big))).toBe(true);
+    expect(bodyText({ v: 2, dest: "x" })).toEqual({ body: '{"v":2,"dest":"x"}' });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(bodyText(cyclic)).toEqual({ body: "[object Object]" });
+    expect(bodyText(undefined)).toEqual({ body: "undefined" });
   });
 });
 
