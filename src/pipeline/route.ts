@@ -124,7 +124,7 @@ export function routeEvents(
     const scope = `destination:${target.id}`;
     const pending = source.stage.deferred ? "all" : target.deferred ? "destination" : undefined;
     let list: SluiceEvent[] | undefined;
-    const failed: FilterFailure[] = [];
+    let failed: FilterFailure[] | undefined;
     for (const event of filtered) {
       if (!integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) {
         tally.count(scope, "dropped.integrations");
@@ -134,7 +134,7 @@ export function routeEvents(
       if (!pending) {
         const outcome = applyStage(target, event);
         if (!outcome.kept) {
-          if ("failed" in outcome) addFailure(failed, "destination", stageFailed(scope, outcome.failed, tally), event);
+          if ("failed" in outcome) addFailure((failed ??= []), "destination", stageFailed(scope, outcome.failed, tally), event);
           else tally.count(scope, `dropped.${outcome.reason}`);
           continue;
         }
@@ -143,11 +143,11 @@ export function routeEvents(
       (list ??= []).push(delivered);
     }
     for (const { event, reason } of sourceFailed) {
-      if (integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) addFailure(failed, "all", reason, event);
+      if (integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) addFailure((failed ??= []), "all", reason, event);
       else tally.count(scope, "dropped.integrations");
     }
     if (list) tally.count(scope, "routed", list.length);
-    if (list || failed.length > 0) out.set(target.id, { events: list ?? [], ...(pending ? { pending } : {}), ...(failed.length > 0 ? { failed } : {}) });
+    if (list || failed) out.set(target.id, { events: list ?? [], ...(pending ? { pending } : {}), ...(failed ? { failed } : {}) });
   }
   return out;
 }
