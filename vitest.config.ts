@@ -29,7 +29,11 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token", HASH_SALT: "test-salt" } },
+            miniflare: {
+              bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token", HASH_SALT: "test-salt" },
+              // Only the platform sends to the backstop queue; tests need a producer to reach its consumer for real.
+              queueProducers: { TEST_BACKSTOP: { queueName: "sluice-dead-letters-backstop" } },
+            },
           }),
         ],
         resolve: { alias: { "sluice-config": buildTestConfig() } },

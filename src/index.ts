@@ -5,7 +5,7 @@ import config from "sluice-config";
 import { destinationKinds } from "../destinations/index.ts";
 import { createApp, type SluiceEnv } from "./http/app.ts";
 import { compilePipeline, type CompiledPipeline } from "./pipeline/compile.ts";
-import { consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
+import { consumeBackstop, consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
 import { Breakers } from "./delivery/breaker.ts";
 import { storeDeadLetter, type DeadLetter } from "./storage/dead-letters.ts";
 import { Telemetry } from "./telemetry.ts";
@@ -41,7 +41,9 @@ export default {
     statsBinding = env.STATS;
     const store = (d: DeadLetter) => storeDeadLetter(env.BUCKET, env.ARCHIVE, d);
     try {
-      if (batch.queue.startsWith("sluice-dead-letters")) {
+      if (batch.queue.startsWith("sluice-dead-letters-backstop")) {
+        await consumeBackstop(batch, { bucket: env.BUCKET, tally: telemetry });
+      } else if (batch.queue.startsWith("sluice-dead-letters")) {
         await consumeDeadLetters(batch, { storeDeadLetter: store, tally: telemetry, now: Date.now });
       } else {
         await consumeDeliveries(batch, {

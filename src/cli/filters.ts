@@ -50,13 +50,14 @@ export function runFilterTests(dir: string, log = console.log, logError = consol
     }
     for (const t of group.tests) {
       const outcome = applyStage(stage, t.input as SluiceEvent);
-      const actual = outcome.kept ? outcome.event : "dropped";
+      // A filter that throws is not a drop (the worker dead-letters the event): it never passes an expected drop.
+      const actual = outcome.kept ? outcome.event : "failed" in outcome ? { threw: outcome.failed } : "dropped";
       if (isDeepEqual(actual, t.expect)) {
         passed++;
         log(`ok   ${t.file}:${t.line} ${t.name}`);
       } else {
         failed++;
-        logError(`FAIL ${t.file}:${t.line} ${t.name}\n  expected: ${JSON.stringify(t.expect)}\n  actual:   ${JSON.stringify(actual)}${outcome.kept ? "" : ` (${outcome.reason})`}`);
+        logError(`FAIL ${t.file}:${t.line} ${t.name}\n  expected: ${JSON.stringify(t.expect)}\n  actual:   ${JSON.stringify(actual)}${outcome.kept || "failed" in outcome ? "" : ` (${outcome.reason})`}`);
       }
     }
   }

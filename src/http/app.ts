@@ -8,17 +8,17 @@ import type { DestinationDefinition } from "../delivery/destination.ts";
 import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
 import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import type { Routed } from "../pipeline/route.ts";
-import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, sendBatches } from "../queue/messages.ts";
+import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, routedSends, sendBatches, type RoutedSend } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
-import { deadLetterArchive } from "../storage/dead-letters.ts";
+import { BACKSTOP_SCOPE, deadLetterArchive } from "../storage/dead-letters.ts";
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
 import { sameCredential } from "../config/credentials.ts";
+import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "./errors.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
@@ -184,16 +184,16 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
 
       const sends: Promise<unknown>[] = [];
       const serialize = eventJsonOnce();
-      const enqueue = (dest: string, list: readonly SluiceEvent[], pending?: Routed["pending"]) => {
-        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...(pending ? { pending } : {}) };
+      const enqueue = (queue: Queue, dest: string, list: readonly SluiceEvent[], fields: RoutedSend["fields"] = {}) => {
+        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...fields };
         for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
-          sends.push(c.env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+          sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
         }
       };
       try {
         // Inside the try: a binding that throws instead of rejecting is a failed enqueue too.
-        for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
-        if (result.reports) enqueue(result.reports.destination, result.reports.events);
+        for (const [dest, routed] of result.routed) for (const send of routedSends(routed)) enqueue(c.env[send.queue], dest, send.events, send.fields);
+        if (result.reports) enqueue(c.env.DELIVERIES, result.reports.destination, result.reports.events);
         await Promise.all(sends);
       } catch (err) {
         void Promise.allSettled(sends); // sends already started when a later one threw: observe their outcome
@@ -238,6 +238,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   });
 
   registerArchiveRoutes(app, deadLetterArchive, deps.pipeline);
+  registerBackstopRoutes(app, deps.telemetry);
   registerArchiveRoutes(app, quarantineArchive(deps.telemetry), deps.pipeline);
   registerPlanRoutes(app, deps.pipeline);
 
@@ -258,6 +259,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
       ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
       ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
+      BACKSTOP_SCOPE,
     ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
@@ -270,6 +272,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       ...pipeline.config.sources.map((s) => `source:${s.id}`),
       ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
       ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
+      BACKSTOP_SCOPE,
     ];
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.json({ since, scopes: Object.fromEntries(stats) });

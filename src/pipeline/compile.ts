@@ -89,7 +89,7 @@ function lazyStage(specs: FilterSpec[] | undefined, env: Record<string, unknown>
     try {
       return compileStage(specs, env).transform!;
     } catch (err) {
-      // Not for a built config (checked at build); otherwise fail closed once: applyStage counts filter_error.
+      // Not for a built config (checked at build); otherwise every event fails closed: applyStage reports it, dead-lettered.
       return () => {
         throw err;
       };
@@ -193,7 +193,8 @@ export function ingest(source: CompiledSource, body: unknown, routeType: EventTy
 /**
  * The second half of `ingest`, for callers that set events aside in between (duplicates): counts `accepted`
  * and `rejected.<code>`, applies the source's tracking plan (src/pipeline/plan-stage.ts), then routes the
- * events it allows. Every accepted event ends routed, dropped by a filter, blocked or quarantined, each counted.
+ * events it allows. Every accepted event ends routed, dropped by a filter, blocked or quarantined, each counted,
+ * or, where a filter threw, in a target's `failed` (for its dead letters).
  */
 export function routeNormalized(source: CompiledSource, result: NormalizeResult, tally: Tally): IngestResult {
   const scope = `source:${source.config.id}`;

@@ -11,6 +11,21 @@ export interface Tally {
 
 export type TransformOutcome = { kept: true; event: SluiceEvent } | { kept: false; reason: string };
 export type EventTransform = (event: SluiceEvent) => TransformOutcome;
+/** A stage's result: kept, dropped (a choice, counted), or failed (a filter threw: the event is dead-lettered). */
+export type StageOutcome = TransformOutcome | { kept: false; failed: string };
+
+/** Filter stages still to run on events: "all" (the source's and the destination's) or the destination's only. */
+export type PendingStages = "all" | "destination";
+
+/**
+ * Events a filter threw on, for one destination: they become one dead letter with `reason`, holding the events as
+ * they entered the stage that threw and the stages still to run, so a replay (after a fix) filters them once.
+ */
+export interface FilterFailure {
+  pending: PendingStages;
+  reason: string;
+  events: SluiceEvent[];
+}
 
 /** A compiled filter list (a source's or a destination's). */
 export interface Stage {
@@ -30,10 +45,14 @@ export interface RouteTarget extends Stage {
   receivesAllEvents: boolean;
 }
 
-/** Events for one destination; `pending` says which filter stages are still to run (in the consumer). */
+/**
+ * Events for one destination; `pending` says which filter stages are still to run (in the consumer). `failed`:
+ * events a filter threw on, for the dead letters (`events` may then be empty).
+ */
 export interface Routed {
   events: SluiceEvent[];
-  pending?: "all" | "destination";
+  pending?: PendingStages;
+  failed?: FilterFailure[];
 }
 
 /**
@@ -49,22 +68,36 @@ export function integrationEnabled(integrations: unknown, name: string, receives
 }
 
 /**
- * Runs one stage; a transform that throws fails closed (the event is not sent) with a counted reason.
+ * Runs one stage; a transform that throws fails closed: the event is not sent, and the caller dead-letters it.
  * @example applyStage({}, event) // { kept: true, event }
  */
-export function applyStage(stage: Stage, event: SluiceEvent): TransformOutcome {
+export function applyStage(stage: Stage, event: SluiceEvent): StageOutcome {
   if (!stage.transform) return { kept: true, event };
   try {
     return stage.transform(event);
-  } catch {
-    return { kept: false, reason: "filter_error" };
+  } catch (err) {
+    return { kept: false, failed: String(err) };
   }
+}
+
+/** Counts a stage that threw (`failed.filter_error` on its scope) and returns the reason its dead letter gives. */
+export function stageFailed(scope: string, error: string, tally: Tally): string {
+  tally.count(scope, "failed.filter_error");
+  return `filters of ${scope} threw: ${error}`;
+}
+
+/** Adds an event to `failures`: one entry (one dead letter) per stages-to-run and reason. */
+export function addFailure(failures: FilterFailure[], pending: PendingStages, reason: string, event: SluiceEvent): void {
+  const same = failures.find((f) => f.pending === pending && f.reason === reason);
+  if (same) same.events.push(event);
+  else failures.push({ pending, reason, events: [event] });
 }
 
 /**
  * Returns, for each target that receives at least one event, the events to deliver to it (input order).
  * Source filters run once per event, before every destination's. Every event not sent to a target is
- * counted under `destination:<id>` (or `source:<id>` for source filters) as `dropped.<reason>`.
+ * counted under `destination:<id>` (or `source:<id>` for source filters) as `dropped.<reason>`, or, when a
+ * filter threw, listed in the target's `failed` (counted `failed.filter_error` where it threw).
  */
 export function routeEvents(
   events: readonly SluiceEvent[],
@@ -73,13 +106,17 @@ export function routeEvents(
   tally: Tally,
 ): Map<string, Routed> {
   const out = new Map<string, Routed>();
+  const sourceScope = `source:${source.id}`;
   let filtered: readonly SluiceEvent[] = events;
+  /** Events the source's filters threw on, with the error: each enabled target dead-letters them, all stages pending. */
+  const sourceFailed: { event: SluiceEvent; reason: string }[] = [];
   if (source.stage.transform && !source.stage.deferred) {
     const kept: SluiceEvent[] = [];
     for (const event of events) {
       const outcome = applyStage(source.stage, event);
       if (outcome.kept) kept.push(outcome.event);
-      else tally.count(`source:${source.id}`, `dropped.${outcome.reason}`);
+      else if ("failed" in outcome) sourceFailed.push({ event, reason: stageFailed(sourceScope, outcome.failed, tally) });
+      else tally.count(sourceScope, `dropped.${outcome.reason}`);
     }
     filtered = kept;
   }
@@ -87,6 +124,7 @@ export function routeEvents(
     const scope = `destination:${target.id}`;
     const pending = source.stage.deferred ? "all" : target.deferred ? "destination" : undefined;
     let list: SluiceEvent[] | undefined;
+    let failed: FilterFailure[] | undefined;
     for (const event of filtered) {
       if (!integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) {
         tally.count(scope, "dropped.integrations");
@@ -96,17 +134,20 @@ export function routeEvents(
       if (!pending) {
         const outcome = applyStage(target, event);
         if (!outcome.kept) {
-          tally.count(scope, `dropped.${outcome.reason}`);
+          if ("failed" in outcome) addFailure((failed ??= []), "destination", stageFailed(scope, outcome.failed, tally), event);
+          else tally.count(scope, `dropped.${outcome.reason}`);
           continue;
         }
         delivered = outcome.event;
       }
       (list ??= []).push(delivered);
     }
-    if (list) {
-      out.set(target.id, pending ? { events: list, pending } : { events: list });
-      tally.count(scope, "routed", list.length);
+    for (const { event, reason } of sourceFailed) {
+      if (integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) addFailure((failed ??= []), "all", reason, event);
+      else tally.count(scope, "dropped.integrations");
     }
+    if (list) tally.count(scope, "routed", list.length);
+    if (list || failed) out.set(target.id, { events: list ?? [], ...(pending ? { pending } : {}), ...(failed ? { failed } : {}) });
   }
   return out;
 }

@@ -13,9 +13,9 @@ import type { DestinationDefinition, EventResult } from "../delivery/destination
 import { RetryableError, type DeliveryError } from "../delivery/errors.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { applyStage, type Tally } from "../pipeline/route.ts";
+import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
 import { latencyBucket } from "../metrics.ts";
-import { type DeadLetter } from "../storage/dead-letters.ts";
+import { BACKSTOP_SCOPE, malformedDeadLetter, storeBackstopped, type DeadLetter } from "../storage/dead-letters.ts";
 import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
 
 export interface ConsumerDeps {
@@ -43,6 +43,8 @@ interface Item {
   message: DeliveryMessage;
   /** Attempts on these events including this one. */
   attempts: number;
+  /** Its pending filters ran on this attempt: `message` holds their result, no longer what the body says. */
+  filtered?: true;
 }
 
 function newId(): string {
@@ -110,13 +112,14 @@ async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reaso
     lastError: lastError?.message ?? message.lastError,
     acceptedAt: new Date(message.t0).toISOString(),
     deadLetteredAt: new Date(deps.now()).toISOString(),
+    pending: message.pending,
     events,
   });
   deps.tally.count(`destination:${message.dest}`, "dead_lettered", events.length);
 }
 
 async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts: number, error: string, delaySeconds: number, deps: ConsumerDeps): Promise<void> {
-  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error };
+  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
   for (const group of sendBatches(packMessages(header, events))) {
     await deps.retries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
   }
@@ -141,9 +144,11 @@ async function apply(item: Item, decision: Decision, deps: ConsumerDeps, lastErr
     case "retry":
       deps.tally.count(scope, "retried", message.events.length);
       if (lastError) deps.tally.count(scope, `failed.${lastError.code}`, message.events.length);
-      if (deps.inRetryQueue) msg.retry({ delaySeconds: decision.delaySeconds });
+      if (deps.inRetryQueue && !item.filtered) msg.retry({ delaySeconds: decision.delaySeconds });
       else {
         // First failure: the message moves to the retries queue (with its attempt count) and leaves this one.
+        // So does one whose pending filters just ran: a filter never runs twice on an event, and an event a filter
+        // threw on is never dead-lettered twice.
         await requeue(message, message.events, attempts, decision.error, decision.delaySeconds, deps);
         msg.ack();
       }
@@ -177,29 +182,32 @@ async function settle(item: Item, decision: Decision, deps: ConsumerDeps, lastEr
 }
 
 /**
- * Runs the filter stages that could not run at ingest. Returns the events to deliver, or why it still cannot.
- * Drops are counted exactly as at ingest.
+ * Runs the filter stages that could not run at ingest. Returns the events to deliver and those a filter threw on
+ * (for the dead letters), or why the stages still cannot run. Drops and failures are counted exactly as at ingest.
  */
-function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { events: SluiceEvent[] } | string {
+function runPendingFilters(message: DeliveryMessage, deps: ConsumerDeps): { events: SluiceEvent[]; failed: FilterFailure[] } | string {
   const source = deps.pipeline.source(message.source);
   const target = source?.targets.find((t) => t.id === message.dest);
   if (!source || !target) return `source "${message.source}" no longer sends to destination "${message.dest}"`;
-  const stages = message.pending === "all" ? [{ stage: source.stage, scope: `source:${source.config.id}` }] : [];
-  stages.push({ stage: target, scope: `destination:${target.id}` });
+  // `pending` of each stage: what is still to run on an event that enters it.
+  const stages: { stage: Stage; scope: string; pending: PendingStages }[] = message.pending === "all" ? [{ stage: source.stage, scope: `source:${source.config.id}`, pending: "all" }] : [];
+  stages.push({ stage: target, scope: `destination:${target.id}`, pending: "destination" });
   for (const { stage } of stages) if (stage.deferred) return stage.deferred;
   const kept: SluiceEvent[] = [];
+  const failed: FilterFailure[] = [];
   next: for (let event of message.events) {
-    for (const { stage, scope } of stages) {
+    for (const { stage, scope, pending } of stages) {
       const outcome = applyStage(stage, event);
       if (!outcome.kept) {
-        deps.tally.count(scope, `dropped.${outcome.reason}`);
+        if ("failed" in outcome) addFailure(failed, pending, stageFailed(scope, outcome.failed, deps.tally), event);
+        else deps.tally.count(scope, `dropped.${outcome.reason}`);
         continue next;
       }
       event = outcome.event;
     }
     kept.push(event);
   }
-  return { events: kept };
+  return { events: kept, failed };
 }
 
 /** Every event of the items fails with `error`: classify each message accordingly. */
@@ -236,9 +244,22 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
       continue;
     }
     const filtered = runPendingFilters(item.message, deps);
-    if (typeof filtered === "string") await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
-    else if (filtered.events.length === 0) item.msg.ack();
-    else ready.push({ ...item, message: { ...item.message, events: filtered.events } });
+    if (typeof filtered === "string") {
+      await failAll([item], new RetryableError(filtered, undefined, undefined, "filters_pending"), policy, deps);
+      continue;
+    }
+    const { pending: _, ...message } = item.message;
+    try {
+      // Events a filter threw on are dead letters (replayable after a fix), never dropped.
+      for (const f of filtered.failed) await deadLetter({ ...message, pending: f.pending }, f.events, f.reason, item.attempts, undefined, deps, "filter_error");
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "dead letter store failed", id: item.msg.id, destination: destId, error: String(err) }));
+      item.msg.retry({ delaySeconds: 30 });
+      continue;
+    }
+    if (filtered.events.length === 0) item.msg.ack();
+    // Filtered now: what is requeued or dead-lettered from here on must not be filtered again.
+    else ready.push({ ...item, message: { ...message, events: filtered.events }, filtered: true });
   }
   if (ready.length === 0) return;
 
@@ -297,11 +318,7 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: Cons
   await Promise.all([
     ...malformed.map(async (msg) => {
       try {
-        // Not ours to understand: keep it whole for an operator rather than drop it.
-        await deps.storeDeadLetter({
-          id: newId(), destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
-          acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(deps.now()).toISOString(), events: [], lastError: String(msg.body).slice(0, 1000),
-        });
+        await deps.storeDeadLetter(malformedDeadLetter(msg, newId(), deps.now()));
         msg.ack();
       } catch (err) {
         console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
@@ -319,30 +336,56 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: Cons
   ]);
 }
 
-/** Messages the platform moved here after max_retries: store them as dead letters. */
+/** Messages the platform moved here after max_retries, and events a filter threw on at ingest: store them as dead letters. */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pick<ConsumerDeps, "storeDeadLetter" | "tally" | "now">): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
       const message = parseDeliveryMessage(msg.body);
       try {
-        await deps.storeDeadLetter({
-          id: newId(),
-          destination: message?.dest ?? "unknown",
-          source: message?.source ?? "unknown",
-          reason: message ? "delivery queue gave up after its max_retries" : "malformed delivery message",
-          code: message ? "max_retries" : "malformed",
-          attempts: (message?.tries ?? 0) + msg.attempts,
-          firstError: message?.firstError,
-          lastError: message ? message.lastError : String(msg.body).slice(0, 1000),
-          acceptedAt: new Date(message?.t0 ?? msg.timestamp.getTime()).toISOString(),
-          deadLetteredAt: new Date(deps.now()).toISOString(),
-          events: message?.events ?? [],
-        });
+        await deps.storeDeadLetter(
+          message
+            ? {
+                id: newId(),
+                destination: message.dest,
+                source: message.source,
+                reason: message.failure?.reason ?? "delivery queue gave up after its max_retries",
+                code: message.failure?.code ?? "max_retries",
+                attempts: message.tries + msg.attempts,
+                firstError: message.firstError,
+                lastError: message.lastError,
+                acceptedAt: new Date(message.t0).toISOString(),
+                deadLetteredAt: new Date(deps.now()).toISOString(),
+                pending: message.pending,
+                events: message.events,
+              }
+            : malformedDeadLetter(msg, newId(), deps.now()),
+        );
         deps.tally.count(`destination:${message?.dest ?? "unknown"}`, "dead_lettered", message?.events.length ?? 0);
         msg.ack();
       } catch (err) {
         console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
         msg.retry({ delaySeconds: 60 });
+      }
+    }),
+  );
+}
+
+/**
+ * The backstop queue: what the dead-letter queue could not store after its max_retries (R2 or the index kept
+ * failing). Each body goes whole to R2 (storeBackstopped), counted `stored` under BACKSTOP_SCOPE. If even that
+ * fails, the message waits in the queue for its retention period, retried later each time.
+ */
+export async function consumeBackstop(batch: MessageBatch<unknown>, deps: { bucket: R2Bucket; tally: Tally }): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async (msg) => {
+      try {
+        await storeBackstopped(deps.bucket, batch.queue, msg);
+        deps.tally.count(BACKSTOP_SCOPE, "stored");
+        msg.ack();
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "backstop store failed", id: msg.id, error: String(err) }));
+        // 2 min, 4 min, … up to the 12 h a queue delay may be.
+        msg.retry({ delaySeconds: Math.min(60 * 2 ** Math.min(msg.attempts, 10), 43_200) });
       }
     }),
   );

@@ -5,6 +5,7 @@
  */
 import { utf8Length } from "../pipeline/json-size.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import type { PendingStages, Routed } from "../pipeline/route.ts";
 
 export { utf8Length };
 
@@ -20,8 +21,13 @@ export interface DeliveryMessage {
   tries: number;
   firstError?: string;
   lastError?: string;
-  /** Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest. */
-  pending?: "all" | "destination";
+  /**
+   * Filter stages still to run before delivery ("all": source and destination), when a secret was missing at ingest.
+   * It travels with the events until those stages ran (requeue, dead letter, replay), so they run exactly once.
+   */
+  pending?: PendingStages;
+  /** Sent straight to the dead-letter queue (a filter threw on the events): what the dead letter records. */
+  failure?: { code: string; reason: string };
   events: SluiceEvent[];
 }
 
@@ -113,6 +119,44 @@ export function sendBatches(messages: readonly PackedMessage[]): PackedMessage[]
   return groups;
 }
 
+/** One queue send for a destination's routed events: header fields beyond v, dest, source, t0 and tries. */
+export interface RoutedSend {
+  queue: "DELIVERIES" | "DEAD_LETTERS";
+  fields: Pick<DeliveryMessage, "pending" | "failure">;
+  events: SluiceEvent[];
+}
+
+/** What to queue for one destination's routed events: its deliveries, and what a filter threw on as dead letters. */
+export function routedSends(routed: Routed): RoutedSend[] {
+  const sends: RoutedSend[] = [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }];
+  for (const f of routed.failed ?? []) sends.push({ queue: "DEAD_LETTERS", fields: { pending: f.pending, failure: { code: "filter_error", reason: f.reason } }, events: f.events });
+  return sends;
+}
+
+/** A queue message body as text, whole: a string as it is, bytes as base64, anything else as JSON. */
+export interface BodyText {
+  body: string;
+  bodyEncoding?: "base64";
+}
+
+/** @example bodyText("{not json") // { body: "{not json" } */
+export function bodyText(body: unknown): BodyText {
+  if (typeof body === "string") return { body };
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
+    const bytes = body instanceof ArrayBuffer ? new Uint8Array(body) : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { body: btoa(binary), bodyEncoding: "base64" };
+  }
+  try {
+    const json = JSON.stringify(body);
+    if (json !== undefined) return { body: json };
+  } catch {
+    // a body JSON cannot hold (a cycle, a BigInt): its string form is the best there is
+  }
+  return { body: String(body) };
+}
+
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
 export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
   let value: unknown = body;
@@ -126,5 +170,6 @@ export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined
   const m = value as Partial<DeliveryMessage> | null;
   if (!m || typeof m !== "object" || m.v !== 1 || typeof m.dest !== "string" || !Array.isArray(m.events)) return undefined;
   if (typeof m.t0 !== "number" || typeof m.tries !== "number" || typeof m.source !== "string") return undefined;
+  if (m.failure !== undefined && (typeof m.failure?.code !== "string" || typeof m.failure.reason !== "string")) return undefined;
   return m as DeliveryMessage;
 }

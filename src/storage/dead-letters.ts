@@ -1,10 +1,11 @@
 /**
- * Dead letters: events a destination could not take within the retry window, or refused for good. Kept in R2
- * (never expired) with enough context to understand and replay them.
+ * Dead letters: events a destination could not take within the retry window, or refused for good, or that a filter
+ * threw on. Kept in R2 (never expired) with enough context to understand and replay them.
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import type { PendingStages } from "../pipeline/route.ts";
 import type { ArchiveKind } from "../http/archive-routes.ts";
-import { packMessages, sendBatches } from "../queue/messages.ts";
+import { bodyText, packMessages, sendBatches } from "../queue/messages.ts";
 import type { ArchiveObject } from "./archive-object.ts";
 
 export interface DeadLetter {
@@ -20,7 +21,12 @@ export interface DeadLetter {
   /** When the events were accepted, and when they were given up on (ISO). */
   acceptedAt: string;
   deadLetteredAt: string;
+  /** Filter stages not yet run on `events` (see DeliveryMessage.pending): a replay runs them before delivery. */
+  pending?: PendingStages;
   events: SluiceEvent[];
+  /** The whole queue message body, when it was not a delivery message (code `malformed`). */
+  body?: string;
+  bodyEncoding?: "base64";
 }
 
 export const DEAD_LETTER_PREFIX = "dead-letters/";
@@ -40,6 +46,34 @@ export function eventNames(events: readonly SluiceEvent[]): string {
   const names = new Set<string>();
   for (const e of events) names.add(typeof e.event === "string" ? e.event : e.type);
   return [...names].slice(0, 20).join(",");
+}
+
+/** A queue message that is not a delivery message, kept whole for an operator rather than dropped. */
+export function malformedDeadLetter(msg: Message<unknown>, id: string, now: number): DeadLetter {
+  return {
+    id, destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
+    acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(now).toISOString(), events: [], ...bodyText(msg.body),
+  };
+}
+
+/** The backstop: what the dead-letter queue could not store as dead letters, one R2 object per queue message. */
+export const BACKSTOP_PREFIX = "dead-letters-backstop/";
+/** Counters of the backstop (`stored`, `requeued`), in /admin/stats and /admin/metrics. */
+export const BACKSTOP_SCOPE = "dead-letters:backstop";
+
+/**
+ * Writes a message body whole to R2: one put and no index, so it depends on as little as possible. The id (when
+ * the message reached the backstop queue, then its message id: listings sort by time) comes from the message
+ * alone, so a redelivered message overwrites its own copy.
+ */
+export async function storeBackstopped(bucket: R2Bucket, queue: string, msg: Message<unknown>): Promise<string> {
+  const id = `${msg.timestamp.toISOString()}-${msg.id}`;
+  const { body, bodyEncoding } = bodyText(msg.body);
+  await bucket.put(BACKSTOP_PREFIX + id, body, {
+    httpMetadata: { contentType: "text/plain; charset=utf-8" },
+    customMetadata: { queue, messageId: msg.id, attempts: String(msg.attempts), ...(bodyEncoding ? { bodyEncoding } : {}) },
+  });
+  return id;
 }
 
 /** Writes the record to R2, then indexes it; throws if either fails (the caller retries the message). */
@@ -79,7 +113,7 @@ export const deadLetterArchive: ArchiveKind = {
     const d = record as DeadLetter;
     if (!pipeline.destination(d.destination)) throw new Error(`destination "${d.destination}" is not configured; nothing to replay to`);
     if (d.events.length === 0) return { outcome: "replayed", events: 0 };
-    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0 };
+    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending };
     for (const group of sendBatches(packMessages(header, d.events))) {
       await env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const })));
     }

@@ -9,7 +9,7 @@ import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
 import { routeEvents, type Tally } from "../pipeline/route.ts";
 import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
-import { packMessages, sendBatches } from "../queue/messages.ts";
+import { packMessages, routedSends, sendBatches } from "../queue/messages.ts";
 import type { ArchiveEntry, ArchiveObject } from "./archive-object.ts";
 import { recordLocation } from "./records.ts";
 
@@ -165,10 +165,12 @@ export function quarantineArchive(tally: Tally): ArchiveKind {
       }
       const routed = routeEvents([decision.event], { id: source.config.id, stage: source.stage }, source.targets, tally);
       const sends: Promise<unknown>[] = [];
-      for (const [dest, { events, pending }] of routed) {
-        // A fresh retry window, as for a replayed dead letter.
-        const header = { v: 1 as const, dest, source: source.config.id, t0: Date.now(), tries: 0, ...(pending ? { pending } : {}) };
-        for (const group of sendBatches(packMessages(header, events))) sends.push(env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+      for (const [dest, r] of routed) {
+        for (const { queue, fields, events } of routedSends(r)) {
+          // A fresh retry window, as for a replayed dead letter.
+          const header = { v: 1 as const, dest, source: source.config.id, t0: Date.now(), tries: 0, ...fields };
+          for (const group of sendBatches(packMessages(header, events))) sends.push(env[queue].sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
+        }
       }
       await Promise.all(sends);
       for (const scope of scopes) tally.count(scope, "replayed");

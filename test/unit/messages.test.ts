@@ -3,10 +3,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import {
+  bodyText,
   eventJsonOnce,
   MESSAGE_TARGET_BYTES,
   packMessages,
   parseDeliveryMessage,
+  routedSends,
   SEND_BATCH_MAX_BYTES,
   SEND_BATCH_MAX_MESSAGES,
   sendBatches,
@@ -229,12 +231,42 @@ describe("sendBatches", () => {
   });
 });
 
+describe("bodyText", () => {
+  it("keeps a body whole: text as it is, bytes as base64, other values as JSON", () => {
+    const long = `{not json ${"x".repeat(5000)}`;
+    expect(bodyText(long)).toEqual({ body: long });
+    expect(bodyText(new Uint8Array([0, 255, 1]))).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    expect(bodyText(new Uint8Array([9, 0, 255, 1]).subarray(1))).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    expect(bodyText(new Uint8Array([0, 255, 1]).buffer)).toEqual({ body: "AP8B", bodyEncoding: "base64" });
+    const big = new Uint8Array(100_000).map((_, i) => i % 256);
+    expect(Buffer.from(bodyText(big).body, "base64").equals(Buffer.from(big))).toBe(true);
+    expect(bodyText({ v: 2, dest: "x" })).toEqual({ body: '{"v":2,"dest":"x"}' });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(bodyText(cyclic)).toEqual({ body: "[object Object]" });
+    expect(bodyText(undefined)).toEqual({ body: "undefined" });
+  });
+});
+
+describe("routedSends", () => {
+  it("queues a destination's events for delivery (pending if so) and what a filter threw on for the dead letters", () => {
+    const failed = { pending: "all" as const, reason: "filters of source:web threw: Error: boom", events: [event("b")] };
+    expect(routedSends({ events: [event("a")], pending: "destination", failed: [failed] })).toEqual([
+      { queue: "DELIVERIES", fields: { pending: "destination" }, events: [event("a")] },
+      { queue: "DEAD_LETTERS", fields: { pending: "all", failure: { code: "filter_error", reason: failed.reason } }, events: [event("b")] },
+    ]);
+    expect(routedSends({ events: [event("a")] })).toEqual([{ queue: "DELIVERIES", fields: {}, events: [event("a")] }]);
+  });
+});
+
 describe("parseDeliveryMessage", () => {
   const valid: DeliveryMessage = { ...header, events: [event("a")] };
 
   it("parses a message from its JSON text or an already-parsed object", () => {
     expect(parseDeliveryMessage(JSON.stringify(valid))).toEqual(valid);
     expect(parseDeliveryMessage(valid)).toEqual(valid);
+    const failed = { ...valid, pending: "destination" as const, failure: { code: "filter_error", reason: "filters of destination:hook threw: Error: x" } };
+    expect(parseDeliveryMessage(JSON.stringify(failed))).toEqual(failed);
   });
 
   it.each<[string, unknown]>([
@@ -249,6 +281,8 @@ describe("parseDeliveryMessage", () => {
     ["events that are not a list", { ...valid, events: {} }],
     ["a t0 that is not a number", { ...valid, t0: "yesterday" }],
     ["missing tries", { ...valid, tries: undefined }],
+    ["a failure without a reason", { ...valid, failure: { code: "filter_error" } }],
+    ["a failure that is a string", { ...valid, failure: "boom" }],
   ])("rejects %s", (_what, body) => {
     const input = typeof body === "string" || body === null || typeof body !== "object" ? body : JSON.stringify(body);
     expect(parseDeliveryMessage(input)).toBeUndefined();

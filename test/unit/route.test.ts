@@ -157,6 +157,48 @@ describe("routeEvents", () => {
     expect(all.get("hook")?.pending).toBe("all");
   });
 
+  it("lists the events a destination's filters threw on for its dead letters, grouped by reason, not as drops", () => {
+    const tally = new RecordingTally();
+    const fragile: RouteTarget = {
+      id: "fragile",
+      name: "Fragile",
+      receivesAllEvents: false,
+      transform: (e) => {
+        if (e.event === "Deep") throw new RangeError("Maximum call stack size exceeded");
+        return { kept: true, event: { ...e, filtered: true } };
+      },
+    };
+    const deep = [event("m1", { event: "Deep" }), event("m3", { event: "Deep" })];
+    const routed = routeEvents([deep[0]!, event("m2"), deep[1]!], WEB, [fragile, mixpanel], tally);
+    expect(routed.get("fragile")).toEqual({
+      events: [expect.objectContaining({ messageId: "m2", filtered: true })],
+      failed: [{ pending: "destination", reason: "filters of destination:fragile threw: RangeError: Maximum call stack size exceeded", events: deep }],
+    });
+    expect(routed.get("mp")?.events).toHaveLength(3);
+    expect(routed.get("mp")?.failed).toBeUndefined();
+    expect(tally.snapshot()).toEqual({ "destination:fragile failed.filter_error": 2, "destination:fragile routed": 1, "destination:mp routed": 3 });
+  });
+
+  it("when the source's filters throw, every target the event is for gets it whole, with all stages still to run", () => {
+    const tally = new RecordingTally();
+    const source = {
+      id: "web",
+      stage: {
+        transform: (e: SluiceEvent) => {
+          if (e.messageId === "bad") throw new Error("boom");
+          return { kept: true as const, event: { ...e, tagged: true } };
+        },
+      },
+    };
+    const bad = event("bad", { integrations: { Hook: false } });
+    const routed = routeEvents([bad], source, [mixpanel, hook, lake], tally);
+    const failed = [{ pending: "all", reason: "filters of source:web threw: Error: boom", events: [bad] }];
+    expect(routed.get("mp")).toEqual({ events: [], failed });
+    expect(routed.get("lake")).toEqual({ events: [], failed });
+    expect(routed.has("hook")).toBe(false); // the integrations object rules it out, as for any event
+    expect(tally.snapshot()).toEqual({ "destination:hook dropped.integrations": 1, "source:web failed.filter_error": 1 });
+  });
+
   it("returns an empty map for no events or no targets", () => {
     const tally = new RecordingTally();
     expect(routeEvents([], WEB, [mixpanel], tally).size).toBe(0);

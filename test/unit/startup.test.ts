@@ -56,7 +56,7 @@ describe("buildConfigModule", () => {
 });
 
 describe("compilePipeline defers filters and plans to first use", () => {
-  it("compiles a destination's filters on the first event that reaches them; a broken list fails closed, counted", () => {
+  it("compiles a destination's filters on the first event that reaches them; a broken list fails closed, for the dead letters", () => {
     const pipeline = compilePipeline(
       config({
         good: [{ title: "No tests", if: 'event = "Test"', actions: [{ type: "DROP" }] } as never],
@@ -68,8 +68,8 @@ describe("compilePipeline defers filters and plans to first use", () => {
     const tally = new RecordingTally();
     const routed = ingest(source, { batch: [{ type: "track", userId: "u", event: "Test" }, { type: "track", userId: "u", event: "Kept" }] }, "batch", opts(), tally).routed;
     expect(routed.get("good")?.events.map((e) => e.event)).toEqual(["Kept"]);
-    expect(routed.has("bad")).toBe(false);
-    expect(tally.counts).toMatchObject({ "destination:good dropped.filter.No tests": 1, "destination:bad dropped.filter_error": 2 });
+    expect(routed.get("bad")).toMatchObject({ events: [], failed: [{ pending: "destination", reason: expect.stringMatching(/^filters of destination:bad threw: FilterRuleError/), events: [{ event: "Test" }, { event: "Kept" }] }] });
+    expect(tally.counts).toMatchObject({ "destination:good dropped.filter.No tests": 1, "destination:bad failed.filter_error": 2 });
   });
 
   it("still knows at compile time that a list's secret is missing (events then travel pending)", () => {

@@ -131,10 +131,12 @@ describe("delivery consumer decisions, per message", () => {
     expect(keys).toEqual({ "m-1": "m-1", [odd]: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""), "m-3": "m-3" });
   });
 
-  it("keeps a malformed message as a dead letter instead of dropping it", async () => {
-    const result = await runBatch(["{not json"]);
+  it.each(["sluice-retries", "sluice-dead-letters"])("%s: keeps a malformed message whole as a dead letter instead of dropping it", async (queue) => {
+    const body = `{not json ${queue} ${"y".repeat(3000)}`;
+    const result = await runBatch([body], 1, env, queue);
     expect(result.explicitAcks).toEqual(["msg-0"]);
-    expect((await deadLetters("unknown"))[0]!.lastError).toBe("{not json");
+    const dl = (await deadLetters("unknown")).find((d) => d.body?.startsWith(`{not json ${queue} `));
+    expect(dl).toMatchObject({ code: "malformed", body, events: [] });
   });
 
   it("posts a batch to a batching webhook in chunks of max_events", async () => {
