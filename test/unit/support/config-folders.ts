@@ -2,16 +2,14 @@
  * Config folders for unit tests: each call writes files into a fresh folder under one temporary root (removed
  * after the test file), and the helpers to point at what a config error names.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { afterAll } from "vitest";
 import type { ConfigError } from "../../../src/config/load.ts";
+import { tempFolder } from "../../support/temp-folder.ts";
 
 /** A temporary root for this test file; `folder(files)` writes `files` (paths relative to it) into a new folder. */
 export function configFolders(prefix: string): { root: string; folder(files: Record<string, string>): string } {
-  const root = mkdtempSync(join(tmpdir(), `sluice-${prefix}-`));
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempFolder(prefix);
   let folders = 0;
   return {
     root,
