@@ -19,7 +19,7 @@
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
  *  - E "fan-out floor": the same worker with FANOUT = the demo's destinations for the source (2): one copy of each
  *    event per destination, serialized and packed into ≤ 60 KB messages, one sendBatch per destination. The floor
- *    of any design that fans out at ingest (DESIGN.md): E / D bounds A / D for such a design (both have consumers;
+ *    of any design that fans out at ingest (docs/architecture.md): E / D bounds A / D for such a design (both have consumers;
  *    A's deliver, E's only ack). B and C run without consumers, so they compare with D and E only loosely.
  *  - Every request carries fresh messageIds (a fresh suffix per request), so dedup never short-cuts anything.
  *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection
@@ -34,7 +34,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { isSeq, parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { join } from "node:path";
-import { loadCorpus } from "./filters.ts";
+import { corpusLines } from "../test/fixtures/corpus.ts";
 import { externalResult, median, pairedRatio, runsMeasurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
 import { buildSluiceBundle, bundledWranglerConfig, groupCpuSeconds, REPO_ROOT, startDev, startSink, type DevServer, type Sink, type SluiceBundle } from "./workers.ts";
 
@@ -178,7 +178,7 @@ export const httpSuite: Suite = {
     const connections = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
     const pairs = Number(process.env.BENCH_HTTP_PAIRS ?? 2);
     const warmup = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 3);
-    const templates = batchTemplates(loadCorpus());
+    const templates = batchTemplates(corpusLines());
     const auth = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
 
     const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-http-"));

@@ -1,5 +1,5 @@
 /**
- * Tracking-plan enforcement (DESIGN.md §4, Segment Protocols): which rule applies to an event, what it finds
+ * Tracking-plan enforcement (docs/architecture.md, Segment Protocols): which rule applies to an event, what it finds
  * (unplanned event, unplanned properties/traits, JSON Schema violations, COMMON-schema violations) and what the
  * source's enforcement settings make of it. Pure: no Workers APIs, never mutates its input.
  */

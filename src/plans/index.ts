@@ -1,5 +1,5 @@
 /**
- * Tracking plans (DESIGN.md §4, Segment Protocols): rules in Segment's format, compiled once per isolate into
+ * Tracking plans (docs/architecture.md, Segment Protocols): rules in Segment's format, compiled once per isolate into
  * closures (no eval), checked per event with the source's enforcement settings.
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * Destination filters (DESIGN.md §3): compiles a destination's `filters:` list once into a single function.
+ * Destination filters (docs/filters.md): compiles a destination's `filters:` list once into a single function.
  *
  * Evaluation of one event:
  *  1. Every enabled filter's condition (`if` FQL / "all", `where` JSONPath; both must hold when both are given) is
