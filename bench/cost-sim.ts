@@ -16,7 +16,7 @@ import { SourceGuards } from "../src/http/guards.ts";
 import { compilePipeline } from "../src/pipeline/compile.ts";
 import { consumeDeliveries } from "../src/queue/consumer.ts";
 import { Telemetry } from "../src/telemetry.ts";
-import { loadCorpus } from "./filters.ts";
+import { corpusLines } from "../test/fixtures/corpus.ts";
 import { benchConfig, WRITE_KEY } from "./pipeline-fixture.ts";
 
 export interface Scenario {
@@ -238,7 +238,7 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
 }
 
 const scenarios = JSON.parse(process.argv[2] ?? "[]") as Scenario[];
-const lines = loadCorpus();
+const lines = corpusLines();
 const results: SimResult[] = [];
 for (const s of scenarios) results.push(await simulate(s, lines));
 console.log(JSON.stringify(results));

@@ -21,8 +21,8 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { corpusLines } from "../test/fixtures/corpus.ts";
 import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
-import { loadCorpus } from "./filters.ts";
 import { externalResult, measure, pairedRatio, renderTable, runsMeasurement, type Contender, type Measurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
 import { lastPipelineRun } from "./pipeline.ts";
 import type { Scenario, SimResult } from "./cost-sim.ts";
@@ -173,7 +173,7 @@ const usd = (x: number) => (x >= 0.1 ? `$${x.toFixed(2)}` : `$${x.toFixed(4)}`);
 export const costSuite: Suite = {
   name: "cost",
   async run(): Promise<SuiteResult> {
-    const lines = loadCorpus();
+    const lines = corpusLines();
     const cpu = cpuPerEvent(lines);
     const bytesPerEvent = lines.reduce((n, l) => n + Buffer.byteLength(l), 0) / lines.length;
     const scenarios: Scenario[] = [];

@@ -19,12 +19,11 @@
  * What that copy costs is the json-clone row. Every round covers whole passes over the corpus for every
  * contender, so all see the same event mix.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import type { Rule } from "@segment/tsub/dist/store";
 import { compileFilters, type FilterOutcome, type FilterSpec } from "../src/pipeline/filters/index.ts";
 import { compileFql } from "../src/pipeline/fql/index.ts";
+import { CORPUS_PATH, corpusLines } from "../test/fixtures/corpus.ts";
 import { measure, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
 import { filterToTsubRule } from "./tsub-ir.ts";
 
@@ -34,7 +33,6 @@ type Event = Record<string, unknown>;
 // bundle does, through require.
 const { matches, transform } = createRequire(import.meta.url)("@segment/tsub") as typeof import("@segment/tsub");
 
-export const CORPUS_URL = new URL("../../shared/fixtures/events-5k.ndjson", import.meta.url);
 const DESTINATION = "Bench Destination";
 
 interface BenchFilter {
@@ -62,7 +60,7 @@ export const BENCH_FILTERS: BenchFilter[] = [
       "STRING, then does byte arithmetic on its characters, building a >64-bit 'significand' for which " +
       "ldexp(significand, exponent) returns 0; `0 < percent` then keeps every event for any 0 < percent < 1. " +
       "Sluice keeps an event iff " +
-      "uint64(first 8 bytes of MD5(JSON(userId)))/2^64 < percent (DESIGN.md §3), i.e. ~50% of users.",
+      "uint64(first 8 bytes of MD5(JSON(userId)))/2^64 < percent (docs/filters.md), i.e. ~50% of users.",
   },
   {
     spec: {
@@ -137,25 +135,6 @@ export const BENCH_FILTERS: BenchFilter[] = [
 ];
 
 export const FILTERS: FilterSpec[] = BENCH_FILTERS.map((f) => f.spec);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Corpus
-
-export function loadCorpus(url: URL = CORPUS_URL): string[] {
-  const path = fileURLToPath(url);
-  if (!existsSync(path)) {
-    throw new Error(
-      `bench/filters: corpus not found at ${path}\n` +
-        "  This suite needs the shared fixture events-5k.ndjson (5,000 Segment events, one JSON object per line)\n" +
-        "  in ../shared/fixtures/ relative to the repository root.",
-    );
-  }
-  const lines = readFileSync(path, "utf8")
-    .split("\n")
-    .filter((line) => line.trim() !== "");
-  if (lines.length === 0) throw new Error(`bench/filters: ${path} has no events`);
-  return lines;
-}
 
 const parseAll = (lines: readonly string[]): Event[] => lines.map((line) => JSON.parse(line) as Event);
 
@@ -369,7 +348,7 @@ function lineChunks(lines: readonly string[]): Pick<Contender<string[]>, "unit" 
 export const filtersSuite: Suite = {
   name: "filters",
   run(): SuiteResult {
-    const lines = loadCorpus();
+    const lines = corpusLines();
     const agreement = checkAgreement(lines);
     if (agreement.sluiceMutatedInputs > 0) {
       throw new Error(`bench/filters: Sluice mutated ${agreement.sluiceMutatedInputs} input events; the benchmark assumes it never does`);
@@ -452,7 +431,7 @@ export const filtersSuite: Suite = {
 
     return {
       name: "filters",
-      description: `${FILTERS.length} destination filters over ${lines.length} events in batches of ${CHUNK} (${fileURLToPath(CORPUS_URL)})`,
+      description: `${FILTERS.length} destination filters over ${lines.length} events in batches of ${CHUNK} (${CORPUS_PATH})`,
       measure: result,
       ratios,
       checks: {

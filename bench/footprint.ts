@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildConfigModule } from "../src/config/build.ts";
-import { loadCorpus } from "./filters.ts";
+import { corpusLines } from "../test/fixtures/corpus.ts";
 import { externalResult, median, pairedRatio, runsMeasurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
 import { benchConfig, WRITE_KEY } from "./pipeline-fixture.ts";
 import { buildSluiceBundle, dryRunBuild, REPO_ROOT, type SluiceBundle } from "./workers.ts";
@@ -149,7 +149,7 @@ const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 export const footprintSuite: Suite = {
   name: "footprint",
   async run(): Promise<SuiteResult> {
-    const lines = loadCorpus();
+    const lines = corpusLines();
     const work = mkdtempSync(join(tmpdir(), "sluice-bench-footprint-"));
     const bundles: SluiceBundle[] = [];
     try {

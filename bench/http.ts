@@ -34,7 +34,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { isSeq, parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { join } from "node:path";
-import { loadCorpus } from "./filters.ts";
+import { corpusLines } from "../test/fixtures/corpus.ts";
 import { externalResult, median, pairedRatio, runsMeasurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
 import { buildSluiceBundle, bundledWranglerConfig, groupCpuSeconds, REPO_ROOT, startDev, startSink, type DevServer, type Sink, type SluiceBundle } from "./workers.ts";
 
@@ -178,7 +178,7 @@ export const httpSuite: Suite = {
     const connections = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
     const pairs = Number(process.env.BENCH_HTTP_PAIRS ?? 2);
     const warmup = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 3);
-    const templates = batchTemplates(loadCorpus());
+    const templates = batchTemplates(corpusLines());
     const auth = `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString("base64")}`;
 
     const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-http-"));

@@ -20,8 +20,7 @@
  * = ns per event ÷ destinations.
  */
 import type { SluiceEvent } from "../src/pipeline/normalize.ts";
-import { fileURLToPath } from "node:url";
-import { CORPUS_URL, loadCorpus } from "./filters.ts";
+import { CORPUS_PATH, corpusLines } from "../test/fixtures/corpus.ts";
 import { measure, median, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
 import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
 
@@ -58,7 +57,7 @@ function scaled(m: Measurement, k: number, name: string, unit: string): Measurem
 export const pipelineSuite: Suite = {
   name: "pipeline",
   run(): SuiteResult {
-    const lines = loadCorpus();
+    const lines = corpusLines();
     const r100 = requestsOf(lines, 100);
     const r10 = requestsOf(lines, 10);
     const r1 = requestsOf(lines, 1);
@@ -198,7 +197,7 @@ export const pipelineSuite: Suite = {
     }
     return {
       name: "pipeline",
-      description: `normalize → plan → N destinations × (3 filters + 2 transformations) → packMessages over ${lines.length} events (${fileURLToPath(CORPUS_URL)})`,
+      description: `normalize → plan → N destinations × (3 filters + 2 transformations) → packMessages over ${lines.length} events (${CORPUS_PATH})`,
       measure: result,
       ratios,
       checks: { shape, planStage: d10.planStage },

@@ -5,7 +5,7 @@
  * values seen, minimum 0 for amounts, item schemas for lists); then padded with optional properties the plan
  * knows but these events do not send. Enum values seen in under 3% of events are left out, and a few plan
  * decisions the clients have not caught up with are applied (DRIFT), so most events are valid and some are not
- * (about 4%), as in production.
+ * (about 3%), as in production.
  */
 import { DRAFT_07, type PlanRule, type RuleType } from "../src/plans/index.ts";
 

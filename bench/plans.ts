@@ -22,10 +22,10 @@
  */
 import { Validator, type Schema as CfSchema } from "@cfworker/json-schema";
 import Ajv, { type ValidateFunction } from "ajv";
-import { fileURLToPath } from "node:url";
 import { compileJsonSchema, compilePlan, enforcePlan, FORMATS, type CompiledSchema, type PlanRule } from "../src/plans/index.ts";
 import type { SluiceEvent } from "../src/pipeline/normalize.ts";
-import { CHUNK, CORPUS_URL, loadCorpus } from "./filters.ts";
+import { CORPUS_PATH, corpusLines } from "../test/fixtures/corpus.ts";
+import { CHUNK } from "./filters.ts";
 import { measure, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
 import { generatePlan, ruleIdOf } from "./plans-fixture.ts";
 
@@ -125,7 +125,7 @@ function freshChunks(lines: readonly string[]): Pick<Contender<Event[]>, "unit" 
 export const plansSuite: Suite = {
   name: "plans",
   run(): SuiteResult {
-    const lines = loadCorpus();
+    const lines = corpusLines();
     const rules = generatePlan(lines.map((l) => JSON.parse(l) as Event));
     const index = new Map<string, number>();
     rules.forEach((r, i) => {
@@ -211,7 +211,7 @@ export const plansSuite: Suite = {
     );
     return {
       name: "plans",
-      description: `20-rule × 10-property tracking plan over ${lines.length} events in batches of ${CHUNK} (${fileURLToPath(CORPUS_URL)})`,
+      description: `20-rule × 10-property tracking plan over ${lines.length} events in batches of ${CHUNK} (${CORPUS_PATH})`,
       measure: result,
       ratios,
       checks: { agreement, rules },

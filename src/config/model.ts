@@ -70,7 +70,7 @@ export const ConfigFileSchema = s.object({
 /** What the build writes and the worker loads: validated, defaults applied, secrets still as `${env.NAME}`. */
 export interface BuiltConfig {
   version: 1;
-  /** Where the config came from, for error messages and `/admin/config`. */
+  /** The config folder it was built from, as given to the build (e.g. `filters`); recorded in the built module. */
   origin: string;
   sources: SourceConfig[];
   destinations: DestinationConfig[];

@@ -3,21 +3,22 @@
  * (HTTP → Queue → consumer → webhook adapter) → a local HTTP sink that verifies signatures.
  */
 import { Analytics } from "@segment/analytics-node";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startSink, type Sink } from "../../scripts/sink.ts";
+import { tempFolder } from "../support/temp-folder.ts";
 import { startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
 
 const SECRET = "e2e-hook-secret";
 const WRITE_KEY = "wk_e2e_server";
 let sink: Sink;
 let dev: DevWorker;
+const dir = tempFolder("e2e-config");
+const state = tempFolder("e2e-state");
 
 beforeAll(async () => {
   sink = await startSink({ secret: SECRET });
-  const dir = mkdtempSync(join(tmpdir(), "sluice-e2e-config-"));
   writeFileSync(
     join(dir, "sluice.yaml"),
     `sources:
@@ -32,7 +33,7 @@ destinations:
     settings: { url: "${sink.url}", secret: "\${env.HOOK_SECRET}", concurrency: 5 }
 `,
   );
-  dev = await startWranglerDev(dir, { HOOK_SECRET: SECRET });
+  dev = await startWranglerDev(dir, state, { HOOK_SECRET: SECRET });
 });
 
 afterAll(async () => {

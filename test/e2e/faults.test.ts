@@ -4,12 +4,12 @@
  * down (connections dropped) for a stretch. Nothing may be lost, duplicates stay rare, and the healthy
  * destination must not be slowed by the faulty one.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startSink, type Sink } from "../../scripts/sink.ts";
 import { archiveCommand } from "../../src/cli/admin.ts";
+import { tempFolder } from "../support/temp-folder.ts";
 import { postJson, startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
 
 const WRITE_KEY = "wk_e2e_faults";
@@ -18,10 +18,11 @@ let healthy: Sink;
 let faulty: Sink;
 let doomed: Sink;
 let dev: DevWorker;
+const dir = tempFolder("e2e-faults");
+const state = tempFolder("e2e-state");
 
 beforeAll(async () => {
   [healthy, faulty, doomed] = await Promise.all([startSink(), startSink(), startSink()]);
-  const dir = mkdtempSync(join(tmpdir(), "sluice-e2e-faults-"));
   writeFileSync(
     join(dir, "sluice.yaml"),
     `sources:
@@ -54,7 +55,7 @@ destinations:
     circuit_breaker: { failures_to_open: 1000, cooldown_seconds: 1 }
 `,
   );
-  dev = await startWranglerDev(dir, { ADMIN_TOKEN });
+  dev = await startWranglerDev(dir, state, { ADMIN_TOKEN });
 });
 
 afterAll(async () => {

@@ -4,12 +4,12 @@
  * again on the same persisted state (R2, Durable Objects); `sluice quarantine replay` then delivers each of them
  * exactly once, and a second replay delivers nothing more.
  */
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startSink, type Sink } from "../../scripts/sink.ts";
 import { adminRequest, archiveCommand } from "../../src/cli/admin.ts";
+import { tempFolder } from "../support/temp-folder.ts";
 import { postJson, startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
 
 const SECRET = "e2e-plans-secret";
@@ -17,7 +17,9 @@ const ADMIN_TOKEN = "e2e-plans-admin";
 const WRITE_KEY = "wk_e2e_plans";
 let sink: Sink;
 let dev: DevWorker | undefined;
-let dir: string;
+const dir = tempFolder("e2e-plans");
+/** Local R2 and Durable Objects, kept across the restart. */
+const state = tempFolder("e2e-state");
 
 const PLAN_V1 = `events:
   - name: Order Completed
@@ -38,7 +40,6 @@ const PLAN_V2 = `events:
 
 beforeAll(async () => {
   sink = await startSink({ secret: SECRET });
-  dir = mkdtempSync(join(tmpdir(), "sluice-e2e-plans-"));
   mkdirSync(join(dir, "plans"));
   writeFileSync(
     join(dir, "sluice.yaml"),
@@ -57,7 +58,7 @@ destinations:
 `,
   );
   writeFileSync(join(dir, "plans", "shop.yaml"), PLAN_V1);
-  dev = await startWranglerDev(dir, { HOOK_SECRET: SECRET, ADMIN_TOKEN });
+  dev = await startWranglerDev(dir, state, { HOOK_SECRET: SECRET, ADMIN_TOKEN });
 });
 
 afterAll(async () => {
@@ -100,10 +101,9 @@ it("quarantines violations, and after the plan is fixed a replay delivers each o
 
   // Fix the plan, restart on the same state: the quarantine (R2 + index) and the counters are still there.
   await dev!.stop();
-  const state = dev!.state;
   dev = undefined;
   writeFileSync(join(dir, "plans", "shop.yaml"), PLAN_V2);
-  dev = await startWranglerDev(dir, { HOOK_SECRET: SECRET, ADMIN_TOKEN }, 120_000, state);
+  dev = await startWranglerDev(dir, state, { HOOK_SECRET: SECRET, ADMIN_TOKEN });
   const conn2 = { url: dev.url, token: ADMIN_TOKEN };
 
   const lines: string[] = [];

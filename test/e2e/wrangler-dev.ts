@@ -1,28 +1,25 @@
 /**
  * Starts the real worker with `wrangler dev` (workerd, local Queues/R2/Durable Objects) on a config folder of
- * the test's choosing, on free loopback ports, with fresh local state (or the `state` folder of an earlier run,
- * to restart on the same R2 objects and Durable Objects).
+ * the test's choosing, on free loopback ports, with its local state in a folder the test owns (a fresh one, or
+ * that of an earlier run to restart on the same R2 objects and Durable Objects).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, wranglerEnv } from "../../scripts/local-wrangler.ts";
 
 export interface DevWorker {
   url: string;
-  /** The `--persist-to` folder. */
-  state: string;
   output: () => string;
   stop(): Promise<void>;
 }
 
 /**
- * @param state `--persist-to` folder; give the same one to a later call to restart on the same local state
- *   (stop the first worker before). Default: a fresh temporary folder.
+ * @param state `--persist-to` folder, the caller's (test/support/temp-folder.ts removes it after the file); give
+ *   the same one to a later call to restart on the same local state (stop the first worker before).
  */
-export async function startWranglerDev(configDir: string, vars: Record<string, string>, timeoutMs = 120_000, state = mkdtempSync(join(tmpdir(), "sluice-state-"))): Promise<DevWorker> {
+export async function startWranglerDev(configDir: string, state: string, vars: Record<string, string>, timeoutMs = 120_000): Promise<DevWorker> {
   const port = await freePort();
   // The config is built into the state folder and aliased in through a copy of wrangler.toml (wrangler dev
   // ignores --alias), so runs never touch .sluice/config.ts and can run side by side.
@@ -81,7 +78,7 @@ export async function startWranglerDev(configDir: string, vars: Record<string, s
     if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${log}`);
     try {
       const res = await fetch(`${url}/`);
-      if (res.ok) return { url, state, output: () => log, stop };
+      if (res.ok) return { url, output: () => log, stop };
     } catch {
       // not listening yet
     }

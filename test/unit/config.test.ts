@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
 import { MissingSecretError, OperatorSecretError, resolveSecrets, secretRefs } from "../../src/config/secrets.ts";
-import { configFolders, lineOf, where } from "./support/config-folders.ts";
+import { configFolders, lineOf, loadDemoConfig, where } from "./support/config-folders.ts";
 
 const { root, folder } = configFolders("config-test");
 
@@ -20,7 +20,7 @@ const SOURCES = `sources:
 
 describe("loadConfigDir: valid configs", () => {
   it("loads the demo folder", () => {
-    const { config, errors } = loadConfigDir("/work/main/filters", "/work/main");
+    const { config, errors } = loadDemoConfig();
     expect(errors).toEqual([]);
     expect(config).toBeDefined();
     expect(config!.origin).toBe("filters");

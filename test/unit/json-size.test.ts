@@ -1,8 +1,8 @@
 /** src/pipeline/json-size.ts: exact UTF-8 sizes and the upper bound normalize uses to skip measuring events. */
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { jsonBytesBound, nestedDeeperThan, utf8Length } from "../../src/pipeline/json-size.ts";
+import { corpusLines } from "../fixtures/corpus.ts";
 
 const bytesOf = (s: string) => new TextEncoder().encode(s).length;
 
@@ -18,8 +18,7 @@ describe("utf8Length", () => {
 describe("jsonBytesBound", () => {
   it("never undercounts JSON.stringify's UTF-8 size", () => {
     fc.assert(fc.property(fc.jsonValue(), (v) => jsonBytesBound(v, Number.POSITIVE_INFINITY) >= bytesOf(JSON.stringify(v) ?? "")));
-    const corpus = readFileSync("/work/shared/fixtures/events-5k.ndjson", "utf8").split("\n").filter((l) => l.trim() !== "");
-    for (const l of corpus.slice(0, 500)) expect(jsonBytesBound(JSON.parse(l), Number.POSITIVE_INFINITY)).toBeGreaterThanOrEqual(bytesOf(l));
+    for (const l of corpusLines().slice(0, 500)) expect(jsonBytesBound(JSON.parse(l), Number.POSITIVE_INFINITY)).toBeGreaterThanOrEqual(bytesOf(l));
   });
 
   it("stops counting past the limit, and gives up (Infinity) on values it cannot walk", () => {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
@@ -16,6 +15,7 @@ import {
   type DeliveryMessage,
   type PackedMessage,
 } from "../../src/queue/messages.ts";
+import { corpusEvents } from "../fixtures/corpus.ts";
 
 const encoder = new TextEncoder();
 const bytesOf = (s: string) => encoder.encode(s).length;
@@ -153,10 +153,7 @@ describe("packMessages", () => {
   });
 
   it("packs the 5k corpus into messages within the default target, order and content kept", () => {
-    const events = readFileSync("/work/shared/fixtures/events-5k.ndjson", "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => JSON.parse(l) as SluiceEvent);
+    const events = corpusEvents<SluiceEvent>();
     const messages = packMessages(header, events);
     for (const m of messages) expect(bytesOf(m.body)).toBeLessThanOrEqual(MESSAGE_TARGET_BYTES);
     expect(unpack(messages)).toEqual(events);

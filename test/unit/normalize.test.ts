@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { LIMITS, normalizeRequest, type EventType, type NormalizeOptions, type NormalizeResult } from "../../src/pipeline/normalize.ts";
+import { corpusEvents } from "../fixtures/corpus.ts";
 
 const RECEIVED_AT = new Date("2024-05-01T12:00:00.000Z");
 
@@ -567,9 +567,8 @@ describe("partial batches", () => {
   });
 });
 
-describe("real corpus (events-5k.ndjson)", () => {
-  const lines = readFileSync("/work/shared/fixtures/events-5k.ndjson", "utf8").split("\n").filter((l) => l.trim() !== "");
-  const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+describe("the corpus (test/fixtures/events-5k.ndjson)", () => {
+  const events = corpusEvents();
 
   it("normalizes every event as accepted via a batch route, each keeping its messageId and type", () => {
     expect(events.length).toBe(5000);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatConfigError, loadConfigDir, type LoadResult } from "../../src/config/load.ts";
 import { compilePlan, enforcePlan, type PlanRule } from "../../src/plans/index.ts";
-import { configFolders, lineOf, where } from "./support/config-folders.ts";
+import { configFolders, lineOf, loadDemoConfig, where } from "./support/config-folders.ts";
 
 const { folder } = configFolders("plan-config-test");
 
@@ -164,7 +164,7 @@ rules:
   });
 
   it("loads the demo folder's plan", () => {
-    const { config, errors } = loadConfigDir("/work/main/filters", "/work/main");
+    const { config, errors } = loadDemoConfig();
     expect(errors).toEqual([]);
     expect(config!.sources[0]).toMatchObject({ tracking_plan: "web", enforcement: { unplanned_events: "allow", violations: "allow" } });
     expect(() => compilePlan(config!.plans!.web!)).not.toThrow();

@@ -1,12 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { formatConfigError, loadConfigDir } from "../../src/config/load.ts";
 import { bucketLimits, dedupSettings } from "../../src/config/source-limits.ts";
+import { tempFolder } from "../support/temp-folder.ts";
 
-const root = mkdtempSync(join(tmpdir(), "sluice-limits-config-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder("limits-config");
 let n = 0;
 function load(text: string) {
   const dir = join(root, `case-${++n}`);

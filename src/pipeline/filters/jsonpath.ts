@@ -12,7 +12,7 @@
  *    is rejected (so a quirk of its parser can never run an expression we did not check).
  * At run time evaluation errors inside a filter expression (e.g. `@.a.b` where `a` is missing) count as "no match".
  */
-import { JSONPath, type ReturnObject } from "jsonpath-plus";
+import { JSONPath } from "jsonpath-plus";
 import { RuleProblem } from "./errors.ts";
 import { FORBIDDEN_KEYS, type JsonObject, putKey } from "./paths.ts";
 
@@ -25,6 +25,12 @@ export interface CompiledJsonPath {
 }
 
 export type JsonPathPurpose = "where" | "drop";
+
+/** The fields used here of one match with `resultType: "all"` (jsonpath-plus 10 exports no type for it). */
+interface JsonPathMatch {
+  parent: unknown;
+  parentProperty: string | number | null;
+}
 
 /** True when a DROP_PROPERTIES entry is meant as a JSONPath rather than a key name (`$email` stays a key name). */
 export function looksLikeJsonPath(entry: string): boolean {
@@ -360,7 +366,7 @@ export function compileJsonPath(source: unknown, purpose: JsonPathPurpose): Comp
     source: path,
     test: (json) => run(json, "value").length > 0,
     drop: (json) => {
-      const results = run(json, "all") as ReturnObject[];
+      const results = run(json, "all") as JsonPathMatch[];
       if (results.length === 0) return json;
       const targets = new Map<object, Set<string>>();
       for (const result of results) {

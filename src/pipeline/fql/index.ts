@@ -1,6 +1,6 @@
 /**
  * Segment-compatible FQL (Filter Query Language) compiler: parse once, evaluate per event with closures.
- * Semantics: /work/shared/DESIGN.md §3 and the comments in ./compile.ts, ./values.ts, ./glob.ts.
+ * Semantics: docs/filters.md and the comments in ./compile.ts, ./values.ts, ./glob.ts.
  */
 import { compileFqlNode, type FqlPredicate } from "./compile.ts";
 import { parseFql } from "./parser.ts";

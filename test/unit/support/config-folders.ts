@@ -1,17 +1,16 @@
 /**
  * Config folders for unit tests: each call writes files into a fresh folder under one temporary root (removed
- * after the test file), and the helpers to point at what a config error names.
+ * after the test file), the repository's demo folder, and the helpers to point at what a config error names.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { afterAll } from "vitest";
-import type { ConfigError } from "../../../src/config/load.ts";
+import { fileURLToPath } from "node:url";
+import { loadConfigDir, type ConfigError, type LoadResult } from "../../../src/config/load.ts";
+import { tempFolder } from "../../support/temp-folder.ts";
 
 /** A temporary root for this test file; `folder(files)` writes `files` (paths relative to it) into a new folder. */
 export function configFolders(prefix: string): { root: string; folder(files: Record<string, string>): string } {
-  const root = mkdtempSync(join(tmpdir(), `sluice-${prefix}-`));
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempFolder(prefix);
   let folders = 0;
   return {
     root,
@@ -26,6 +25,12 @@ export function configFolders(prefix: string): { root: string; folder(files: Rec
     },
   };
 }
+
+/** The checkout this file is in: its demo config folder is `filters`. */
+const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** The demo config folder of this checkout (`filters`), file names shown relative to the repository. */
+export const loadDemoConfig = (): LoadResult => loadConfigDir(join(REPO_ROOT, "filters"), REPO_ROOT);
 
 /** 1-based line of the only line containing `marker` (asserted unique, so tests cannot point at the wrong one). */
 export function lineOf(text: string, marker: string): number {
