@@ -5,6 +5,7 @@
  */
 import { isPlainObject as isObject } from "../config/schema.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
+import { atMostCodePoints, MAX_PATTERN_INPUT } from "../pipeline/pattern-input.ts";
 import { compileJsonSchema, JsonSchemaError, resolvePointer, type CompiledSchema, type PathSegment } from "./json-schema.ts";
 import { RULE_TYPES, type Enforcement, type JsonSchema, type PlanRule, type RuleType, type Violation } from "./types.ts";
 
@@ -164,6 +165,8 @@ function plannedNames(root: JsonSchema, name: "properties" | "traits"): Planned 
 
 function isPlanned(planned: Planned, key: string): boolean {
   if (planned.names.has(key)) return true;
+  // Too long to run a regex on (the rule's schema reports it as a Pattern violation).
+  if (!atMostCodePoints(key, MAX_PATTERN_INPUT)) return false;
   for (let i = 0; i < planned.patterns.length; i++) if (planned.patterns[i]!.test(key)) return true;
   return false;
 }
