@@ -54,9 +54,18 @@ export interface CompiledSchema {
   validate(value: unknown): SchemaViolation[];
 }
 
+export interface SchemaOptions {
+  /**
+   * Judges each regex (`pattern`, `patternProperties`) once it parses: a sentence saying what is wrong with it makes
+   * compiling fail there. The config build passes its ReDoS check (src/config/pattern-safety.ts); the worker, which
+   * only gets plans the build accepted, passes none.
+   */
+  patternProblem?: (source: string) => string | undefined;
+}
+
 /** Compiles a draft-07 schema; throws JsonSchemaError naming the keyword when it cannot. */
-export function compileJsonSchema(schema: unknown): CompiledSchema {
-  const root = new Compiler(schema).compileRoot();
+export function compileJsonSchema(schema: unknown, options: SchemaOptions = {}): CompiledSchema {
+  const root = new Compiler(schema, options).compileRoot();
   return {
     test: (value) => root(value, SILENT),
     validate(value) {
@@ -343,7 +352,10 @@ class Compiler {
   /** Every `definitions` entry, compiled after the root (so unused ones are checked too) unless a $ref got there first. */
   private readonly definitions: PathSegment[][] = [];
 
-  constructor(private readonly root: unknown) {}
+  constructor(
+    private readonly root: unknown,
+    private readonly options: SchemaOptions,
+  ) {}
 
   compileRoot(): Check {
     const check = this.ref([], "#", [], []);
@@ -466,11 +478,15 @@ class Compiler {
 
   private regex(source: unknown, at: PathSegment[], keyword: string): RegExp {
     if (typeof source !== "string") this.fail(at, `"${keyword}" must be a string (a regular expression)`);
+    let re: RegExp;
     try {
-      return new RegExp(source, "u");
+      re = new RegExp(source, "u");
     } catch (err) {
       this.fail(at, `"${keyword}": invalid regular expression ${JSON.stringify(source)} (${(err as Error).message})`);
     }
+    const problem = this.options.patternProblem?.(source);
+    if (problem !== undefined) this.fail(at, `"${keyword}": ${problem}`);
+    return re;
   }
 
   private type(spec: unknown, at: PathSegment[]): Check {

@@ -484,3 +484,23 @@ describe("compileJsonSchema: a regex runs only on strings of at most MAX_PATTERN
     expect(compileJsonSchema({ properties: { [long]: {} } }).test({ [long]: 1 })).toBe(true);
   });
 });
+
+describe("compileJsonSchema: options.patternProblem", () => {
+  const refuseX = (source: string) => (source.includes("x") ? `regular expression ${JSON.stringify(source)} is refused` : undefined);
+
+  it.each([
+    [{ properties: { a: { pattern: "^x$" } } }, ["properties", "a", "pattern"], '"pattern": regular expression "^x$" is refused'],
+    [{ patternProperties: { "^a": {}, "^x": {} } }, ["patternProperties", "^x"], '"patternProperties": regular expression "^x" is refused'],
+  ])("fails the build where it refuses a regex: %j", (schema, at, detail) => {
+    expect(() => compileJsonSchema(schema, { patternProblem: refuseX })).toThrow(expect.objectContaining({ schemaPath: at, detail }));
+  });
+
+  it("is asked only about regexes that parse, and not at all without the option", () => {
+    const asked: string[] = [];
+    const patternProblem = (source: string) => void asked.push(source);
+    expect(() => compileJsonSchema({ pattern: "([" }, { patternProblem })).toThrow(/invalid regular expression/);
+    compileJsonSchema({ pattern: "^a$", patternProperties: { "^b": {} } }, { patternProblem });
+    expect(asked).toEqual(["^a$", "^b"]);
+    expect(compileJsonSchema({ pattern: "^x$" }).test("x")).toBe(true);
+  });
+});
