@@ -3,7 +3,8 @@
  * list, `{ rules: [...] }`, the Public API's `{ data: { rules: [...] } }` or `{ trackingPlan: {…}, rules: [...] }`,
  * bookkeeping keys ignored), plus Sluice's short-hand in the same file: `property_groups:` and `events:`, expanded
  * into the same JSON Schema a Segment rule carries (src/plans/shorthand.ts). Every rule is compiled here, so a
- * plan that would fail in the worker never deploys; errors name the rule (`TRACK "Order Completed" v2`).
+ * plan that would fail in the worker never deploys, and every regex must match in linear time (./pattern-safety.ts);
+ * errors name the rule (`TRACK "Order Completed" v2`).
  */
 import {
   compilePlan,
@@ -22,6 +23,7 @@ import {
 } from "../plans/index.ts";
 import type { ConfigError, ConfigFile } from "./load.ts";
 import { ID_PATTERN, type SourceConfig } from "./model.ts";
+import { superLinearProblem } from "./pattern-safety.ts";
 import { formatPath, isPlainObject, s, type Path, type Problem, type Schema } from "./schema.ts";
 
 /** Keys of Segment's exports that carry no meaning here, on the plan and on each rule. */
@@ -76,11 +78,14 @@ const PropertySpecSchema: Schema<PropertySpec> = {
     const before = problems.length;
     const spec = PropertyObjectSchema.check(v, path, problems);
     if (spec?.pattern !== undefined) {
+      let problem: string | undefined;
       try {
         new RegExp(spec.pattern, "u");
       } catch (err) {
-        problems.push({ path: [...path, "pattern"], message: `invalid regular expression (${(err as Error).message})` });
+        problem = `invalid regular expression (${(err as Error).message})`;
       }
+      problem ??= superLinearProblem(spec.pattern);
+      if (problem !== undefined) problems.push({ path: [...path, "pattern"], message: problem });
     }
     if (spec?.format !== undefined && !Object.hasOwn(FORMATS, spec.format))
       problems.push({ path: [...path, "format"], message: `unknown format "${spec.format}" (supported: ${Object.keys(FORMATS).join(", ")})` });
@@ -161,7 +166,7 @@ export function readPlanFile(file: ConfigFile, planId: string, errors: ConfigErr
   /** Checks that a rule compiles, then keeps it with its location (for duplicate errors). */
   const accept = (rule: PlanRule, where: Path, label: string) => {
     try {
-      compilePlan([rule]);
+      compilePlan([rule], { patternProblem: superLinearProblem });
     } catch (err) {
       if (!(err instanceof PlanRuleError)) throw err;
       errors.push({ file: file.file, line: file.lineOf([...where, ...err.at]), rule: label, message: err.detail });

@@ -5,7 +5,8 @@
  */
 import { isPlainObject as isObject } from "../config/schema.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { compileJsonSchema, JsonSchemaError, resolvePointer, type CompiledSchema, type PathSegment } from "./json-schema.ts";
+import { atMostCodePoints, MAX_PATTERN_INPUT } from "../pipeline/pattern-input.ts";
+import { compileJsonSchema, JsonSchemaError, resolvePointer, type CompiledSchema, type PathSegment, type SchemaOptions } from "./json-schema.ts";
 import { RULE_TYPES, type Enforcement, type JsonSchema, type PlanRule, type RuleType, type Violation } from "./types.ts";
 
 /** Which setting a finding falls under. */
@@ -91,10 +92,10 @@ export function ruleLabel(rule: { type: string; key?: string; version: number })
 
 /**
  * Compiles a plan's rules (as BuiltConfig carries them). Throws PlanRuleError for an invalid rule or schema and
- * for two rules with the same type, key and version.
+ * for two rules with the same type, key and version. `options` go to every rule's schema (the build's regex check).
  * @example const plan = compilePlan(config.plans.web); enforcePlan(plan, source.enforcement, event)
  */
-export function compilePlan(rules: readonly PlanRule[]): CompiledPlan {
+export function compilePlan(rules: readonly PlanRule[], options: SchemaOptions = {}): CompiledPlan {
   const track = new Map<string, Versions>();
   const page = new Map<string, Versions>();
   const screen = new Map<string, Versions>();
@@ -114,7 +115,7 @@ export function compilePlan(rules: readonly PlanRule[]): CompiledPlan {
 
     let schema: CompiledSchema;
     try {
-      schema = compileJsonSchema(rule.jsonSchema);
+      schema = compileJsonSchema(rule.jsonSchema, options);
     } catch (err) {
       if (!(err instanceof JsonSchemaError)) throw err;
       const at = ["jsonSchema", ...err.schemaPath];
@@ -164,6 +165,8 @@ function plannedNames(root: JsonSchema, name: "properties" | "traits"): Planned 
 
 function isPlanned(planned: Planned, key: string): boolean {
   if (planned.names.has(key)) return true;
+  // Too long to run a regex on (the rule's schema reports it as a Pattern violation).
+  if (!atMostCodePoints(key, MAX_PATTERN_INPUT)) return false;
   for (let i = 0; i < planned.patterns.length; i++) if (planned.patterns[i]!.test(key)) return true;
   return false;
 }

@@ -8,7 +8,7 @@
  *   if (decision.action === "allow") route(decision.event);        // block: count it; quarantine: store it intact
  */
 export { compilePlan, enforcePlan, PlanRuleError, ruleLabel, type CompiledPlan, type DecisionReason, type Finding, type FindingKind, type PlanDecision } from "./enforce.ts";
-export { compileJsonSchema, fieldName, JsonSchemaError, jsonEqual, type CompiledSchema, type PathSegment, type SchemaViolation } from "./json-schema.ts";
+export { compileJsonSchema, fieldName, JsonSchemaError, jsonEqual, type CompiledSchema, type PathSegment, type SchemaOptions, type SchemaViolation } from "./json-schema.ts";
 export { FORMATS } from "./formats.ts";
 export { mainObjectOf, shorthandRule, DRAFT_07, PROPERTY_TYPES, SHORTHAND_EVENT_TYPES, type PropertySpec, type PropertyType, type ShorthandEvent } from "./shorthand.ts";
 export {

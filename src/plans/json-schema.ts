@@ -16,13 +16,16 @@
  * $schema, $id, title, description, default, examples, $comment, readOnly, writeOnly, and the keys Segment's
  * exports put in schemas (`labels`, `id`, `key`). Anything else is a build error naming the keyword, as are
  * keywords that draft-07 would silently skip (`then` without `if`, `additionalItems` without a tuple, validation
- * keywords beside `$ref`) and a `$ref` cycle that never descends into the data.
+ * keywords beside `$ref`) and a `$ref` cycle that never descends into the data. A regex runs only on strings of at most
+ * MAX_PATTERN_INPUT characters (src/pipeline/pattern-input.ts): a longer value, or a longer property name where
+ * `patternProperties` apply, is a Pattern violation.
  *
  * @example
  *   const schema = compileJsonSchema({ type: "object", properties: { revenue: { type: "number" } }, required: ["revenue"] });
  *   schema.test({ revenue: 5 })        // true
  *   schema.validate({ revenue: "5" })  // [{ type: "Invalid Type", field: "revenue", description: "revenue: expected number, got string", path: ["revenue"] }]
  */
+import { atMostCodePoints, codePoints, MAX_PATTERN_INPUT } from "../pipeline/pattern-input.ts";
 import { FORMATS } from "./formats.ts";
 import type { Violation, ViolationType } from "./types.ts";
 
@@ -51,9 +54,18 @@ export interface CompiledSchema {
   validate(value: unknown): SchemaViolation[];
 }
 
+export interface SchemaOptions {
+  /**
+   * Judges each regex (`pattern`, `patternProperties`) once it parses: a sentence saying what is wrong with it makes
+   * compiling fail there. The config build passes its ReDoS check (src/config/pattern-safety.ts); the worker, which
+   * only gets plans the build accepted, passes none.
+   */
+  patternProblem?: (source: string) => string | undefined;
+}
+
 /** Compiles a draft-07 schema; throws JsonSchemaError naming the keyword when it cannot. */
-export function compileJsonSchema(schema: unknown): CompiledSchema {
-  const root = new Compiler(schema).compileRoot();
+export function compileJsonSchema(schema: unknown, options: SchemaOptions = {}): CompiledSchema {
+  const root = new Compiler(schema, options).compileRoot();
   return {
     test: (value) => root(value, SILENT),
     validate(value) {
@@ -117,6 +129,9 @@ const SILENT: State = { out: null, path: [], depth: 0 };
 const MAX_REF_DEPTH = 200;
 
 const PASS: Check = () => true;
+
+/** A value or property name a regex would run on but that is over the bound (see src/pipeline/pattern-input.ts). */
+const TOO_LONG_FOR_PATTERN = `is longer than ${MAX_PATTERN_INPUT} characters, the most a pattern is tested on`;
 
 function isObject(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -205,22 +220,6 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   }
   for (const k in b) if (hasOwn(b as Obj, k)) count--;
   return count === 0;
-}
-
-/** Length in Unicode code points (a surrogate pair counts once), as JSON Schema defines string length. */
-function codePoints(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length - 1; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
 }
 
 function countKeys(o: Obj): number {
@@ -353,7 +352,10 @@ class Compiler {
   /** Every `definitions` entry, compiled after the root (so unused ones are checked too) unless a $ref got there first. */
   private readonly definitions: PathSegment[][] = [];
 
-  constructor(private readonly root: unknown) {}
+  constructor(
+    private readonly root: unknown,
+    private readonly options: SchemaOptions,
+  ) {}
 
   compileRoot(): Check {
     const check = this.ref([], "#", [], []);
@@ -476,11 +478,15 @@ class Compiler {
 
   private regex(source: unknown, at: PathSegment[], keyword: string): RegExp {
     if (typeof source !== "string") this.fail(at, `"${keyword}" must be a string (a regular expression)`);
+    let re: RegExp;
     try {
-      return new RegExp(source, "u");
+      re = new RegExp(source, "u");
     } catch (err) {
       this.fail(at, `"${keyword}": invalid regular expression ${JSON.stringify(source)} (${(err as Error).message})`);
     }
+    const problem = this.options.patternProblem?.(source);
+    if (problem !== undefined) this.fail(at, `"${keyword}": ${problem}`);
+    return re;
   }
 
   private type(spec: unknown, at: PathSegment[]): Check {
@@ -587,14 +593,18 @@ class Compiler {
       const message = `must be at most ${plural(max, "character")}`;
       checks.push((v, st) => {
         const str = v as string;
-        if (str.length <= max || codePoints(str) <= max) return true;
+        if (atMostCodePoints(str, max)) return true;
         return st.out === null ? false : report(st, "Length", message);
       });
     }
     if (s.pattern !== undefined) {
       const re = this.regex(s.pattern, [...at, "pattern"], "pattern");
       const message = `does not match the pattern ${re.source}`;
-      checks.push((v, st) => re.test(v as string) || (st.out === null ? false : report(st, "Pattern", message)));
+      checks.push((v, st) => {
+        const str = v as string;
+        if (atMostCodePoints(str, MAX_PATTERN_INPUT)) return re.test(str) || (st.out === null ? false : report(st, "Pattern", message));
+        return st.out === null ? false : report(st, "Pattern", TOO_LONG_FOR_PATTERN);
+      });
     }
     if (s.format !== undefined) {
       const name = s.format;
@@ -838,6 +848,12 @@ function extraPropertiesCheck(declared: Set<string>, patterns: RegExp[], pattern
     let ok = true;
     for (const k in o) {
       if (!hasOwn(o, k)) continue;
+      if (patterns.length > 0 && !atMostCodePoints(k, MAX_PATTERN_INPUT)) {
+        // Not tested against patternProperties, so its schema there is unknown: the name itself is the violation.
+        if (st.out === null) return false;
+        ok = report(st, "Pattern", `the property name ${TOO_LONG_FOR_PATTERN}`, k);
+        continue;
+      }
       let planned = declared.has(k);
       for (let j = 0; j < patterns.length; j++) {
         if (!patterns[j]!.test(k)) continue;

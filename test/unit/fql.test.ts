@@ -12,6 +12,8 @@ import {
   type FqlNode,
   type FqlValue,
 } from "../../src/pipeline/fql/index.ts";
+import { MAX_EVENT_GLOB } from "../../src/pipeline/fql/compile.ts";
+import { MAX_PATTERN_INPUT } from "../../src/pipeline/pattern-input.ts";
 
 const run = (source: string, event: FqlEvent): boolean => compileFql(source)(event);
 
@@ -667,6 +669,20 @@ describe("match()", () => {
     expect(p({ event: "bcd", properties: { pattern: "b*" } })).toBe(true);
     expect(p({ event: "bcd", properties: { pattern: "[" } })).toBe(false);
     expect(p({ event: "bcd", properties: { pattern: "b*" } })).toBe(true);
+  });
+
+  it("tries a pattern read from the event only up to MAX_EVENT_GLOB characters, on values up to MAX_PATTERN_INPUT", () => {
+    const p = compileFql("match(s, p)");
+    const pattern = "a".repeat(MAX_EVENT_GLOB);
+    expect(p({ s: pattern, p: pattern })).toBe(true);
+    expect(p({ s: `${pattern}a`, p: `${pattern}a` })).toBe(false);
+    expect(p({ s: "a", p: `a${"*".repeat(MAX_EVENT_GLOB)}` })).toBe(false);
+    const value = "\u{1F600}".repeat(MAX_PATTERN_INPUT); // counted in code points
+    expect(p({ s: value, p: "*" })).toBe(true);
+    expect(p({ s: `${value}a`, p: "*" })).toBe(false);
+    expect(run("!match(s, p)", { s: `${value}a`, p: "*" })).toBe(true);
+    // A literal pattern is the operator's and linear in the value: any length.
+    expect(run("match(s, '*a')", { s: `${value}a` })).toBe(true);
   });
 
   it.each([

@@ -4,6 +4,7 @@
  * schemas it cannot honour fail at build, naming the keyword and where it is.
  */
 import { describe, expect, it } from "vitest";
+import { MAX_PATTERN_INPUT } from "../../src/pipeline/pattern-input.ts";
 import { compileJsonSchema, FORMATS, JsonSchemaError, type PathSegment, type ViolationType } from "../../src/plans/index.ts";
 
 interface Case {
@@ -451,5 +452,55 @@ describe("compileJsonSchema: build errors name the keyword and where it is", () 
     expect(error).toBeInstanceOf(JsonSchemaError);
     expect((error as JsonSchemaError).schemaPath).toEqual(at);
     expect((error as JsonSchemaError).detail).toMatch(message);
+  });
+});
+
+describe("compileJsonSchema: a regex runs only on strings of at most MAX_PATTERN_INPUT characters", () => {
+  const TOO_LONG = `is longer than ${MAX_PATTERN_INPUT} characters, the most a pattern is tested on`;
+
+  it("makes a longer value a Pattern violation instead of testing it", () => {
+    const schema = compileJsonSchema({ properties: { a: { pattern: "^a*$" } } });
+    expect(schema.test({ a: "a".repeat(MAX_PATTERN_INPUT) })).toBe(true);
+    // Counted in code points, as maxLength is: 2048 emoji are 4096 UTF-16 units.
+    expect(compileJsonSchema({ pattern: "^.*$" }).test("\u{1F600}".repeat(MAX_PATTERN_INPUT))).toBe(true);
+    expect(schema.test({ a: "a".repeat(MAX_PATTERN_INPUT + 1) })).toBe(false);
+    expect(schema.validate({ a: "a".repeat(MAX_PATTERN_INPUT + 1) })).toEqual([{ type: "Pattern", field: "a", description: `a: ${TOO_LONG}`, path: ["a"] }]);
+  });
+
+  it("answers at once for a catastrophic regex the build would have refused", () => {
+    // The worker compiles without the build's check; were such a regex deployed, the bound keeps a long value off it.
+    const schema = compileJsonSchema({ pattern: "^(\\w+\\s?)*$" });
+    expect(schema.validate(`${"a".repeat(MAX_PATTERN_INPUT)}!`)).toEqual([{ type: "Pattern", field: "", description: `(root): ${TOO_LONG}`, path: [] }]);
+  });
+
+  it("makes a longer property name a Pattern violation where patternProperties apply", () => {
+    const schema = compileJsonSchema({ patternProperties: { "^x_": { type: "number" } } });
+    const short = `x_${"a".repeat(MAX_PATTERN_INPUT - 2)}`;
+    expect(schema.validate({ [short]: "1" })).toEqual([
+      { type: "Invalid Type", field: short, description: `${short}: expected number, got string`, path: [short] },
+    ]);
+    const long = `${short}a`;
+    expect(schema.validate({ [long]: "1" })).toEqual([{ type: "Pattern", field: long, description: `${long}: the property name ${TOO_LONG}`, path: [long] }]);
+    expect(compileJsonSchema({ properties: { [long]: {} } }).test({ [long]: 1 })).toBe(true);
+  });
+});
+
+describe("compileJsonSchema: options.patternProblem", () => {
+  const refuseX = (source: string) => (source.includes("x") ? `regular expression ${JSON.stringify(source)} is refused` : undefined);
+
+  it.each([
+    [{ properties: { a: { pattern: "^x$" } } }, ["properties", "a", "pattern"], '"pattern": regular expression "^x$" is refused'],
+    [{ patternProperties: { "^a": {}, "^x": {} } }, ["patternProperties", "^x"], '"patternProperties": regular expression "^x" is refused'],
+  ])("fails the build where it refuses a regex: %j", (schema, at, detail) => {
+    expect(() => compileJsonSchema(schema, { patternProblem: refuseX })).toThrow(expect.objectContaining({ schemaPath: at, detail }));
+  });
+
+  it("is asked only about regexes that parse, and not at all without the option", () => {
+    const asked: string[] = [];
+    const patternProblem = (source: string) => void asked.push(source);
+    expect(() => compileJsonSchema({ pattern: "([" }, { patternProblem })).toThrow(/invalid regular expression/);
+    compileJsonSchema({ pattern: "^a$", patternProperties: { "^b": {} } }, { patternProblem });
+    expect(asked).toEqual(["^a$", "^b"]);
+    expect(compileJsonSchema({ pattern: "^x$" }).test("x")).toBe(true);
   });
 });

@@ -225,6 +225,49 @@ describe("plan files: errors name the file, the line and the rule", () => {
     ]);
   });
 
+  it("refuses regexes that can backtrack super-linearly, with file, line and rule, in both forms", () => {
+    // Single-quoted YAML keeps backslashes as written.
+    const text = String.raw`property_groups:
+  ids:
+    ref: { type: string, pattern: '^\d*\d*$' }
+rules:
+  - type: TRACK
+    key: A
+    jsonSchema: { properties: { properties: { properties: { name: { type: string, pattern: '^(\w+\s?)*$' } } } } }
+  - type: TRACK
+    key: C
+    jsonSchema:
+      properties:
+        properties:
+          patternProperties:
+            '(a+)+$': {}
+events:
+  - name: B
+    properties:
+      sku: { type: string, pattern: '^SKU-\d+$' }
+      email: { type: string, pattern: '^[^@\s]+@[^@\s]+\.[^@\s]+$' }
+`;
+    const { errors } = load({ "plans/web.yaml": text });
+    expect(where(errors)).toEqual([
+      { file: PLAN, line: lineOf(text, "name: {"), rule: 'TRACK "A" v1' },
+      { file: PLAN, line: lineOf(text, "(a+)+$"), rule: 'TRACK "C" v1' },
+      { file: PLAN, line: lineOf(text, "ref:"), rule: "property_groups.ids.ref.pattern" },
+      { file: PLAN, line: lineOf(text, "email:"), rule: 'TRACK "B" v1' },
+    ]);
+    const expected = [
+      ['jsonSchema.properties.properties.properties.name.pattern: "pattern": ', String.raw`^(\w+\s?)*$`, "exponential"],
+      ['jsonSchema.properties.properties.patternProperties.(a+)+$: "patternProperties": ', "(a+)+$", "exponential"],
+      ["", String.raw`^\d*\d*$`, "quadratic"],
+      ["properties.email.pattern: ", String.raw`^[^@\s]+@[^@\s]+\.[^@\s]+$`, "quadratic"],
+    ];
+    errors.forEach(({ message }, i) => {
+      const [at, source, growth] = expected[i]!;
+      const head = `${at}regular expression ${JSON.stringify(source)} can take ${growth} time to match (it backtracks at `;
+      expect(message.slice(0, head.length)).toBe(head);
+      expect(message).toMatch(/; slow on input like .+\): rewrite it so that no part of a text can be matched in more than one way$/);
+    });
+  });
+
   it("rejects unknown keys on a rule, a short-hand event and a property spec", () => {
     const text = `rules:
   - { type: TRACK, key: A, version: 1, jsonSchema: {}, colour: red }

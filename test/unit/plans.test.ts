@@ -16,6 +16,7 @@ import {
   type PlanRule,
 } from "../../src/plans/index.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
+import { MAX_PATTERN_INPUT } from "../../src/pipeline/pattern-input.ts";
 
 /** A normalized event of `type` with the fields given (the enrichment fields every event has). */
 function event(type: SluiceEvent["type"], fields: Record<string, unknown> = {}): SluiceEvent {
@@ -144,6 +145,17 @@ describe("enforcePlan: what is found", () => {
     ]);
     expect(enforcePlan(plan, ALLOW_ALL, track("P", { a: 1, x_b: 2, y: 3 })).findings.map((f) => f.field)).toEqual(["properties.y"]);
     expect(enforcePlan(plan, ALLOW_ALL, track("A", { a: 1, b: 2 })).findings).toEqual([]);
+  });
+
+  it("tests no name longer than MAX_PATTERN_INPUT against patternProperties: it is unplanned, and a Pattern violation", () => {
+    const plan = compilePlan([{ type: "TRACK", key: "P", version: 1, jsonSchema: { properties: { properties: { properties: { a: {} }, patternProperties: { "^x_": {} } } } } }]);
+    const fits = `x_${"b".repeat(MAX_PATTERN_INPUT - 2)}`;
+    expect(enforcePlan(plan, ALLOW_ALL, track("P", { a: 1, [fits]: 2 })).findings).toEqual([]);
+    const long = `${fits}b`;
+    expect(enforcePlan(plan, ALLOW_ALL, track("P", { a: 1, [long]: 2 })).findings.map(({ kind, type, field }) => [kind, type, field])).toEqual([
+      ["unplanned_property", "Unplanned Property", `properties.${long}`],
+      ["violation", "Pattern", `properties.${long}`],
+    ]);
   });
 
   it("makes names outside additionalProperties: false violations (governed by `violations`), not unplanned properties", () => {
