@@ -6,8 +6,12 @@
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import config from "sluice-config";
+import { destinationKinds } from "../../destinations/index.ts";
 import worker from "../../src/index.ts";
-import type { DeliveryMessage } from "../../src/queue/messages.ts";
+import { compilePipeline, routeNormalized } from "../../src/pipeline/compile.ts";
+import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
+import { routedSends, type DeliveryMessage } from "../../src/queue/messages.ts";
 import type { DeadLetter } from "../../src/storage/dead-letters.ts";
 import { basic, eventually, post } from "./helpers.ts";
 import { sink } from "./setup.ts";
@@ -42,30 +46,42 @@ async function runBatch(queue: string, bodies: string[], workerEnv: Env = env) {
 
 const sentToFragile = (messageId: string) => sink.requests.filter((r) => r.url.startsWith("http://fragile.test") && r.body.includes(messageId));
 const THREW = /^filters of destination:fragile threw: RangeError: Maximum call stack size exceeded/;
-const THREW_ON_NULL = /^filters of destination:fragile threw: .*Cannot read properties of null/;
 
 describe("a filter that throws dead-letters the event", () => {
-  it("at ingest: accepted, dead-lettered with the reason through the real dead-letter queue, listed, counted; a replay filters it again", { timeout: 30_000 }, async () => {
+  it("at ingest: an event nested past the cap is rejected and never reaches a filter", async () => {
+    const res = await post("/v1/track", event(`tree-${crypto.randomUUID()}`, { tree: nested(5000) }), { authorization: basic(DEEP_KEY) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: "nesting_too_deep" } });
+  });
+
+  it("from routing: dead-lettered with the reason through the real dead-letter queue, listed, counted; a replay filters it again", { timeout: 30_000 }, async () => {
+    // Ingest's depth cap keeps such an event out of the request path, so route it as ingest does and send what
+    // routing hands the dead-letter queue (the same routedSends ingest and quarantine replay use).
     const messageId = `tree-${crypto.randomUUID()}`;
-    // Only to fragile: the inspector and the data lake would take the event whole.
-    const integrations = { All: false, Fragile: true, "Data Lake": false };
-    const res = await post("/v1/track", { ...event(messageId, { items: [{ flag: null }] }), integrations }, { authorization: basic(DEEP_KEY) });
-    expect(await res.json()).toEqual({ success: true, accepted: 1 });
+    const counted: string[] = [];
+    const source = compilePipeline(config, destinationKinds, env as unknown as Record<string, unknown>).sourceForWriteKey(DEEP_KEY)!;
+    const routed = routeNormalized(source, { accepted: [event(messageId, { tree: nested(5000) }) as unknown as SluiceEvent], rejected: [] }, { count: (scope, metric) => void counted.push(`${scope} ${metric}`) });
+    expect(counted).toContain("destination:fragile failed.filter_error");
+    const sends = routedSends(routed.routed.get("fragile")!).filter((s) => s.queue === "DEAD_LETTERS");
+    expect(sends).toHaveLength(1);
+    const { fields, events } = sends[0]!;
+    await env.DEAD_LETTERS.send(JSON.stringify({ v: 1, dest: "fragile", source: "deep", t0: Date.now(), tries: 0, ...fields, events }), { contentType: "text" });
 
     const [dl] = await eventually(async () => ((await deadLettersWith(messageId)).length > 0 ? deadLettersWith(messageId) : undefined));
     expect(dl).toMatchObject({ destination: "fragile", source: "deep", code: "filter_error", pending: "destination", events: [{ messageId }] });
-    expect(dl!.reason).toMatch(THREW_ON_NULL);
+    expect(dl!.reason).toMatch(THREW);
     const listed = (await (await admin("/admin/dead-letters?destination=fragile&category=filter_error&limit=500")).json()) as { entries: { id: string }[] };
     expect(listed.entries.map((e) => e.id)).toContain(dl!.id);
-    type Stats = { scopes: Record<string, { counters: Record<string, number> }[]> };
-    const failed = async () => ((await (await admin("/admin/stats")).json()) as Stats).scopes["destination:fragile"]?.[0]?.counters["failed.filter_error"];
-    expect(await eventually(failed)).toBeGreaterThanOrEqual(1);
 
     // The filter is still broken: the replayed event goes through it once more and is dead-lettered again.
     const replay = await admin("/admin/dead-letters/replay", { method: "POST", body: JSON.stringify({ ids: [dl!.id], destination: "fragile" }) });
     expect(await replay.json()).toMatchObject({ replayed: 1, events: 1 });
     const again = await eventually(async () => (await deadLettersWith(messageId)).find((d) => d.id !== dl!.id));
     expect(again).toMatchObject({ code: "filter_error", pending: "destination", events: [{ messageId }] });
+    expect(again!.reason).toMatch(THREW);
+    type Stats = { scopes: Record<string, { counters: Record<string, number> }[]> };
+    const failed = async () => ((await (await admin("/admin/stats")).json()) as Stats).scopes["destination:fragile"]?.[0]?.counters["failed.filter_error"];
+    expect(await eventually(failed)).toBeGreaterThanOrEqual(1);
     expect(sentToFragile(messageId)).toEqual([]);
   });
 
