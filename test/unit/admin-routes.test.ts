@@ -1,4 +1,4 @@
-/** Every admin route the code's comments point an operator or a reader at is one the worker serves. */
+/** Every admin route the code's comments or the docs point an operator or a reader at is one the worker serves. */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,7 +33,7 @@ function served(mention: string, routes: string[][]): boolean {
   );
 }
 
-describe("admin routes named in code", () => {
+describe("admin routes named in code and docs", () => {
   const routes = servedAdminRoutes();
 
   it("reads the served routes, placeholders included", () => {
@@ -44,9 +44,9 @@ describe("admin routes named in code", () => {
   });
 
   it("are all served", () => {
-    const files = execFileSync("git", ["ls-files", "-z", "src", "destinations", "scripts", "bin"], { cwd: ROOT, encoding: "utf8" })
+    const files = execFileSync("git", ["ls-files", "-z", "src", "destinations", "scripts", "bin", "README.md", "docs"], { cwd: ROOT, encoding: "utf8" })
       .split("\0")
-      .filter((f) => /\.(ts|mjs)$/.test(f));
+      .filter((f) => /\.(ts|mjs|md)$/.test(f));
     const unserved: string[] = [];
     for (const file of files) {
       readFileSync(join(ROOT, file), "utf8")
