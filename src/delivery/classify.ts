@@ -90,7 +90,8 @@ export function classify(events: readonly SluiceEvent[], results: readonly Event
     }
   }
   if (permanentError) {
-    const reason = `rejected by destination: ${describe(permanentError)}`;
+    // An event our adapter could not turn into a request never reached the destination: say so, not "rejected".
+    const reason = `${permanentError.code === "unsendable" ? "not sent" : "rejected by destination"}: ${describe(permanentError)}`;
     deadLetter = deadLetter ? { events: [...deadLetter.events, ...permanent], reason: `${deadLetter.reason}; ${reason}` } : { events: permanent, reason };
   }
 

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { backoffSeconds, classify, DEFAULT_RETRY_POLICY, type Attempt, type RetryPolicy } from "../../src/delivery/classify.ts";
 import type { EventResult } from "../../src/delivery/destination.ts";
-import { errorForResponse, isRetryableStatus, parseRetryAfter, PermanentError, RetryableError } from "../../src/delivery/errors.ts";
+import { errorForResponse, isRetryableStatus, parseRetryAfter, PermanentError, RetryableError, unsendable } from "../../src/delivery/errors.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const T0 = Date.parse("2024-05-01T12:00:00.000Z");
@@ -110,6 +110,12 @@ describe("classify", () => {
   it("dead-letters a whole message whose retryable and permanent failures outlived the window", () => {
     const decision = classify(events(2), [unavailable, gone], { attempt: 9, acceptedAt: T0, now: T0 + 5 * HOUR, random: 0.5 });
     expect(decision).toMatchObject({ kind: "dead-letter", reason: expect.stringMatching(/window of 4 h exhausted.*HTTP 503.*rejected by destination: HTTP 404/) });
+  });
+
+  it("says an event the adapter could not send was not sent, not rejected by the destination", () => {
+    const evs = events(2);
+    const decision = classify(evs, [ok, { ok: false, error: unsendable(new TypeError("invalid header value")) }], { attempt: 1, acceptedAt: T0, now: T0, random: 0.5 });
+    expect(decision).toEqual({ kind: "split", delivered: 1, retry: undefined, deadLetter: { events: [evs[1]], reason: "not sent: event could not be sent: invalid header value" } });
   });
 
   it("refuses results that do not cover every event", () => {
