@@ -13,7 +13,7 @@
  *   of a partly failed batch, a dead-letter replay) are still recognized; then the alarm prunes them.
  */
 import { DurableObject } from "cloudflare:workers";
-import { utf8Length } from "../../src/queue/messages.ts";
+import { utf8Length } from "../../src/pipeline/json-size.ts";
 import {
   FORMAT_CONTENT_TYPE,
   R2ObjectSink,

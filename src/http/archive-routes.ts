@@ -10,27 +10,10 @@
  */
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
-import type { ArchiveEntry, ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
+import type { ArchiveKind, ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
 import { readRecord, recordLocation } from "../storage/records.ts";
 import { ApiError } from "./errors.ts";
 import type { SluiceEnv } from "./app.ts";
-
-export interface ArchiveKind {
-  /** URL segment: `dead-letters`, `quarantine`. */
-  name: string;
-  /** The shards a query touches (e.g. one per configured destination). */
-  shards(pipeline: CompiledPipeline, q: ArchiveQuery): string[];
-  /**
-   * Hands a claimed entry on again. Returns a short outcome; throwing leaves the entry stored for a later replay.
-   * "kept" means the entry was re-examined and stored again under a new id (quarantine that still fails).
-   */
-  replay(entry: ArchiveEntry, record: unknown, env: SluiceEnv, pipeline: CompiledPipeline, ctx: ReplayContext): Promise<{ outcome: "replayed" | "kept"; events: number }>;
-}
-
-export interface ReplayContext {
-  /** When this replay page started (ms): an entry stored again must get a later `at`, so the page never takes it. */
-  startedAt: number;
-}
 
 function time(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;

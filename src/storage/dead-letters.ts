@@ -4,9 +4,8 @@
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import type { PendingStages } from "../pipeline/route.ts";
-import type { ArchiveKind } from "../http/archive-routes.ts";
 import { bodyText, packMessages, sendBatches } from "../queue/messages.ts";
-import type { ArchiveObject } from "./archive-object.ts";
+import type { ArchiveKind, ArchiveObject } from "./archive-object.ts";
 
 export interface DeadLetter {
   id: string;

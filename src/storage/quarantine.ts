@@ -3,14 +3,13 @@
  * findings until an operator replays or purges them. Indexed per source in an ArchiveObject shard
  * (`quarantine:<source>`) so they can be listed by source, event name, violation type and time, and replayed once.
  */
-import type { ArchiveKind } from "../http/archive-routes.ts";
 import type { CompiledSource } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
 import { routeEvents, type Tally } from "../pipeline/route.ts";
 import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
 import { packMessages, routedSends, sendBatches } from "../queue/messages.ts";
-import type { ArchiveEntry, ArchiveObject } from "./archive-object.ts";
+import type { ArchiveEntry, ArchiveKind, ArchiveObject } from "./archive-object.ts";
 import { recordLocation } from "./records.ts";
 
 /** What a quarantine record stores (R2, JSON), and what `GET /admin/quarantine/<id>` shows as `record`. */

@@ -10,23 +10,11 @@ import { fullBucket, lease, type BucketLimits, type BucketState, type LeaseReque
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { packMessages } from "../queue/messages.ts";
 import { HyperLogLog } from "../usage/hyperloglog.ts";
+import type { MtuAlertSettings } from "../usage/recorder.ts";
+import type { DistinctUsers } from "../usage/report.ts";
 
 /** Day sketches older than this are deleted (month sketches are kept). */
 const KEEP_DAYS = 400;
-
-export interface MtuAlertSettings {
-  source: string;
-  monthly: number;
-  alert_at: number;
-  destination: string;
-}
-
-export interface DistinctUsers {
-  /** Distinct users per UTC day (YYYY-MM-DD), newest first. */
-  days: { day: string; users: number }[];
-  /** Distinct users per UTC month (YYYY-MM), newest first: the MTU. */
-  months: { month: string; users: number; alertSentAt?: string }[];
-}
 
 /**
  * The track event sent to the budget's destination.

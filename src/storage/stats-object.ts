@@ -3,11 +3,7 @@
  * SQLite. Isolates aggregate counts in memory and add them here at most about once a second (see telemetry.ts).
  */
 import { DurableObject } from "cloudflare:workers";
-
-export interface DayCounters {
-  day: string;
-  counters: Record<string, number>;
-}
+import type { DayCounters } from "../usage/report.ts";
 
 export class StatsObject extends DurableObject {
   constructor(ctx: DurableObjectState, env: unknown) {

@@ -4,8 +4,15 @@
  * SourceObject at most about once a second (merging is idempotent, so the whole day's sketch is sent).
  */
 import type { MtuBudgetConfig } from "../config/source-limits.ts";
-import type { MtuAlertSettings } from "../storage/source-object.ts";
 import { HyperLogLog } from "./hyperloglog.ts";
+
+/** What the SourceObject needs to send a source's MTU budget alert. */
+export interface MtuAlertSettings {
+  source: string;
+  monthly: number;
+  alert_at: number;
+  destination: string;
+}
 
 /** The SourceObject's merge method, as the isolate reaches it. */
 export type UsersStub = (sourceId: string) => { addUsers(day: string, sketch: Uint8Array, alert?: MtuAlertSettings): Promise<unknown> };

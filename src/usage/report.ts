@@ -3,8 +3,20 @@
  * distinct users (SourceObject sketches). Pure: the admin route fetches both and calls this.
  */
 import type { MtuBudgetConfig } from "../config/source-limits.ts";
-import type { DistinctUsers } from "../storage/source-object.ts";
-import type { DayCounters } from "../storage/stats-object.ts";
+
+/** A scope's counters on one day, as StatsObject.read returns them. */
+export interface DayCounters {
+  day: string;
+  counters: Record<string, number>;
+}
+
+/** What SourceObject.users returns. */
+export interface DistinctUsers {
+  /** Distinct users per UTC day (YYYY-MM-DD), newest first. */
+  days: { day: string; users: number }[];
+  /** Distinct users per UTC month (YYYY-MM), newest first: the MTU. */
+  months: { month: string; users: number; alertSentAt?: string }[];
+}
 
 export interface UsageDay {
   day: string;
