@@ -351,6 +351,8 @@ class Compiler {
   private readonly refs = new Map<string, { check?: Check }>();
   /** Every `definitions` entry, compiled after the root (so unused ones are checked too) unless a $ref got there first. */
   private readonly definitions: PathSegment[][] = [];
+  /** `$ref` targets by pointer → the targets their schema refers to without the data getting deeper. */
+  private readonly sameValueRefs = new Map<string, Set<string>>();
 
   constructor(
     private readonly root: unknown,
@@ -358,10 +360,10 @@ class Compiler {
   ) {}
 
   compileRoot(): Check {
-    const check = this.ref([], "#", [], []);
+    const check = this.ref([], "#", [], undefined);
     for (let i = 0; i < this.definitions.length; i++) {
       const target = this.definitions[i]!;
-      if (!this.refs.has(JSON.stringify(target))) this.ref(target, `#/${target.join("/")}`, target, []);
+      if (!this.refs.has(JSON.stringify(target))) this.ref(target, `#/${target.join("/")}`, target, undefined);
     }
     return check;
   }
@@ -371,20 +373,24 @@ class Compiler {
   }
 
   /**
-   * The compiled check of the schema at `target` (a path in the root schema), compiled once. `chain` lists the
-   * targets entered since the data last got deeper: meeting one of them again would recurse forever.
+   * The compiled check of the schema at `target` (a path in the root schema), compiled once. `from` is the target
+   * whose schema holds this reference with the data no deeper (undefined once it got deeper): a cycle of such
+   * references would recurse forever, whichever target of it was compiled first.
    */
-  private ref(target: PathSegment[], ref: string, at: PathSegment[], chain: readonly string[]): Check {
+  private ref(target: PathSegment[], ref: string, at: PathSegment[], from: string | undefined): Check {
     const id = JSON.stringify(target);
-    if (chain.includes(id))
-      this.fail(at, `"$ref": "${ref}" refers back to itself without going deeper into the data (infinite recursion)`);
+    if (from !== undefined) {
+      if (this.leadsTo(id, from)) this.fail(at, `"$ref": "${ref}" refers back to itself without going deeper into the data (infinite recursion)`);
+      const targets = this.sameValueRefs.get(from) ?? new Set();
+      this.sameValueRefs.set(from, targets.add(id));
+    }
     let entry = this.refs.get(id);
     if (entry === undefined) {
       entry = {};
       this.refs.set(id, entry);
       let value = this.root;
       for (const s of target) value = (value as Record<string | number, unknown>)[s];
-      entry.check = this.node(value, target, [...chain, id]);
+      entry.check = this.node(value, target, id);
     }
     if (entry.check !== undefined) return entry.check;
     // Recursive data (a tree): reached again further down, while still being compiled. Bound the depth.
@@ -398,8 +404,17 @@ class Compiler {
     };
   }
 
-  /** Compiles a subschema found at `at`; `chain` as for `ref` (pass [] when the data gets deeper). */
-  private node(schema: unknown, at: PathSegment[], chain: readonly string[]): Check {
+  /** Whether target `from` reaches target `to` through references that keep the data where it is. */
+  private leadsTo(from: string, to: string, seen = new Set<string>()): boolean {
+    if (from === to) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    for (const next of this.sameValueRefs.get(from) ?? []) if (this.leadsTo(next, to, seen)) return true;
+    return false;
+  }
+
+  /** Compiles a subschema found at `at`; `from` as for `ref` (pass undefined when the data gets deeper). */
+  private node(schema: unknown, at: PathSegment[], from: string | undefined): Check {
     if (schema === true) return PASS;
     if (schema === false) return (_v, st) => (st.out === null ? false : report(st, "Schema", "is not allowed", undefined, true));
     if (!isObject(schema)) this.fail(at, `a schema must be an object or a boolean, got ${jsonType(schema)}`);
@@ -423,7 +438,7 @@ class Compiler {
         this.fail([...at, "$ref"], `"$ref": only references inside the same schema ("#" or "#/definitions/…") are supported, got "${ref}"`);
       const target = resolvePointer(this.root, ref);
       if (!target) this.fail([...at, "$ref"], `"$ref": "${ref}" points to nothing in this schema`);
-      return this.ref(target.path, ref, [...at, "$ref"], chain);
+      return this.ref(target.path, ref, [...at, "$ref"], from);
     }
 
     const s = schema;
@@ -433,7 +448,7 @@ class Compiler {
       number: this.numbers(s, at),
       string: this.strings(s, at),
       array: this.arrays(s, at),
-      object: this.objects(s, at, chain),
+      object: this.objects(s, at, from),
     };
     const checks: Check[] = [];
     const only = typeof s.type === "string" ? (s.type === "integer" ? "number" : s.type) : undefined;
@@ -450,7 +465,7 @@ class Compiler {
     }
     if (s.enum !== undefined) checks.push(this.enumeration(s.enum, [...at, "enum"]));
     if (Object.hasOwn(s, "const")) checks.push(this.constant(s.const));
-    checks.push(this.combinators(s, at, chain));
+    checks.push(this.combinators(s, at, from));
     return every(checks);
   }
 
@@ -621,7 +636,7 @@ class Compiler {
     const checks: Check[] = [];
     const items = s.items;
     if (Array.isArray(items)) {
-      const tuple = items.map((item, i) => this.node(item, [...at, "items", i], []));
+      const tuple = items.map((item, i) => this.node(item, [...at, "items", i], undefined));
       checks.push((v, st) => {
         const list = v as unknown[];
         const n = Math.min(list.length, tuple.length);
@@ -638,14 +653,14 @@ class Compiler {
         const message = `must have at most ${plural(tuple.length, "item")}`;
         checks.push((v, st) => (v as unknown[]).length <= tuple.length || (st.out === null ? false : report(st, "Length", message)));
       } else if (s.additionalItems !== undefined) {
-        const rest = this.node(s.additionalItems, [...at, "additionalItems"], []);
+        const rest = this.node(s.additionalItems, [...at, "additionalItems"], undefined);
         if (rest !== PASS) checks.push((v, st) => eachItem(rest, v as unknown[], tuple.length, st));
       }
     } else {
       if (s.additionalItems !== undefined)
         this.fail([...at, "additionalItems"], `"additionalItems" only applies when "items" is a list (a tuple); draft-07 would ignore it here`);
       if (items !== undefined) {
-        const each = this.node(items, [...at, "items"], []);
+        const each = this.node(items, [...at, "items"], undefined);
         if (each !== PASS) checks.push((v, st) => eachItem(each, v as unknown[], 0, st));
       }
     }
@@ -664,7 +679,7 @@ class Compiler {
       if (s.uniqueItems) checks.push(uniqueItems);
     }
     if (s.contains !== undefined) {
-      const wanted = this.node(s.contains, [...at, "contains"], []);
+      const wanted = this.node(s.contains, [...at, "contains"], undefined);
       checks.push((v, st) => {
         const list = v as unknown[];
         for (let i = 0; i < list.length; i++) if (quietly(wanted, list[i], st)) return true;
@@ -674,7 +689,7 @@ class Compiler {
     return every(checks);
   }
 
-  private objects(s: Obj, at: PathSegment[], chain: readonly string[]): Check {
+  private objects(s: Obj, at: PathSegment[], from: string | undefined): Check {
     const checks: Check[] = [];
     let declared: string[] = [];
     if (s.properties !== undefined) {
@@ -683,7 +698,7 @@ class Compiler {
       const keys: string[] = [];
       const subs: Check[] = [];
       for (const k of declared) {
-        const sub = this.node(s.properties[k], [...at, "properties", k], []);
+        const sub = this.node(s.properties[k], [...at, "properties", k], undefined);
         if (sub === PASS) continue;
         keys.push(k);
         subs.push(sub);
@@ -703,19 +718,19 @@ class Compiler {
       if (!isObject(s.patternProperties)) this.fail([...at, "patternProperties"], `"patternProperties" must be a map of schemas`);
       for (const [source, sub] of Object.entries(s.patternProperties)) {
         patterns.push(this.regex(source, [...at, "patternProperties", source], "patternProperties"));
-        patternChecks.push(this.node(sub, [...at, "patternProperties", source], []));
+        patternChecks.push(this.node(sub, [...at, "patternProperties", source], undefined));
       }
     }
     let additional: Check | false | undefined;
     if (s.additionalProperties === false) additional = false;
     else if (s.additionalProperties !== undefined) {
-      const sub = this.node(s.additionalProperties, [...at, "additionalProperties"], []);
+      const sub = this.node(s.additionalProperties, [...at, "additionalProperties"], undefined);
       if (sub !== PASS) additional = sub;
     }
     if (patterns.length > 0 || additional !== undefined) checks.push(extraPropertiesCheck(new Set(declared), patterns, patternChecks, additional));
 
     if (s.propertyNames !== undefined) {
-      const names = this.node(s.propertyNames, [...at, "propertyNames"], []);
+      const names = this.node(s.propertyNames, [...at, "propertyNames"], undefined);
       if (names !== PASS)
         checks.push((v, st) => {
           const o = v as Obj;
@@ -737,7 +752,7 @@ class Compiler {
           if (dep.some((k) => typeof k !== "string")) this.fail(where, `"dependencies": a list must hold property names`);
           if (dep.length === 0) continue;
           then = requiredCheck(dep as string[], key);
-        } else then = this.node(dep, where, chain);
+        } else then = this.node(dep, where, from);
         const check = inherited(key) ? (o: Obj) => hasOwn(o, key) : (o: Obj) => o[key] !== undefined;
         checks.push((v, st) => !check(v as Obj) || then(v, st));
       }
@@ -755,21 +770,21 @@ class Compiler {
     return every(checks);
   }
 
-  private combinators(s: Obj, at: PathSegment[], chain: readonly string[]): Check {
+  private combinators(s: Obj, at: PathSegment[], from: string | undefined): Check {
     const checks: Check[] = [];
     if (s.allOf !== undefined) {
-      const subs = this.schemaList(s.allOf, [...at, "allOf"], "allOf").map((x, i) => this.node(x, [...at, "allOf", i], chain));
+      const subs = this.schemaList(s.allOf, [...at, "allOf"], "allOf").map((x, i) => this.node(x, [...at, "allOf", i], from));
       checks.push(every(subs));
     }
     if (s.anyOf !== undefined) {
-      const subs = this.schemaList(s.anyOf, [...at, "anyOf"], "anyOf").map((x, i) => this.node(x, [...at, "anyOf", i], chain));
+      const subs = this.schemaList(s.anyOf, [...at, "anyOf"], "anyOf").map((x, i) => this.node(x, [...at, "anyOf", i], from));
       checks.push((v, st) => {
         for (let i = 0; i < subs.length; i++) if (quietly(subs[i]!, v, st)) return true;
         return st.out === null ? false : report(st, "Schema", `does not match any of the schemas in "anyOf"`);
       });
     }
     if (s.oneOf !== undefined) {
-      const subs = this.schemaList(s.oneOf, [...at, "oneOf"], "oneOf").map((x, i) => this.node(x, [...at, "oneOf", i], chain));
+      const subs = this.schemaList(s.oneOf, [...at, "oneOf"], "oneOf").map((x, i) => this.node(x, [...at, "oneOf", i], from));
       checks.push((v, st) => {
         let matches = 0;
         for (let i = 0; i < subs.length && matches < 2; i++) if (quietly(subs[i]!, v, st)) matches++;
@@ -779,13 +794,13 @@ class Compiler {
       });
     }
     if (s.not !== undefined) {
-      const sub = this.node(s.not, [...at, "not"], chain);
+      const sub = this.node(s.not, [...at, "not"], from);
       checks.push((v, st) => !quietly(sub, v, st) || (st.out === null ? false : report(st, "Schema", `must not match the schema in "not"`)));
     }
     if (s.if !== undefined) {
-      const cond = this.node(s.if, [...at, "if"], chain);
-      const then = s.then === undefined ? PASS : this.node(s.then, [...at, "then"], chain);
-      const otherwise = s.else === undefined ? PASS : this.node(s.else, [...at, "else"], chain);
+      const cond = this.node(s.if, [...at, "if"], from);
+      const then = s.then === undefined ? PASS : this.node(s.then, [...at, "then"], from);
+      const otherwise = s.else === undefined ? PASS : this.node(s.else, [...at, "else"], from);
       if (then !== PASS || otherwise !== PASS) checks.push((v, st) => (quietly(cond, v, st) ? then(v, st) : otherwise(v, st)));
     } else {
       for (const k of ["then", "else"])

@@ -439,6 +439,12 @@ describe("compileJsonSchema: build errors name the keyword and where it is", () 
     ["a $ref to nothing", { $ref: "#/definitions/missing" }, ["$ref"], /points to nothing/],
     ["a $ref loop without data in between", { definitions: { a: { $ref: "#/definitions/b" }, b: { allOf: [{ $ref: "#/definitions/a" }] } }, $ref: "#/definitions/a" }, ["definitions", "b", "allOf", 0, "$ref"], /infinite recursion/],
     ["a root $ref to itself", { $ref: "#" }, ["$ref"], /infinite recursion/],
+    [
+      "a $ref loop without data in between, whose targets were first reached deeper in the data",
+      { definitions: { a: { items: { $ref: "#/definitions/b" }, allOf: [{ $ref: "#/definitions/b" }] }, b: { allOf: [{ $ref: "#/definitions/a" }] } }, $ref: "#/definitions/a" },
+      ["definitions", "a", "allOf", 0, "$ref"],
+      /infinite recursion/,
+    ],
     ["a mistake in an unused definition", { definitions: { unused: { minimum: "0" } } }, ["definitions", "unused", "minimum"], /"minimum" must be a number/],
     ["an empty anyOf", { anyOf: [] }, ["anyOf"], /non-empty list of schemas/],
   ];
