@@ -16,6 +16,14 @@ const FINGERPRINT_SEED = 0xd0d0;
 /** Bytes per packed fingerprint. */
 export const FINGERPRINT_BYTES = 8;
 
+/** Ids per commit row: 800 KB of fingerprints, under SQLite's 2 MB value limit (a larger commit takes more rows). */
+export const COMMIT_CHUNK = 100_000;
+
+/** SQLite rows a commit of `newIds` ids (not yet accepted) writes, and the alarm later deletes. */
+export function commitRows(newIds: number): number {
+  return Math.ceil(newIds / COMMIT_CHUNK);
+}
+
 /** A messageId's fingerprint: [high, low] 32-bit halves. */
 export function fingerprint(id: string): [number, number] {
   return hash64(id, FINGERPRINT_SEED);

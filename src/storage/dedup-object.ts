@@ -15,7 +15,9 @@
  * claim older than `PENDING_TTL_MS` is (the isolate died before it could commit or release).
  */
 import { DurableObject } from "cloudflare:workers";
-import { fingerprint, FingerprintIndex, forEachPacked, packFingerprints } from "./dedup-index.ts";
+import { COMMIT_CHUNK, fingerprint, FingerprintIndex, forEachPacked, packFingerprints } from "./dedup-index.ts";
+
+export { COMMIT_CHUNK } from "./dedup-index.ts";
 
 /**
  * A claim not committed within this time is treated as absent (its request died). Above a request's usual
@@ -28,8 +30,6 @@ const DELETE_CHUNK = 20_000;
 const ROW_CHUNK = 1_000;
 /** When an alarm run that threw runs again. */
 const ALARM_RETRY_MS = 60_000;
-/** Ids per commit row: 800 KB of fingerprints, under SQLite's 2 MB value limit (a larger commit takes more rows). */
-export const COMMIT_CHUNK = 100_000;
 
 export interface ClaimRequest {
   /** Unique per request; commits and releases name it. */
