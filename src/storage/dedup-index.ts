@@ -1,14 +1,15 @@
 /**
  * The pure part of DedupObject's packed layout: messageIds as 64-bit fingerprints, packed 8 bytes each into one
- * blob per commit row, and held in memory in an open-addressing hash table from fingerprint to commit row.
+ * blob per commit row, and held in memory in an open-addressing hash table from fingerprint to the time it was
+ * accepted.
  *
  * Fingerprint: hash64 with its own seed (independent of the shard choice, which uses another seed). Two distinct
  * ids share one with probability 2⁻⁶⁴, so with n ids in a shard's window P(any false duplicate) ≈ n²/2⁶⁵
  * (1 million ids: 3·10⁻⁸ per window). The hash is not cryptographic: a client can only craft collisions between
  * ids of its own source, i.e. have its own events taken for duplicates.
  *
- * Memory: 12 bytes per slot (fingerprint halves + row), at most half the slots used → 24–48 bytes per id, and
- * 1.5 times that while the table grows (old and new arrays at once).
+ * Memory: 12 bytes per slot (fingerprint halves + time in seconds), a quarter to half of the slots used → 24–48
+ * bytes per id, and up to 72 while the table doubles (old and new arrays at once).
  */
 import { hash64 } from "../usage/hyperloglog.ts";
 
@@ -51,15 +52,16 @@ export function forEachPacked(blob: ArrayBuffer | Uint8Array, each: (hi: number,
 const MIN_SLOTS = 1024;
 
 /**
- * Fingerprint → commit row (a positive 32-bit integer: the row's rowid). Linear probing over typed arrays: a
- * JS Map would cost 3–4 times the memory per id. Entries leave only by `retain` (a rebuild: pruning drops whole
- * rows at once), so no tombstones are needed.
+ * Fingerprint → when it was accepted, kept to the second and rounded up (32 bits until 2106; an id stays a
+ * duplicate up to 1 s longer than its window, never shorter). Linear probing over typed arrays: a JS Map would
+ * cost 3–4 times the memory per id. Entries leave only by `retain` (a rebuild: pruning drops whole commit rows at
+ * once), so no tombstones are needed.
  */
 export class FingerprintIndex {
   private hi = new Uint32Array(MIN_SLOTS);
   private lo = new Uint32Array(MIN_SLOTS);
-  /** 0: empty slot. */
-  private row = new Uint32Array(MIN_SLOTS);
+  /** Seconds since the epoch; 0: empty slot. */
+  private sec = new Uint32Array(MIN_SLOTS);
   private used = 0;
 
   get size(): number {
@@ -68,58 +70,61 @@ export class FingerprintIndex {
 
   /** Bytes the table's arrays take (diagnostics: the sizing in docs/limits.md). */
   get bytes(): number {
-    return this.row.length * 12;
+    return this.sec.length * 12;
   }
 
-  /** The row holding this fingerprint, or 0. */
+  /** When this fingerprint was accepted (ms, rounded up to the second), or 0. */
   get(hi: number, lo: number): number {
-    const mask = this.row.length - 1;
+    const mask = this.sec.length - 1;
     for (let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & mask; ; i = (i + 1) & mask) {
-      const r = this.row[i]!;
-      if (r === 0) return 0;
-      if (this.hi[i] === hi && this.lo[i] === lo) return r;
+      const sec = this.sec[i]!;
+      if (sec === 0) return 0;
+      if (this.hi[i] === hi && this.lo[i] === lo) return sec * 1000;
     }
   }
 
-  /** Points the fingerprint at `row` (added, or moved from the row it was in). */
-  set(hi: number, lo: number, row: number): void {
-    if (!Number.isInteger(row) || row < 1 || row > 0xffffffff) throw new RangeError(`row ${row} out of range`);
-    if ((this.used + 1) * 2 > this.row.length) this.rebuild(this.row.length * 2, () => true);
-    this.place(hi, lo, row);
+  /** Records the fingerprint as accepted at `atMs` (added, or replacing the time it had). */
+  set(hi: number, lo: number, atMs: number): void {
+    const sec = Math.ceil(atMs / 1000);
+    if (!(sec >= 1 && sec <= 0xffffffff)) throw new RangeError(`time ${atMs} out of range`);
+    if ((this.used + 1) * 2 > this.sec.length) this.rebuild(this.sec.length * 2, () => true);
+    this.place(hi, lo, sec);
   }
 
-  /** Keeps the entries whose row passes `keep` (the others' rows were deleted); shrinks to stay ≥ a quarter full. */
-  retain(keep: (row: number) => boolean): void {
+  /** Keeps the entries whose time (ms) passes `keep` (the others' rows were deleted); shrinks to stay ≥ a quarter full. */
+  retain(keep: (atMs: number) => boolean): void {
+    const keepSec = (sec: number) => keep(sec * 1000);
     let kept = 0;
-    for (const r of this.row) if (r !== 0 && keep(r)) kept++;
-    let slots = this.row.length;
+    for (const sec of this.sec) if (sec !== 0 && keepSec(sec)) kept++;
+    let slots = this.sec.length;
     while (slots > MIN_SLOTS && kept * 4 < slots) slots /= 2;
-    this.rebuild(slots, keep);
+    this.rebuild(slots, keepSec);
   }
 
-  private place(hi: number, lo: number, row: number): void {
-    const mask = this.row.length - 1;
+  private place(hi: number, lo: number, sec: number): void {
+    const mask = this.sec.length - 1;
     for (let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & mask; ; i = (i + 1) & mask) {
-      if (this.row[i] === 0) {
+      if (this.sec[i] === 0) {
         this.hi[i] = hi;
         this.lo[i] = lo;
-        this.row[i] = row;
+        this.sec[i] = sec;
         this.used++;
         return;
       }
       if (this.hi[i] === hi && this.lo[i] === lo) {
-        this.row[i] = row;
+        this.sec[i] = sec;
         return;
       }
     }
   }
 
-  private rebuild(slots: number, keep: (row: number) => boolean): void {
-    const { hi, lo, row } = this;
+  /** Copies the entries that pass `keep` (seconds) into `slots` fresh slots. */
+  private rebuild(slots: number, keep: (sec: number) => boolean): void {
+    const { hi, lo, sec } = this;
     this.hi = new Uint32Array(slots);
     this.lo = new Uint32Array(slots);
-    this.row = new Uint32Array(slots);
+    this.sec = new Uint32Array(slots);
     this.used = 0;
-    for (let i = 0; i < row.length; i++) if (row[i] !== 0 && keep(row[i]!)) this.place(hi[i]!, lo[i]!, row[i]!);
+    for (let i = 0; i < sec.length; i++) if (sec[i] !== 0 && keep(sec[i]!)) this.place(hi[i]!, lo[i]!, sec[i]!);
   }
 }

@@ -69,10 +69,8 @@ export class DedupObject extends DurableObject {
   private readonly held = new Map<string, Held>();
   /** The token holding each claimed id. */
   private readonly holder = new Map<string, string>();
-  /** Accepted ids' fingerprints → their commit row; loaded from `batches` on first use. */
+  /** Accepted ids' fingerprints → when; loaded from `batches` on first use. */
   private index: FingerprintIndex | undefined;
-  /** Each commit row's time (ms), by row. */
-  private readonly rowAt = new Map<number, number>();
   /** Per-id tables of earlier releases that still hold accepted ids: read until the alarm has expired them all. */
   private legacy: { accepted: boolean; seen: boolean };
 
@@ -144,17 +142,12 @@ export class DedupObject extends DurableObject {
     const fps: [number, number][] = [];
     for (const id of ids) if (!accepted.has(id)) fps.push(fingerprint(id));
     const sql = this.ctx.storage.sql;
-    const rows: number[] = [];
     this.ctx.storage.transactionSync(() => {
-      for (let i = 0; i < fps.length; i += COMMIT_CHUNK)
-        rows.push(sql.exec<{ seq: number }>("INSERT INTO batches (at, fps) VALUES (?, ?) RETURNING seq", now, packFingerprints(fps.slice(i, i + COMMIT_CHUNK)).buffer).one().seq);
+      for (let i = 0; i < fps.length; i += COMMIT_CHUNK) sql.exec("INSERT INTO batches (at, fps) VALUES (?, ?)", now, packFingerprints(fps.slice(i, i + COMMIT_CHUNK)).buffer);
     });
     // Stored: now the index (had the write failed, it would not claim ids that are not on disk).
     const index = this.loaded();
-    rows.forEach((row, chunk) => {
-      this.rowAt.set(row, now);
-      for (const [hi, lo] of fps.slice(chunk * COMMIT_CHUNK, (chunk + 1) * COMMIT_CHUNK)) index.set(hi, lo, row);
-    });
+    for (const [hi, lo] of fps) index.set(hi, lo, now);
     // Written: the holds can go (had the write failed, they would still answer in flight for the retry).
     for (const c of commits) this.drop(c.token);
     if (ids.size > 0) await this.scheduleExpiry(windowMs, now);
@@ -193,8 +186,7 @@ export class DedupObject extends DurableObject {
       let again = expired.length === ROW_CHUNK;
       if (expired.length > 0) {
         sql.exec("DELETE FROM batches WHERE seq <= ?", expired.at(-1)!.seq);
-        for (const r of expired) this.rowAt.delete(r.seq);
-        this.index?.retain((row) => this.rowAt.has(row));
+        this.index?.retain((at) => at >= cutoff);
       }
       if (this.legacy.accepted) {
         again ||= sql.exec("DELETE FROM accepted WHERE id IN (SELECT id FROM accepted WHERE at < ? LIMIT ?)", cutoff, DELETE_CHUNK).rowsWritten >= DELETE_CHUNK;
@@ -227,11 +219,8 @@ export class DedupObject extends DurableObject {
   private loaded(): FingerprintIndex {
     if (this.index) return this.index;
     const index = new FingerprintIndex();
-    // In row order: an id committed again after its window passed points at its later row.
-    for (const { seq, at, fps } of this.ctx.storage.sql.exec<{ seq: number; at: number; fps: ArrayBuffer }>("SELECT seq, at, fps FROM batches ORDER BY seq")) {
-      this.rowAt.set(seq, at);
-      forEachPacked(fps, (hi, lo) => index.set(hi, lo, seq));
-    }
+    // In row order: an id committed again after its window passed takes its later row's time.
+    for (const { at, fps } of this.ctx.storage.sql.exec<{ at: number; fps: ArrayBuffer }>("SELECT at, fps FROM batches ORDER BY seq")) forEachPacked(fps, (hi, lo) => index.set(hi, lo, at));
     return (this.index = index);
   }
 
@@ -240,8 +229,7 @@ export class DedupObject extends DurableObject {
     const index = this.loaded();
     const accepted = new Set<string>();
     for (const id of ids) {
-      const row = index.get(...fingerprint(id));
-      if (row !== 0 && this.rowAt.get(row)! > since) accepted.add(id);
+      if (index.get(...fingerprint(id)) > since) accepted.add(id);
     }
     if (!this.legacy.accepted && !this.legacy.seen) return accepted;
     // Set-based: one statement per table whatever the number of ids (one JSON parameter: no bound-parameter limit).

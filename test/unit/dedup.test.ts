@@ -230,27 +230,32 @@ describe("dedup packed layout", () => {
     for (const c of perShard) expect(c).toBeGreaterThan(11_500);
   });
 
-  it("maps fingerprints to their row through growth, moves, and pruning by row", () => {
+  it("maps fingerprints to when they were accepted, through growth, replacement, and pruning by time", () => {
     const index = new FingerprintIndex();
     const n = 50_000;
-    for (let i = 0; i < n; i++) index.set(...fingerprint(`id-${i}`), 1 + (i % 10));
+    const t0 = Date.UTC(2026, 11, 1);
+    const atOf = (i: number) => t0 + (i % 10) * 60_000;
+    for (let i = 0; i < n; i++) index.set(...fingerprint(`id-${i}`), atOf(i));
     expect(index.size).toBe(n);
-    // At most half full: 24–48 bytes per id.
+    // A quarter to half full: 24–48 bytes per id.
     expect(index.bytes / n).toBeGreaterThanOrEqual(24);
     expect(index.bytes / n).toBeLessThanOrEqual(48);
-    for (let i = 0; i < n; i += 997) expect(index.get(...fingerprint(`id-${i}`))).toBe(1 + (i % 10));
+    for (let i = 0; i < n; i += 997) expect(index.get(...fingerprint(`id-${i}`))).toBe(atOf(i));
     expect(index.get(...fingerprint("never-set"))).toBe(0);
-    // A later row takes the fingerprint over (an id accepted again after its window).
-    index.set(...fingerprint("id-0"), 11);
-    expect([index.get(...fingerprint("id-0")), index.size]).toEqual([11, n]);
-    // Rows 1–9 deleted: only row 10's ids and the moved one stay, and the table shrinks.
+    // Kept to the second, rounded up: never earlier than the commit.
+    index.set(...fingerprint("late"), t0 + 1);
+    expect(index.get(...fingerprint("late"))).toBe(t0 + 1000);
+    // A later time replaces the earlier one (an id accepted again after its window).
+    index.set(...fingerprint("id-0"), t0 + 3_600_000);
+    expect([index.get(...fingerprint("id-0")), index.size]).toEqual([t0 + 3_600_000, n + 1]);
+    // Everything before the last minute's commits pruned: only those and the replaced id stay, in a smaller table.
     const before = index.bytes;
-    index.retain((row) => row >= 10);
+    index.retain((at) => at >= atOf(9));
     expect(index.size).toBe(n / 10 + 1);
     expect(index.bytes).toBeLessThan(before);
-    expect(index.get(...fingerprint("id-9"))).toBe(10);
+    expect(index.get(...fingerprint("id-9"))).toBe(atOf(9));
     expect(index.get(...fingerprint("id-1"))).toBe(0);
-    expect(index.get(...fingerprint("id-0"))).toBe(11);
+    expect(index.get(...fingerprint("id-0"))).toBe(t0 + 3_600_000);
     expect(() => index.set(1, 2, 0)).toThrow(RangeError);
   });
 });
