@@ -8,8 +8,9 @@
  * (1 million ids: 3·10⁻⁸ per window). The hash is not cryptographic: a client can only craft collisions between
  * ids of its own source, i.e. have its own events taken for duplicates.
  *
- * Memory: 12 bytes per slot (fingerprint halves + time in seconds), a quarter to half of the slots used → 24–48
- * bytes per id, and up to 72 while the table doubles (old and new arrays at once).
+ * Memory: 12 bytes per slot (fingerprint halves + time in seconds), 3/8 to 3/4 of the slots used → 16–32 bytes
+ * per id, and 48 at the moment the table doubles (old and new arrays at once; it doubles at 0.75·2^k ids: 1.5 M,
+ * 3 M, …).
  */
 import { hash64 } from "../usage/hyperloglog.ts";
 
@@ -87,17 +88,18 @@ export class FingerprintIndex {
   set(hi: number, lo: number, atMs: number): void {
     const sec = Math.ceil(atMs / 1000);
     if (!(sec >= 1 && sec <= 0xffffffff)) throw new RangeError(`time ${atMs} out of range`);
-    if ((this.used + 1) * 2 > this.sec.length) this.rebuild(this.sec.length * 2, () => true);
+    // At most 3/4 full: linear probing still finds an entry in ~2.5 probes (a missing one in ~8.5).
+    if ((this.used + 1) * 4 > this.sec.length * 3) this.rebuild(this.sec.length * 2, () => true);
     this.place(hi, lo, sec);
   }
 
-  /** Keeps the entries whose time (ms) passes `keep` (the others' rows were deleted); shrinks to stay ≥ a quarter full. */
+  /** Keeps the entries whose time (ms) passes `keep` (the others' rows were deleted); shrinks to stay ≥ 3/8 full. */
   retain(keep: (atMs: number) => boolean): void {
     const keepSec = (sec: number) => keep(sec * 1000);
     let kept = 0;
     for (const sec of this.sec) if (sec !== 0 && keepSec(sec)) kept++;
     let slots = this.sec.length;
-    while (slots > MIN_SLOTS && kept * 4 < slots) slots /= 2;
+    while (slots > MIN_SLOTS && kept * 8 < slots * 3) slots /= 2;
     this.rebuild(slots, keepSec);
   }
 

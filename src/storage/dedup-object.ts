@@ -150,7 +150,7 @@ export class DedupObject extends DurableObject {
     for (const [hi, lo] of fps) index.set(hi, lo, now);
     // Written: the holds can go (had the write failed, they would still answer in flight for the retry).
     for (const c of commits) this.drop(c.token);
-    if (ids.size > 0) await this.scheduleExpiry(windowMs, now);
+    if (fps.length > 0) await this.scheduleExpiry(windowMs, now);
   }
 
   /** Drops a failed request's claims, so its retry is not taken for a duplicate or held in flight. */
