@@ -28,6 +28,11 @@ export const PENDING_TTL_MS = 15_000;
 const DELETE_CHUNK = 20_000;
 /** Commit rows looked at (and deleted when expired) per alarm run; more expired → the alarm runs again at once. */
 const ROW_CHUNK = 1_000;
+/**
+ * Accepted ids a shard is sized for per window (docs/limits.md#dedup): its index then takes at most 48 MB of the
+ * object's 128 MB, 72 MB while it doubles; at 3 million it would double to 144 MB. Past this, the shard logs once.
+ */
+export const SHARD_SIZING_IDS = 2_500_000;
 /** When an alarm run that threw runs again. */
 const ALARM_RETRY_MS = 60_000;
 
@@ -71,6 +76,10 @@ export class DedupObject extends DurableObject {
   private readonly holder = new Map<string, string>();
   /** Accepted ids' fingerprints → when; loaded from `batches` on first use. */
   private index: FingerprintIndex | undefined;
+  /** SHARD_SIZING_IDS (tests lower it). */
+  private readonly sizingIds = SHARD_SIZING_IDS;
+  /** Set once the index has passed sizingIds (logged once per instance). */
+  private oversized = false;
   /** Per-id tables of earlier releases that still hold accepted ids: read until the alarm has expired them all. */
   private legacy: { accepted: boolean; seen: boolean };
 
@@ -148,6 +157,7 @@ export class DedupObject extends DurableObject {
     // Stored: now the index (had the write failed, it would not claim ids that are not on disk).
     const index = this.loaded();
     for (const [hi, lo] of fps) index.set(hi, lo, now);
+    this.checkSizing(index);
     // Written: the holds can go (had the write failed, they would still answer in flight for the retry).
     for (const c of commits) this.drop(c.token);
     if (fps.length > 0) await this.scheduleExpiry(windowMs, now);
@@ -221,7 +231,15 @@ export class DedupObject extends DurableObject {
     const index = new FingerprintIndex();
     // In row order: an id committed again after its window passed takes its later row's time.
     for (const { at, fps } of this.ctx.storage.sql.exec<{ at: number; fps: ArrayBuffer }>("SELECT at, fps FROM batches ORDER BY seq")) forEachPacked(fps, (hi, lo) => index.set(hi, lo, at));
+    this.checkSizing(index);
     return (this.index = index);
+  }
+
+  /** Tells the operator when this shard holds more ids than its memory is sized for: the source needs more shards. */
+  private checkSizing(index: FingerprintIndex): void {
+    if (this.oversized || index.size <= this.sizingIds) return;
+    this.oversized = true;
+    console.error(JSON.stringify({ msg: "dedup shard past its sizing: raise the source's dedup shards", ids: index.size, sized_for: this.sizingIds, index_bytes: index.bytes }));
   }
 
   /** Which of these ids were accepted after `since` (ms): by fingerprint in the index, by id in the earlier tables. */

@@ -333,6 +333,27 @@ describe("dedup", () => {
     });
   });
 
+  it("logs once when a shard holds more ids than it is sized for, at commit and when a restart loads them", async () => {
+    await inNewShard("sizing", async (state) => {
+      const logged: string[] = [];
+      const error = console.error;
+      console.error = (line: string) => void logged.push(line);
+      try {
+        const sized = (o: DedupObject): DedupObject => (Object.assign(o, { sizingIds: 3 }), o);
+        const shard = sized(new DedupObject(state, env));
+        await shard.commit(3_600_000, [{ token: "a", ids: ["z-1", "z-2", "z-3"] }]);
+        expect(logged).toEqual([]);
+        await shard.commit(3_600_000, [{ token: "b", ids: ["z-4"] }, { token: "c", ids: ["z-5"] }]);
+        await shard.commit(3_600_000, [{ token: "d", ids: ["z-6"] }]);
+        expect(logged.map((l) => JSON.parse(l))).toEqual([{ msg: expect.stringContaining("raise the source's dedup shards"), ids: 5, sized_for: 3, index_bytes: expect.any(Number) }]);
+        sized(new DedupObject(state, env)).claim({ token: "e", ids: ["z-1"], windowMs: 3_600_000 });
+        expect(logged.map((l) => JSON.parse(l).ids)).toEqual([5, 6]);
+      } finally {
+        console.error = error;
+      }
+    });
+  });
+
   it("honours ids stored one row each by the previous release, and expires them there", async () => {
     await inNewShard("perid", async (state) => {
       const sql = state.storage.sql;
