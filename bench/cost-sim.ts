@@ -14,6 +14,7 @@ import { Breakers } from "../src/delivery/breaker.ts";
 import { createApp, type SluiceEnv } from "../src/http/app.ts";
 import { SourceGuards } from "../src/http/guards.ts";
 import { compilePipeline } from "../src/pipeline/compile.ts";
+import { commitRows } from "../src/storage/dedup-index.ts";
 import { consumeDeliveries } from "../src/queue/consumer.ts";
 import { Telemetry } from "../src/telemetry.ts";
 import { corpusLines } from "../test/fixtures/corpus.ts";
@@ -139,8 +140,9 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
       lease: (_limits: unknown, req: { want: number }) => (c.call("SourceObject.lease", 1), { granted: req.want }),
       addUsers: () => (c.call("SourceObject.addUsers", 1), undefined),
     }),
-    // DedupObject (src/storage/dedup-object.ts): a claim reads and writes nothing (claims are held in memory);
-    // a commit call writes one row per id it names. The hourly alarm later deletes each of those rows.
+    // DedupObject (src/storage/dedup-object.ts): a claim reads and writes nothing (claims are held in memory, ids
+    // are looked up in its in-memory index); a commit call writes one row for all the ids it names (dedup-index.ts
+    // commitRows). The alarm later deletes each of those rows whole.
     DEDUP: namespace("DedupObject", {
       claim: (req: { ids: string[] }) => {
         const fresh = req.ids.filter((id) => !seen.has(id));
@@ -149,7 +151,7 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
         return { duplicates: req.ids.filter((id) => !fresh.includes(id)), inFlight: [] };
       },
       commit: (_windowMs: number, commits: { ids: string[] }[]) => {
-        const rows = commits.reduce((n, x) => n + x.ids.length, 0);
+        const rows = commitRows(commits.reduce((n, x) => n + x.ids.length, 0));
         c.call("DedupObject.commit", rows);
         c.rows("DedupObject.expiry", rows);
       },

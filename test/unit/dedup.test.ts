@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DedupClaims, MAX_WAITING_IDS, newClaimToken, type DedupShard } from "../../src/dedup/claims.ts";
 import { planClaims, shardOf } from "../../src/dedup/plan.ts";
 import type { ClaimRequest, ClaimResult } from "../../src/storage/dedup-object.ts";
+import { fingerprint, FINGERPRINT_BYTES, FingerprintIndex, forEachPacked, packFingerprints } from "../../src/storage/dedup-index.ts";
 
 describe("dedup plan", () => {
   it("keeps the first event of a repeated messageId and sets the others aside", () => {
@@ -202,5 +203,60 @@ describe("dedup claims (isolate side)", () => {
     const t = newClaimToken();
     expect(t).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(newClaimToken()).not.toBe(t);
+  });
+});
+
+describe("dedup packed layout", () => {
+  it("packs fingerprints 8 bytes each and reads them back in order", () => {
+    const fps = ["a", "b", "an id of 100 characters".padEnd(100, "x")].map(fingerprint);
+    const blob = packFingerprints(fps);
+    expect(blob.byteLength).toBe(3 * FINGERPRINT_BYTES);
+    const back: [number, number][] = [];
+    forEachPacked(blob.buffer, (hi, lo) => back.push([hi, lo]));
+    expect(back).toEqual(fps);
+    expect(() => forEachPacked(new Uint8Array(7), () => {})).toThrow(RangeError);
+  });
+
+  it("gives distinct ids distinct fingerprints, independent of the shard", () => {
+    const seen = new Set<string>();
+    const perShard = new Array<number>(4).fill(0);
+    for (let i = 0; i < 200_000; i++) {
+      const [hi, lo] = fingerprint(`msg-${i}`);
+      seen.add(`${hi}:${lo}`);
+      if (shardOf(`msg-${i}`, 4) === 0) perShard[lo & 3]!++;
+    }
+    expect(seen.size).toBe(200_000);
+    // Within one shard the low bits (the table's slot) still spread evenly.
+    for (const c of perShard) expect(c).toBeGreaterThan(11_500);
+  });
+
+  it("maps fingerprints to when they were accepted, through growth, replacement, and pruning by time", () => {
+    const index = new FingerprintIndex();
+    const n = 50_000;
+    const t0 = Date.UTC(2026, 11, 1);
+    const atOf = (i: number) => t0 + (i % 10) * 60_000;
+    for (let i = 0; i < n; i++) index.set(...fingerprint(`id-${i}`), atOf(i));
+    expect(index.size).toBe(n);
+    // 3/8 to 3/4 full: 16–32 bytes per id.
+    expect(index.bytes / n).toBeGreaterThanOrEqual(16);
+    expect(index.bytes / n).toBeLessThanOrEqual(32);
+    for (let i = 0; i < n; i += 997) expect(index.get(...fingerprint(`id-${i}`))).toBe(atOf(i));
+    expect(index.get(...fingerprint("never-set"))).toBe(0);
+    // Kept to the second, rounded up: never earlier than the commit.
+    index.set(...fingerprint("late"), t0 + 1);
+    expect(index.get(...fingerprint("late"))).toBe(t0 + 1000);
+    // A later time replaces the earlier one (an id accepted again after its window).
+    index.set(...fingerprint("id-0"), t0 + 3_600_000);
+    expect([index.get(...fingerprint("id-0")), index.size]).toEqual([t0 + 3_600_000, n + 1]);
+    // Everything before the last minute's commits pruned: only those and the replaced id stay, in a smaller table.
+    const before = index.bytes;
+    index.retain((at) => at >= atOf(9));
+    expect(index.size).toBe(n / 10 + 1);
+    expect(index.bytes).toBeLessThan(before);
+    expect(index.bytes / index.size).toBeLessThanOrEqual(32);
+    expect(index.get(...fingerprint("id-9"))).toBe(atOf(9));
+    expect(index.get(...fingerprint("id-1"))).toBe(0);
+    expect(index.get(...fingerprint("id-0"))).toBe(t0 + 3_600_000);
+    expect(() => index.set(1, 2, 0)).toThrow(RangeError);
   });
 });
