@@ -26,7 +26,7 @@ const DedupObjectSchema = s.object({
    * Durable Objects the ids are spread over; changing it forgets the current window. A batch touches every shard,
    * so shards add calls per request; add them only past what one shard sustains (docs/limits.md "Dedup").
    */
-  shards: s.withDefault(s.number({ integer: true, min: 1, max: 64 }), 1),
+  shards: s.withDefault(s.number({ integer: true, min: 1, max: 1024 }), 1),
 });
 export type DedupConfig = false | { window_hours: number; shards: number };
 export const DEFAULT_DEDUP: Exclude<DedupConfig, false> = { window_hours: 24, shards: 1 };
