@@ -280,7 +280,7 @@ describe("datalake deliver()", () => {
   }
   const settings: DatalakeSettings = { prefix: "lake", target_file_mb: 0.5, max_file_age_seconds: 60, formats: ["parquet", "ndjson_gzip", "parquet"] };
   const ctx = (ns: unknown, sources?: string[]): DeliveryContext<DatalakeSettings> => ({
-    destinationId: "lake", settings, bucket: {} as R2Bucket, env: { LAKE_BUFFER: ns } as unknown as Env, fetch, now: () => NOW, sources,
+    destinationId: "lake", settings, bucket: {} as R2Bucket, durableObject: (b: string) => (b === "LAKE_BUFFER" ? (ns as unknown as DurableObjectNamespace) : undefined), fetch, now: () => NOW, sources,
   });
 
   it("appends each (source, partition hour) to its own buffer, raw JSON, and answers ok per event", async () => {

@@ -8,8 +8,11 @@
 import { s } from "../../src/config/schema.ts";
 import { defineDestination, eventSources, type EventResult } from "../../src/delivery/destination.ts";
 import { RetryableError, unsendable } from "../../src/delivery/errors.ts";
-import type { LakeRow, LakeTarget } from "./buffer-object.ts";
+import type { LakeBufferObject, LakeRow, LakeTarget } from "./buffer-object.ts";
 import { LAKE_FORMATS, lakeBufferName, partitionOf, type LakeFormat } from "./files.ts";
+
+/** The wrangler.toml binding of the buffers' Durable Object namespace. */
+const LAKE_BUFFER = "LAKE_BUFFER";
 
 const settings = s.object({
   prefix: s.withDefault(s.string({ pattern: /^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/ }), "lake"),
@@ -21,7 +24,7 @@ const settings = s.object({
 export type DatalakeSettings = NonNullable<ReturnType<typeof settings.check>>;
 
 /** The buffer object of one (destination, source, partition), for the adapter, operators and tests. */
-export function lakeBuffer(namespace: Env["LAKE_BUFFER"], destinationId: string, sourceId: string, receivedAt: unknown, nowMs = Date.now()) {
+export function lakeBuffer(namespace: DurableObjectNamespace<LakeBufferObject>, destinationId: string, sourceId: string, receivedAt: unknown, nowMs = Date.now()) {
   return namespace.get(namespace.idFromName(lakeBufferName(destinationId, sourceId, partitionOf(receivedAt, nowMs))));
 }
 
@@ -29,11 +32,12 @@ export const datalake = defineDestination({
   kind: "datalake",
   description: "Keep every event in R2 as large gzip NDJSON and Parquet files, partitioned by source, day and hour",
   settings,
+  durableObjects: [LAKE_BUFFER],
   receivesAllEvents: true,
   // Each call is split by partition and appended in parallel; a queue batch (≤ 100 messages of ≤ 60 KB) fits.
   maxEventsPerCall: () => 5000,
   async deliver(events, ctx): Promise<EventResult[]> {
-    const namespace = ctx.env.LAKE_BUFFER;
+    const namespace = ctx.durableObject(LAKE_BUFFER) as DurableObjectNamespace<LakeBufferObject> | undefined;
     if (!namespace) throw new RetryableError("the LAKE_BUFFER Durable Object binding is missing (wrangler.toml)", undefined, undefined, "lake_binding");
     const sources = eventSources(events, ctx);
     const now = ctx.now();

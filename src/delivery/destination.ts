@@ -15,8 +15,11 @@ export interface DeliveryContext<S> {
   settings: S;
   /** R2 bucket for destinations that store events (r2, datalake). */
   bucket: R2Bucket;
-  /** The Worker's bindings, for destinations that need more than the bucket (e.g. a Durable Object). */
-  env: Env;
+  /**
+   * A Durable Object namespace the definition lists in `durableObjects` (e.g. the data lake's buffers): adapters see
+   * only the bindings they declare, never the Worker's whole env. Undefined when wrangler.toml lacks the binding.
+   */
+  durableObject(binding: string): DurableObjectNamespace | undefined;
   fetch: typeof fetch;
   now(): number;
   /**
@@ -31,6 +34,8 @@ export interface DestinationDefinition<S = unknown> {
   description: string;
   /** Checked at build time (`sluice check`) with file and line on every problem. */
   settings: Schema<S>;
+  /** Durable Object bindings (wrangler.toml names) the adapter reaches through `ctx.durableObject`. */
+  durableObjects?: readonly string[];
   /** Whether `integrations.All: false` still sends events here (warehouse-like destinations). */
   receivesAllEvents: boolean;
   /**

@@ -83,12 +83,15 @@ async function deliverInCalls(kind: DestinationDefinition<any>, settings: unknow
   }
   if (call.length > 0) calls.push(call);
 
+  const declared = new Set(kind.durableObjects ?? []);
+  const env = deps.env as unknown as Record<string, unknown>;
+  const durableObject = (binding: string) => (declared.has(binding) ? (env[binding] as DurableObjectNamespace | undefined) : undefined);
   const results: EventResult[] = [];
   for (const chunk of calls) {
     let chunkResults: EventResult[];
     try {
       // Calls are consecutive slices of `events`, so results.length is where this one starts.
-      chunkResults = await kind.deliver(chunk, { destinationId, settings, bucket: deps.bucket, env: deps.env, fetch: deps.fetch, now: deps.now, sources: sources?.slice(results.length, results.length + chunk.length) });
+      chunkResults = await kind.deliver(chunk, { destinationId, settings, bucket: deps.bucket, durableObject, fetch: deps.fetch, now: deps.now, sources: sources?.slice(results.length, results.length + chunk.length) });
       if (chunkResults.length !== chunk.length) throw new Error(`adapter returned ${chunkResults.length} results for ${chunk.length} events`);
     } catch (err) {
       // Adapters throw typed errors; anything else is a bug in the adapter, retried so nothing is lost.

@@ -14,7 +14,7 @@ function context() {
   const objects = new Map<string, string>();
   const put = async (key: string, value: string) => void objects.set(key, value);
   const ctx: DeliveryContext<{ prefix: string; max_events_per_object: number }> = {
-    destinationId: "inspect", settings: { prefix: "events", max_events_per_object: 500 }, bucket: { put } as unknown as R2Bucket, env: {} as Env, fetch, now: () => NOW,
+    destinationId: "inspect", settings: { prefix: "events", max_events_per_object: 500 }, bucket: { put } as unknown as R2Bucket, durableObject: () => undefined, fetch, now: () => NOW,
   };
   return { ctx, objects };
 }

@@ -60,7 +60,7 @@ function settings(raw: Record<string, unknown>): WebhookSettings {
 }
 
 function context(cfg: WebhookSettings, fetch: typeof globalThis.fetch, sources?: readonly string[]): DeliveryContext<WebhookSettings> {
-  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, env: {} as Env, fetch, now: () => NOW, sources };
+  return { destinationId: "hook", settings: cfg, bucket: {} as R2Bucket, durableObject: () => undefined, fetch, now: () => NOW, sources };
 }
 
 /** Delivers as the consumer would; every event from source "web" unless told. */
@@ -317,7 +317,7 @@ describe("webhook: batch mode", () => {
   });
 
   /** Runs the real queue consumer on one delivery message for a batching webhook (max_events 2). */
-  async function consume(body: unknown, fetch: typeof globalThis.fetch) {
+  async function consume(body: unknown, fetch: typeof globalThis.fetch, overrides: Partial<Parameters<typeof consumeDeliveries>[1]> = {}) {
     const config: BuiltConfig = {
       version: 1,
       origin: "test",
@@ -353,9 +353,28 @@ describe("webhook: batch mode", () => {
       fetch,
       now: () => NOW,
       random: () => 0.5,
+      ...overrides,
     });
     return { outcome, deadLetters };
   }
+
+  it("hands an adapter only the Durable Object bindings its definition declares, never the Worker's env", async () => {
+    const seen: Record<string, unknown> = {};
+    const probe = (declared?: string[]) => ({
+      ...destinationKinds.webhook!,
+      ...(declared ? { durableObjects: declared } : {}),
+      async deliver(events: readonly SluiceEvent[], ctx: DeliveryContext<unknown>) {
+        Object.assign(seen, { env: (ctx as unknown as { env?: unknown }).env, lake: ctx.durableObject("LAKE_BUFFER"), dedup: ctx.durableObject("DEDUP") });
+        return events.map(() => ({ ok: true as const }));
+      },
+    });
+    const env = { LAKE_BUFFER: { lake: true }, DEDUP: { dedup: true }, ADMIN_TOKEN: "secret" } as unknown as Env;
+    const body = { v: 1, dest: "hook", source: "web", t0: NOW, tries: 0, events: events(1) };
+    expect((await consume(body, fakeFetch().fetch, { env, kinds: { webhook: probe(["LAKE_BUFFER"]) } })).outcome).toEqual(["ack"]);
+    expect(seen).toEqual({ env: undefined, lake: { lake: true }, dedup: undefined });
+    await consume(body, fakeFetch().fetch, { env, kinds: { webhook: probe() } });
+    expect(seen).toEqual({ env: undefined, lake: undefined, dedup: undefined });
+  });
 
   it("is delivered in chunks of batch.max_events by the queue consumer", async () => {
     const { fetch, requests } = fakeFetch();
