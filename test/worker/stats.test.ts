@@ -1,0 +1,61 @@
+/** StatsObject: a day's counters are one row, so an add writes one row however many counters it carries. */
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+
+const stub = () => env.STATS.get(env.STATS.idFromName(`stats-${crypto.randomUUID()}`));
+const rowsOf = (s: ReturnType<typeof stub>) =>
+  runInDurableObject(s, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM days").one().n);
+
+describe("StatsObject", () => {
+  it("sums adds per day into one row per day, newest day first", async () => {
+    const s = stub();
+    await s.add("2026-12-05", { routed: 1 });
+    for (let i = 0; i < 3; i++) await s.add("2026-12-06", { routed: 2, delivered: 1, "failed.http_503": 1, "latency.le_100": 1 });
+    expect(await s.read()).toEqual([
+      { day: "2026-12-06", counters: { delivered: 3, "failed.http_503": 3, "latency.le_100": 3, routed: 6 } },
+      { day: "2026-12-05", counters: { routed: 1 } },
+    ]);
+    expect(await s.read("2026-12-06")).toHaveLength(1);
+    expect(await rowsOf(s)).toBe(2);
+  });
+
+  it("writes one row per add, whatever the number of counters", async () => {
+    const s = stub();
+    const counts = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`c${i}`, 1]));
+    const written = await runInDurableObject(s, (instance, state) => {
+      // Count what each statement the object runs writes (SQLite's own count, as billed).
+      const sql = state.storage.sql;
+      const exec = sql.exec.bind(sql);
+      let rows = 0;
+      sql.exec = ((query: string, ...params: unknown[]) => {
+        const cursor = exec(query, ...params);
+        cursor.toArray();
+        rows += cursor.rowsWritten;
+        return cursor;
+      }) as typeof sql.exec;
+      try {
+        instance.add("2026-12-06", counts);
+        instance.add("2026-12-06", counts);
+      } finally {
+        sql.exec = exec;
+      }
+      return rows;
+    });
+    expect(written).toBe(2);
+    expect(await rowsOf(s)).toBe(1);
+    expect((await s.read())[0]!.counters.c39).toBe(2);
+  });
+
+  it("reads the earlier one-row-per-counter table in place and adds to it", async () => {
+    const s = stub();
+    await runInDurableObject(s, (_i, state) => {
+      state.storage.sql.exec("CREATE TABLE counters (day TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (day, name))");
+      state.storage.sql.exec("INSERT INTO counters VALUES ('2026-12-06', 'routed', 5), ('2026-12-04', 'accepted', 7)");
+    });
+    await s.add("2026-12-06", { routed: 1, delivered: 1 });
+    expect(await s.read()).toEqual([
+      { day: "2026-12-06", counters: { delivered: 1, routed: 6 } },
+      { day: "2026-12-04", counters: { accepted: 7 } },
+    ]);
+  });
+});
