@@ -6,9 +6,9 @@ import { cors } from "hono/cors";
 import { r2KeyPrefix } from "../../destinations/r2/index.ts";
 import type { DestinationDefinition } from "../delivery/destination.ts";
 import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
-import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
+import { LIMITS, normalizeRequest, type EventType, type Rejection } from "../pipeline/normalize.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, routedSends, sendBatches, type RoutedSend } from "../queue/messages.ts";
+import { enqueueRouted } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
 import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
@@ -182,21 +182,9 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
         }
       }
 
-      const sends: Promise<unknown>[] = [];
-      const serialize = eventJsonOnce();
-      const enqueue = (queue: Queue, dest: string, list: readonly SluiceEvent[], fields: RoutedSend["fields"] = {}) => {
-        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...fields };
-        for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
-          sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-        }
-      };
       try {
-        // Inside the try: a binding that throws instead of rejecting is a failed enqueue too.
-        for (const [dest, routed] of result.routed) for (const send of routedSends(routed)) enqueue(c.env[send.queue], dest, send.events, send.fields);
-        if (result.reports) enqueue(c.env.DELIVERIES, result.reports.destination, result.reports.events);
-        await Promise.all(sends);
+        await enqueueRouted(c.env, source.config.id, receivedAt.getTime(), result);
       } catch (err) {
-        void Promise.allSettled(sends); // sends already started when a later one threw: observe their outcome
         // The client will resend the quarantined events too: take this request's copies out again.
         if (held.length > 0)
           waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));

@@ -16,7 +16,7 @@ import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
 import { latencyBucket } from "../metrics.ts";
 import { BACKSTOP_SCOPE, malformedDeadLetter, storeBackstopped, type DeadLetter } from "../storage/dead-letters.ts";
-import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
+import { enqueue, parseDeliveryMessage, utf8Length, type DeliveryMessage } from "./messages.ts";
 
 export interface ConsumerDeps {
   pipeline: CompiledPipeline;
@@ -119,10 +119,8 @@ async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reaso
 }
 
 async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts: number, error: string, delaySeconds: number, deps: ConsumerDeps): Promise<void> {
-  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
-  for (const group of sendBatches(packMessages(header, events))) {
-    await deps.retries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
-  }
+  const header = { dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
+  await enqueue(deps.retries, header, events, { delaySeconds });
 }
 
 /** Counts delivered events and their latency since acceptance (a histogram, for p50/p95). */

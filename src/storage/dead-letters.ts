@@ -4,7 +4,7 @@
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import type { PendingStages } from "../pipeline/route.ts";
-import { bodyText, packMessages, sendBatches } from "../queue/messages.ts";
+import { bodyText, enqueue } from "../queue/messages.ts";
 import type { ArchiveKind, ArchiveObject } from "./archive-object.ts";
 
 export interface DeadLetter {
@@ -112,10 +112,7 @@ export const deadLetterArchive: ArchiveKind = {
     const d = record as DeadLetter;
     if (!pipeline.destination(d.destination)) throw new Error(`destination "${d.destination}" is not configured; nothing to replay to`);
     if (d.events.length === 0) return { outcome: "replayed", events: 0 };
-    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending };
-    for (const group of sendBatches(packMessages(header, d.events))) {
-      await env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const })));
-    }
+    await enqueue(env.DELIVERIES, { dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending }, d.events);
     return { outcome: "replayed", events: d.events.length };
   },
 };

@@ -8,7 +8,7 @@ import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
 import { routeEvents, type Tally } from "../pipeline/route.ts";
 import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
-import { packMessages, routedSends, sendBatches } from "../queue/messages.ts";
+import { enqueueRouted } from "../queue/messages.ts";
 import type { ArchiveEntry, ArchiveKind, ArchiveObject } from "./archive-object.ts";
 import { recordLocation } from "./records.ts";
 
@@ -163,15 +163,8 @@ export function quarantineArchive(tally: Tally): ArchiveKind {
         return { outcome: "kept", events: 0 };
       }
       const routed = routeEvents([decision.event], { id: source.config.id, stage: source.stage }, source.targets, tally);
-      const sends: Promise<unknown>[] = [];
-      for (const [dest, r] of routed) {
-        for (const { queue, fields, events } of routedSends(r)) {
-          // A fresh retry window, as for a replayed dead letter.
-          const header = { v: 1 as const, dest, source: source.config.id, t0: Date.now(), tries: 0, ...fields };
-          for (const group of sendBatches(packMessages(header, events))) sends.push(env[queue].sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-        }
-      }
-      await Promise.all(sends);
+      // A fresh retry window, as for a replayed dead letter.
+      await enqueueRouted(env, source.config.id, Date.now(), { routed });
       for (const scope of scopes) tally.count(scope, "replayed");
       return { outcome: "replayed", events: 1 };
     },
