@@ -120,7 +120,9 @@ export function sendBatches(messages: readonly PackedMessage[]): PackedMessage[]
 }
 
 /** What `enqueue` needs of a queue binding (a fake in tests and benchmarks). */
-export type MessageQueue = Pick<Queue, "sendBatch">;
+export interface MessageQueue {
+  sendBatch(messages: MessageSendRequest[]): Promise<unknown>;
+}
 
 export interface EnqueueOptions {
   /** Shares one serialization per event object across destinations (eventJsonOnce, one per request). */
