@@ -9,7 +9,8 @@ import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
 import { routeEvents, type Tally } from "../pipeline/route.ts";
 import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
 import { enqueueRouted } from "../queue/messages.ts";
-import type { ArchiveEntry, ArchiveKind, ArchiveObject } from "./archive-object.ts";
+import type { ArchiveEntry, ArchiveObject } from "../storage/archive-object.ts";
+import type { ArchiveKind } from "./replay.ts";
 import { recordLocation } from "./records.ts";
 
 /** What a quarantine record stores (R2, JSON), and what `GET /admin/quarantine/<id>` shows as `record`. */

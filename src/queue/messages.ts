@@ -211,6 +211,39 @@ export function bodyText(body: unknown): BodyText {
   return { body: String(body) };
 }
 
+/**
+ * What a delivery message becomes when it is given up on: the record src/archive/dead-letters.ts stores (R2 +
+ * index) and replays. Defined here, beside the message it is made from, so the consumer needs nothing of the archive.
+ */
+export interface DeadLetter {
+  id: string;
+  destination: string;
+  source: string;
+  reason: string;
+  attempts: number;
+  firstError?: string;
+  lastError?: string;
+  /** Short failure label for filtering (`http_404`, `timeout`, `retry_window`, …). */
+  code?: string;
+  /** When the events were accepted, and when they were given up on (ISO). */
+  acceptedAt: string;
+  deadLetteredAt: string;
+  /** Filter stages not yet run on `events` (see DeliveryMessage.pending): a replay runs them before delivery. */
+  pending?: PendingStages;
+  events: SluiceEvent[];
+  /** The whole queue message body, when it was not a delivery message (code `malformed`). */
+  body?: string;
+  bodyEncoding?: "base64";
+}
+
+/** A queue message that is not a delivery message, kept whole for an operator rather than dropped. */
+export function malformedDeadLetter(msg: Message<unknown>, id: string, now: number): DeadLetter {
+  return {
+    id, destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
+    acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(now).toISOString(), events: [], ...bodyText(msg.body),
+  };
+}
+
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
 export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
   let value: unknown = body;

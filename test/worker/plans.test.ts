@@ -8,7 +8,7 @@ import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloud
 import type { ArchiveEntry } from "../../src/storage/archive-object.ts";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { quarantineShard, storeQuarantined, type QuarantineRecord } from "../../src/storage/quarantine.ts";
+import { quarantineShard, storeQuarantined, type QuarantineRecord } from "../../src/archive/quarantine.ts";
 import { basic, eventually, post, storedEvents } from "./helpers.ts";
 import { sink } from "./setup.ts";
 
