@@ -43,7 +43,7 @@ export default {
     ),
     forbid(
       "shells-below-http",
-      "src/storage/ (Durable Objects), src/archive/ (quarantine, dead letters, replay) and src/ingest/ (the request path, to come) never import src/http/.",
+      "src/storage/ (Durable Objects), src/archive/ (quarantine, dead letters, replay) and src/ingest/ (the request path) never import src/http/.",
       { path: "^src/(storage|archive|ingest)/" },
       { path: "^src/http/" },
     ),

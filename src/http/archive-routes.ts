@@ -13,7 +13,7 @@ import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { readRecord, recordLocation } from "../archive/records.ts";
 import { replayPage, type ArchiveKind } from "../archive/replay.ts";
 import type { ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../api-error.ts";
 import type { SluiceEnv } from "./app.ts";
 
 function time(v: unknown, what: string): number | undefined {

@@ -7,7 +7,7 @@
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../api-error.ts";
 import type { SluiceEnv } from "./app.ts";
 
 /** A breakdown by reason (or type) with its total. */
