@@ -21,8 +21,9 @@ import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
+import type { SluiceEnv } from "./env.ts";
 
-export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
+export type { SluiceEnv };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
 
 export interface AppDeps {

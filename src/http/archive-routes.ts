@@ -14,7 +14,7 @@ import { readRecord, recordLocation } from "../archive/records.ts";
 import { replayPage, type ArchiveKind } from "../archive/replay.ts";
 import type { ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
 import { ApiError } from "../api-error.ts";
-import type { SluiceEnv } from "./app.ts";
+import type { SluiceEnv } from "./env.ts";
 
 function time(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;

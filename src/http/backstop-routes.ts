@@ -8,7 +8,7 @@
 import type { Hono } from "hono";
 import type { Telemetry } from "../telemetry.ts";
 import { BACKSTOP_PREFIX, BACKSTOP_SCOPE } from "../archive/dead-letters.ts";
-import type { SluiceEnv } from "./app.ts";
+import type { SluiceEnv } from "./env.ts";
 import { ApiError } from "../api-error.ts";
 
 function entry(o: R2Object) {
