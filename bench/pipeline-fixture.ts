@@ -268,7 +268,7 @@ export class BenchIngest {
     const reply = await accept(
       { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
       {
-        pipeline: this.pipeline,
+        pipeline: () => this.pipeline,
         stats: this.stats,
         queues: { DELIVERIES: queue, DEAD_LETTERS: queue },
         quarantine: NO_QUARANTINE,

@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const reply = await accept(
       { route: c.req.param("route") ?? "", path: c.req.path, authorization: c.req.header("authorization") ?? null, readBody: () => readJsonBody(c.req.raw) },
       {
-        pipeline: deps.pipeline(c.env),
+        pipeline: () => deps.pipeline(c.env),
         stats: deps.telemetry,
         queues: c.env,
         quarantine: { store: (records) => storeQuarantined(bucket, archive, records), remove: (held) => removeQuarantined(bucket, archive, held) },

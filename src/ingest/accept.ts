@@ -45,7 +45,7 @@ export async function accept(request: IngestRequest, ports: IngestPorts): Promis
 
 async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Record<string, unknown>> {
   const routeType = trackingRoute(request);
-  const { source, json, bytes } = await authenticate(request, ports.pipeline);
+  const { source, json, bytes } = await authenticate(request, ports.pipeline());
   const events = eventCount(routeType, json);
   const receivedAt = ports.clock();
   const scope = `source:${source.config.id}`;

@@ -52,7 +52,8 @@ export interface IngestStats extends Tally {
 }
 
 export interface IngestPorts {
-  pipeline: CompiledPipeline;
+  /** The compiled config, asked for once the route is known (an unknown route compiles nothing). */
+  pipeline: () => CompiledPipeline;
   stats: IngestStats;
   queues: DeliveryQueues;
   quarantine: QuarantineStore;

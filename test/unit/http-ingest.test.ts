@@ -206,6 +206,22 @@ describe("CORS", () => {
     expect(res.headers.get("access-control-max-age")).toBe("86400");
   });
 
+  it("answers an unknown route 404 without compiling the config", async () => {
+    const app = createApp({
+      pipeline: () => {
+        throw new Error("compiled for an unknown route");
+      },
+      kinds: {},
+      telemetry: new Telemetry(() => {
+        throw new Error("not flushed in this test");
+      }),
+    });
+    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+    const res = await app.request("/v1/nope", post(track("m1")), {} as SluiceEnv, ctx);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe("no Tracking API route /v1/nope");
+  });
+
   it("answers an unknown route 404 and a GET on a tracking route 405", async () => {
     const h = harness();
     expect((await h.request("/v1/nope", post(track("m1")))).status).toBe(404);
