@@ -45,7 +45,7 @@ interface Harness {
 }
 
 /** The app as src/index.ts builds it, over in-memory bindings; `guards` and `sendBatch` replace the parts a test needs. */
-function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; dedupError?: Error } = {}): Harness {
+function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; dedupError?: Error; uncompiled?: true } = {}): Harness {
   const sent: MessageSendRequest[] = [];
   const h = { refunds: [] as Admission[], released: 0 };
   const pipeline = compilePipeline(config, {}, {});
@@ -63,7 +63,11 @@ function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSen
   const telemetry = new Telemetry(() => {
     throw new Error("not flushed in this test");
   });
-  const app = createApp({ pipeline: () => pipeline, kinds: {}, telemetry, guards: { bind: () => guards } });
+  const compiled = () => {
+    if (options.uncompiled) throw new Error("the config was compiled");
+    return pipeline;
+  };
+  const app = createApp({ pipeline: compiled, kinds: {}, telemetry, guards: { bind: () => guards } });
   const ctx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
   return {
     get refunds() {
@@ -207,17 +211,7 @@ describe("CORS", () => {
   });
 
   it("answers an unknown route 404 without compiling the config", async () => {
-    const app = createApp({
-      pipeline: () => {
-        throw new Error("compiled for an unknown route");
-      },
-      kinds: {},
-      telemetry: new Telemetry(() => {
-        throw new Error("not flushed in this test");
-      }),
-    });
-    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-    const res = await app.request("/v1/nope", post(track("m1")), {} as SluiceEnv, ctx);
+    const res = await harness({ uncompiled: true }).request("/v1/nope", post(track("m1")));
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { message: string } }).error.message).toBe("no Tracking API route /v1/nope");
   });
