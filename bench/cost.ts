@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { corpusLines } from "../test/fixtures/corpus.ts";
 import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
 import { externalResult, measure, pairedRatio, renderTable, runsMeasurement, type Contender, type Measurement, type RatioFigure, type Suite, type SuiteResult } from "./lib.ts";
-import { lastPipelineRun } from "./pipeline.ts";
+import { lastPipelineRun, requestContender } from "./pipeline.ts";
 import type { Scenario, SimResult } from "./cost-sim.ts";
 
 /** Cloudflare list prices (Workers Paid), USD, marginal — beyond what the plan includes. */
@@ -81,30 +81,16 @@ function runSimulation(scenarios: Scenario[]): Promise<SimResult[]> {
 }
 
 /** CPU per event from the pipeline suite of this run, or a shorter measurement of the same contenders. */
-function cpuPerEvent(lines: string[]): { single: Measurement; batch: Measurement; floor: Measurement; source: string } {
+async function cpuPerEvent(lines: string[]): Promise<{ single: Measurement; batch: Measurement; floor: Measurement; source: string }> {
   if (lastPipelineRun) return { single: lastPipelineRun.ingestSingle, batch: lastPipelineRun.ingestBatch, floor: lastPipelineRun.floor, source: "pipeline suite (this run)" };
   const full = new BenchIngest(benchConfig(DESTINATIONS, lines), true);
-  const contender = (name: string, reqs: BenchRequest[], run: (r: BenchRequest) => number): Contender<BenchRequest[]> => {
-    const per = Math.max(1, Math.round(500 / reqs[0]!.events));
-    const batches: BenchRequest[][] = [];
-    for (let i = 0; i < reqs.length; i += per) batches.push(reqs.slice(i, i + per));
-    let next = 0;
-    return {
-      name,
-      unit: "event",
-      prepare: () => batches[next++ % batches.length]!,
-      opsPerRun: (b) => b.reduce((n, r) => n + r.events, 0),
-      batchMultiple: batches.length,
-      run: (b) => b.reduce((n, r) => n + run(r), 0),
-    };
-  };
   const r100 = requestsOf(lines, 100);
   const r1 = requestsOf(lines, 1);
-  const result = measure(
+  const result = await measure(
     [
-      contender("ingest d10 r1 (+dedup plan, usage)", r1, (r) => full.run(r).bytes),
-      contender("ingest d10 r100 (+dedup plan, usage)", r100, (r) => full.run(r).bytes),
-      contender("parse+stringify", r100, (r) => {
+      requestContender("ingest d10 r1 (+dedup plan, usage)", r1, async (r) => (await full.run(r)).bytes),
+      requestContender("ingest d10 r100 (+dedup plan, usage)", r100, async (r) => (await full.run(r)).bytes),
+      requestContender("parse+stringify", r100, (r) => {
         const body = JSON.parse(r.body) as { batch: unknown[] };
         return body.batch.reduce<number>((n, e) => n + JSON.stringify(e).length, 0);
       }),
@@ -174,7 +160,7 @@ export const costSuite: Suite = {
   name: "cost",
   async run(): Promise<SuiteResult> {
     const lines = corpusLines();
-    const cpu = cpuPerEvent(lines);
+    const cpu = await cpuPerEvent(lines);
     const bytesPerEvent = lines.reduce((n, l) => n + Buffer.byteLength(l), 0) / lines.length;
     const scenarios: Scenario[] = [];
     for (const rate of [HEADLINE_RATE, ...SENSITIVITY])

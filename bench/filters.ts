@@ -347,7 +347,7 @@ function lineChunks(lines: readonly string[]): Pick<Contender<string[]>, "unit" 
 
 export const filtersSuite: Suite = {
   name: "filters",
-  run(): SuiteResult {
+  async run(): Promise<SuiteResult> {
     const lines = corpusLines();
     const agreement = checkAgreement(lines);
     if (agreement.sluiceMutatedInputs > 0) {
@@ -383,7 +383,7 @@ export const filtersSuite: Suite = {
     };
 
     const contenders = [sluice, tsub, floor, clone, sluice9, tsub9];
-    const result = measure(contenders);
+    const result = await measure(contenders);
     const byName = (name: string) => result.measurements.find((m) => m.name === name)!;
     const [mSluice, mTsub, mFloor, mClone] = [sluice, tsub, floor, clone].map((c) => byName(c.name)) as [Measurement, Measurement, Measurement, Measurement];
 

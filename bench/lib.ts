@@ -32,8 +32,11 @@ export interface Contender<I = unknown> {
   afterAll?: () => void;
   /** Builds the input of one batch; called outside the timed region before every batch. */
   prepare?: () => I;
-  /** Runs one batch and returns a number derived from every result (folded into the checksum). */
-  run: (input: I) => number;
+  /**
+   * Runs one batch and returns a number derived from every result (folded into the checksum). A promise when the
+   * code under test is async (the request path, `accept()`): its time then runs until it settles.
+   */
+  run: (input: I) => number | Promise<number>;
   /** Number of ops one `run` performs (e.g. the number of events in the batch), fixed or per input. */
   opsPerRun: number | ((input: I) => number);
   /**
@@ -93,13 +96,13 @@ const collectGarbage: () => void = (() => {
 let sink = 0;
 
 /** Interleaved, time-bounded rounds over all contenders: see the module comment. */
-export function measure(contenders: Contender<any>[], options: MeasureOptions = {}): MeasureResult {
+export async function measure(contenders: Contender<any>[], options: MeasureOptions = {}): Promise<MeasureResult> {
   const opts: Required<MeasureOptions> = { ...DEFAULT_OPTIONS, ...options };
   if (contenders.length === 0) throw new Error("measure: no contenders");
   const n = contenders.length;
   let checksum = 0;
 
-  const runRound = (budgetNs: number, rotate: number): { ns: number[]; ops: number[]; batches: number[] } => {
+  const runRound = async (budgetNs: number, rotate: number): Promise<{ ns: number[]; ops: number[]; batches: number[] }> => {
     const ns = new Array<number>(n).fill(0);
     const ops = new Array<number>(n).fill(0);
     const batches = new Array<number>(n).fill(0);
@@ -116,7 +119,9 @@ export function measure(contenders: Contender<any>[], options: MeasureOptions = 
       const c = contenders[next]!;
       const input = c.prepare ? c.prepare() : undefined;
       const t0 = process.hrtime.bigint();
-      const r = c.run(input);
+      const out = c.run(input);
+      // Awaited only when it is a promise: a synchronous contender's timing has no microtask in it.
+      const r = typeof out === "number" ? out : await out;
       const t1 = process.hrtime.bigint();
       checksum += Number.isFinite(r) ? r : 0;
       ns[next]! += Number(t1 - t0);
@@ -132,14 +137,14 @@ export function measure(contenders: Contender<any>[], options: MeasureOptions = 
   };
 
   setUp();
-  runRound(opts.warmupMs * 1e6, 0);
+  await runRound(opts.warmupMs * 1e6, 0);
 
   const perRound: number[][] = contenders.map(() => []);
   const totalBatches = new Array<number>(n).fill(0);
   const totalOps = new Array<number>(n).fill(0);
   for (let round = 0; round < opts.rounds; round++) {
     setUp();
-    const { ns, ops, batches } = runRound(opts.minRoundMs * 1e6, round % n);
+    const { ns, ops, batches } = await runRound(opts.minRoundMs * 1e6, round % n);
     for (let i = 0; i < n; i++) {
       perRound[i]!.push(ns[i]! / ops[i]!);
       totalBatches[i]! += batches[i]!;

@@ -9,10 +9,10 @@
  *    production and no two of them turn an event into the same JSON by construction.
  *    One destination is named "Holdout Hook": the corpus's `integrations: {All: false, "Holdout Hook": true}`
  *    events go to it only.
- *  - BenchIngest: the worker's per-request CPU path (src/http/app.ts `trackingApi`) without I/O, through the same
- *    functions in the same order: JSON.parse of the body → normalizeRequest → routeNormalized (tracking plan,
- *    source filters, integrations, destination filters) → packMessages per destination → sendBatches. With
- *    `full`, also what the guards do per event in the isolate (dedup claim planning, usage sketch).
+ *  - BenchIngest: the worker's request path, `accept()` (src/ingest/accept.ts) itself, with in-memory ports:
+ *    write key → JSON.parse of the body → normalizeRequest → routeNormalized (tracking plan, source filters,
+ *    integrations, destination filters) → enqueue per destination. With `full`, also what the guards do per event
+ *    in the isolate (dedup claim planning, usage sketch). Its other methods time stages of that path on their own.
  */
 import { randomUUID } from "node:crypto";
 import { destinationKinds } from "../destinations/index.ts";
@@ -23,7 +23,9 @@ import { compilePipeline, routeNormalized, type CompiledPipeline, type CompiledS
 import type { FilterSpec } from "../src/pipeline/filters/index.ts";
 import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
 import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
-import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, sendBatches } from "../src/queue/messages.ts";
+import { accept } from "../src/ingest/accept.ts";
+import type { IngestGuards, IngestStats, QuarantineStore } from "../src/ingest/ports.ts";
+import { parseDeliveryMessage, utf8Length } from "../src/queue/messages.ts";
 import { Telemetry } from "../src/telemetry.ts";
 import { UsageRecorder } from "../src/usage/recorder.ts";
 import { generatePlan } from "./plans-fixture.ts";
@@ -171,18 +173,29 @@ export function requestsOf(lines: readonly string[], size: number): BenchRequest
 
 export interface IngestOutcome {
   accepted: number;
-  /** Destinations that received at least one event. */
-  destinations: number;
-  /** Events routed, summed over destinations. */
-  deliveries: number;
-  /** Queue messages and their bytes (what sendBatch would be given). */
+  /** Queue messages and their bytes (what sendBatch was given), and sendBatch calls. */
   messages: number;
   bytes: number;
-  /** sendBatch calls. */
   sendBatches: number;
+  /** The message bodies, for an untimed look at what was queued (`queuedShape`). */
+  sent: string[];
 }
 
-/** The worker's request path, minus I/O: see the module comment. */
+/** Destinations that received at least one event, and events routed summed over destinations. */
+export function queuedShape(outcome: IngestOutcome): { destinations: number; deliveries: number } {
+  const messages = outcome.sent.map((b) => parseDeliveryMessage(b)!);
+  return { destinations: new Set(messages.map((m) => m.dest)).size, deliveries: messages.reduce((n, m) => n + m.events.length, 0) };
+}
+
+const AUTHORIZATION = `Basic ${btoa(`${WRITE_KEY}:`)}`;
+const NO_QUARANTINE: QuarantineStore = {
+  store: async () => {
+    throw new Error("bench: the bench plan quarantines nothing");
+  },
+  remove: async () => {},
+};
+
+/** The worker's request path with in-memory ports, and its stages on their own: see the module comment. */
 export class BenchIngest {
   readonly pipeline: CompiledPipeline;
   readonly source: CompiledSource;
@@ -191,6 +204,15 @@ export class BenchIngest {
     throw new Error("bench: telemetry is never flushed");
   });
   private readonly usage = new UsageRecorder();
+  /** Counters as the worker keeps them per isolate; never flushed. */
+  private readonly stats: IngestStats = { count: (scope, metric, n) => this.telemetry.count(scope, metric, n), flushSoon: () => {} };
+  /** What SourceGuards does in the isolate, without its Durable Object calls (used with `full`). */
+  private readonly guards: IngestGuards = {
+    admit: async () => ({ admitted: true, taken: 0 }),
+    refund: () => {},
+    dedup: async (_source, events, assigned) => ({ fresh: planClaims(events, assigned, this.shards).candidates, duplicates: 0, unchecked: 0, release: async () => {}, commit: () => {} }),
+    accepted: (source, events, day) => this.usage.observe(source, events, day),
+  };
   /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
   private readonly fallbackPlan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
   private readonly shards: number;
@@ -224,42 +246,41 @@ export class BenchIngest {
     return (this.source as { plan?: unknown }).plan !== undefined ? "routeNormalized" : "none";
   }
 
-  /** Parse → normalize → plan → route → pack, as trackingApi does. */
-  run(req: BenchRequest): IngestOutcome {
-    const json = JSON.parse(req.body) as unknown;
-    const receivedAt = new Date();
-    const assigned = new Set<string>();
-    const normalized = normalizeRequest(json, req.route, {
-      receivedAt,
-      requestBytes: req.body.length,
-      newMessageId: () => {
-        const id = randomUUID();
-        assigned.add(id);
-        return id;
-      },
-    });
-    let accepted = normalized.accepted;
-    if (this.full) accepted = planClaims(accepted, assigned, this.shards).candidates;
-    const result = routeNormalized(this.source, this.planned({ accepted, rejected: normalized.rejected }), this.telemetry);
-    const outcome: IngestOutcome = { accepted: result.accepted.length, destinations: 0, deliveries: 0, messages: 0, bytes: 0, sendBatches: 0 };
-    const t0 = receivedAt.getTime();
-    const serialize = eventJsonOnce();
-    const enqueue = (dest: string, events: readonly SluiceEvent[], pending?: string) => {
-      const header = { v: 1 as const, dest, source: this.source.config.id, t0, tries: 0, ...(pending ? { pending: pending as "all" | "destination" } : {}) };
-      outcome.destinations++;
-      outcome.deliveries += events.length;
-      for (const group of sendBatches(packMessages(header, events, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
+  /**
+   * The worker's request path itself: `accept()` (src/ingest/accept.ts) with in-memory ports. The queues count
+   * what sendBatch is given; counters aggregate in the real Telemetry (flushing is I/O: not here). With `full`, the
+   * guards do in the isolate what SourceGuards does there without a Durable Object call (dedup claim planning,
+   * usage sketch).
+   */
+  async run(req: BenchRequest): Promise<IngestOutcome> {
+    const sent: string[] = [];
+    const outcome = { accepted: 0, messages: 0, bytes: 0, sendBatches: 0 };
+    const queue = {
+      async sendBatch(messages: MessageSendRequest[]) {
         outcome.sendBatches++;
-        outcome.messages += group.length;
-        for (const m of group) outcome.bytes += m.bytes;
-      }
+        outcome.messages += messages.length;
+        for (const m of messages) {
+          outcome.bytes += utf8Length(m.body as string);
+          sent.push(m.body as string);
+        }
+      },
     };
-    for (const [dest, routed] of result.routed) enqueue(dest, routed.events, routed.pending);
-    // Violation reports (a plan's violation_reports destination), where this version of the pipeline makes them.
-    const reports = (result as { reports?: { destination: string; events: SluiceEvent[] } }).reports;
-    if (reports) enqueue(reports.destination, reports.events);
-    if (this.full) this.usage.observe(this.source.config, result.accepted, receivedAt.toISOString().slice(0, 10));
-    return outcome;
+    const reply = await accept(
+      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
+      {
+        pipeline: () => this.pipeline,
+        stats: this.stats,
+        queues: { DELIVERIES: queue, DEAD_LETTERS: queue },
+        quarantine: NO_QUARANTINE,
+        ...(this.full ? { guards: this.guards } : {}),
+        clock: () => new Date(),
+        newMessageId: randomUUID,
+        waitUntil: () => {},
+      },
+    );
+    if (reply.status !== 200) throw new Error(`bench: accept() answered ${reply.status} ${JSON.stringify(reply.body)}`);
+    outcome.accepted = reply.body.accepted as number;
+    return { ...outcome, sent };
   }
 
   /**

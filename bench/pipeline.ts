@@ -2,9 +2,10 @@
  * Suite "pipeline": the whole per-request core on one core, vs its floor, and how it scales.
  *
  * Every contender works from the raw request body (a string) of the 5,000-event corpus cut into requests, as the
- * worker receives them, and does exactly what src/http/app.ts does per request minus I/O (./pipeline-fixture.ts
- * BenchIngest): JSON.parse → normalizeRequest → routeNormalized (tracking plan, integrations object, each
- * destination's 3 filters + 2 transformations) → packMessages per destination → sendBatches.
+ * worker receives them. The pipeline and ingest contenders run the worker's own request path, `accept()`
+ * (src/ingest/accept.ts), with in-memory ports (./pipeline-fixture.ts BenchIngest): write key → JSON.parse →
+ * normalizeRequest → routeNormalized (tracking plan, integrations object, each destination's 3 filters + 2
+ * transformations) → enqueue per destination into counting fake queues.
  *
  * Contenders (all in one measure() call, interleaved):
  *  - parse+stringify:    JSON.parse of the request body + JSON.stringify of each of its events — the floor no
@@ -22,12 +23,13 @@
 import type { SluiceEvent } from "../src/pipeline/normalize.ts";
 import { CORPUS_PATH, corpusLines } from "../test/fixtures/corpus.ts";
 import { measure, median, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
-import { BenchIngest, benchConfig, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
+import { BenchIngest, benchConfig, queuedShape, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
 
 /** The measurements of the last run in this process (the "cost" suite reuses them). */
 export let lastPipelineRun: { ingestBatch: Measurement; ingestSingle: Measurement; pipeline: Measurement; floor: Measurement } | undefined;
 
-function requestContender(name: string, requests: BenchRequest[], run: (req: BenchRequest) => number): Contender<BenchRequest[]> {
+/** Times `run` over the requests; `run` may be async (`BenchIngest.run`, which calls the worker's `accept()`). */
+export function requestContender(name: string, requests: BenchRequest[], run: (req: BenchRequest) => number | Promise<number>): Contender<BenchRequest[]> {
   // A batch is a slice of consecutive requests worth ~500 events (as the other suites' 500-event chunks), so a
   // round covers the whole corpus and single-event requests do not pay a timer read each.
   const perBatch = Math.max(1, Math.round(500 / (requests[0]?.events ?? 1)));
@@ -42,8 +44,18 @@ function requestContender(name: string, requests: BenchRequest[], run: (req: Ben
     batchMultiple: batches.length,
     run(batch) {
       let sum = 0;
-      for (let i = 0; i < batch.length; i++) sum += run(batch[i]!);
+      for (let i = 0; i < batch.length; i++) {
+        const r = run(batch[i]!);
+        // Synchronous contenders stay synchronous (no microtask in their timing); an async one is awaited in turn.
+        if (typeof r !== "number") return finishAsync(r, i);
+        sum += r;
+      }
       return sum;
+      async function finishAsync(first: Promise<number>, at: number): Promise<number> {
+        sum += await first;
+        for (let i = at + 1; i < batch.length; i++) sum += await run(batch[i]!);
+        return sum;
+      }
     },
   };
 }
@@ -56,7 +68,7 @@ function scaled(m: Measurement, k: number, name: string, unit: string): Measurem
 
 export const pipelineSuite: Suite = {
   name: "pipeline",
-  run(): SuiteResult {
+  async run(): Promise<SuiteResult> {
     const lines = corpusLines();
     const r100 = requestsOf(lines, 100);
     const r10 = requestsOf(lines, 10);
@@ -69,11 +81,12 @@ export const pipelineSuite: Suite = {
     // Untimed: what the headline config does with the corpus (also checks every request is accepted).
     const shape = { events: 0, accepted: 0, deliveries: 0, messages: 0, bytes: 0, destinations: 0 };
     for (const req of r100) {
-      const o = d10.run(req);
+      const o = await d10.run(req);
+      const queued = queuedShape(o);
       shape.events += req.events;
       shape.accepted += o.accepted;
-      shape.destinations += o.destinations;
-      shape.deliveries += o.deliveries;
+      shape.destinations += queued.destinations;
+      shape.deliveries += queued.deliveries;
       shape.messages += o.messages;
       shape.bytes += o.bytes;
     }
@@ -89,7 +102,7 @@ export const pipelineSuite: Suite = {
     for (const d of DESTS) {
       for (const [size, reqs] of [[100, r100], [10, r10]] as const) {
         const engine = ingest.get(d)!;
-        pipelines.push(requestContender(`pipeline d${d} r${size}`, reqs, (req) => engine.run(req).bytes));
+        pipelines.push(requestContender(`pipeline d${d} r${size}`, reqs, async (req) => (await engine.run(req)).bytes));
       }
     }
     // Per-copy floor: parse the body, then stringify each event once per distinct copy d10 delivers (the
@@ -120,11 +133,11 @@ export const pipelineSuite: Suite = {
     const front = requestContender("stage 1: parse+normalize+plan", r100, (req) => d10.runFront(req));
     const frontNoCheck = requestContender("stage 1 without the 32 KB event check", r100, (req) => d10.runFront(req, true));
     const route = requestContender("stage 2: + route d10 (no serialization)", r100, (req) => d10.runRouteOnly(req));
-    const ingestBatch = requestContender("ingest d10 r100 (+dedup plan, usage)", r100, (req) => full.run(req).bytes);
-    const ingestSingle = requestContender("ingest d10 r1 (+dedup plan, usage)", r1, (req) => full.run(req).bytes);
+    const ingestBatch = requestContender("ingest d10 r100 (+dedup plan, usage)", r100, async (req) => (await full.run(req)).bytes);
+    const ingestSingle = requestContender("ingest d10 r1 (+dedup plan, usage)", r1, async (req) => (await full.run(req)).bytes);
 
     const contenders = [floor, deliveryFloor, designFloor, ...pipelines, front, frontNoCheck, route, ingestBatch, ingestSingle];
-    const result = measure(contenders);
+    const result = await measure(contenders);
     const m = (name: string) => result.measurements.find((x) => x.name === name)!;
     const mFloor = m("parse+stringify");
     const p = (d: number, r: number) => m(`pipeline d${d} r${r}`);

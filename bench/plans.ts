@@ -124,7 +124,7 @@ function freshChunks(lines: readonly string[]): Pick<Contender<Event[]>, "unit" 
 
 export const plansSuite: Suite = {
   name: "plans",
-  run(): SuiteResult {
+  async run(): Promise<SuiteResult> {
     const lines = corpusLines();
     const rules = generatePlan(lines.map((l) => JSON.parse(l) as Event));
     const index = new Map<string, number>();
@@ -177,7 +177,7 @@ export const plansSuite: Suite = {
     };
 
     const contenders = [...all.map(validator), ...first.map(validator), engine, floor];
-    const result = measure(contenders);
+    const result = await measure(contenders);
     const m = (name: string) => result.measurements.find((x) => x.name === name)!;
     const [sluice, cf, ajv, sluice1, cf1, ajv1, enforce, parse] = contenders.map((c) => m(c.name)) as Measurement[];
     const ratios = [

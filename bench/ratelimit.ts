@@ -265,7 +265,7 @@ export const ratelimitSuite: Suite = {
       fs.map((f) => [f.label, fmt(f.ratio), f.min === undefined ? "" : `[${fmt(f.min)}–${fmt(f.max!)}]`, f.target, f.target === "—" ? "" : f.pass ? "ok" : "MISS", f.absolute]);
     const header = ["figure", "ratio", "[min–max]", "target", "", "absolute"];
     const align = [false, true, true, false, false, false];
-    const timed = measure(hotPathContenders());
+    const timed = await measure(hotPathContenders());
     const notes = [
       `ratelimit: leased token bucket, simulated: limit ${LIMITS.rate} events/s, burst ${LIMITS.burst}, ${DURATION_S} s, requests of 1–19 events,` +
         ` Durable Object round trip ${RTT_MS} ms, real lease code and bucket maths.`,

@@ -5,9 +5,11 @@ import config from "sluice-config";
 import { destinationKinds } from "../destinations/index.ts";
 import { createApp, type SluiceEnv } from "./http/app.ts";
 import { compilePipeline, type CompiledPipeline } from "./pipeline/compile.ts";
-import { consumeBackstop, consumeDeadLetters, consumeDeliveries } from "./queue/consumer.ts";
+import { consumeBackstop, consumeDeadLetters } from "./archive/dead-letter-queue.ts";
+import { consumeDeliveries } from "./queue/consumer.ts";
 import { Breakers } from "./delivery/breaker.ts";
-import { storeDeadLetter, type DeadLetter } from "./storage/dead-letters.ts";
+import { storeDeadLetter } from "./archive/dead-letters.ts";
+import type { DeadLetter } from "./queue/messages.ts";
 import { Telemetry } from "./telemetry.ts";
 import { SourceGuards } from "./http/guards.ts";
 

@@ -1,29 +1,29 @@
 /**
- * The HTTP shell: Segment's Tracking API routes and the admin API, around the pure pipeline core.
+ * The HTTP shell: Segment's Tracking API routes (the request path itself is src/ingest/accept.ts) and the admin
+ * API, around the pure pipeline core.
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { r2KeyPrefix } from "../../destinations/r2/index.ts";
 import type { DestinationDefinition } from "../delivery/destination.ts";
-import { routeNormalized, type CompiledPipeline, type CompiledSource } from "../pipeline/compile.ts";
-import { LIMITS, normalizeRequest, type EventType, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
+import { accept, TRACKING_ROUTES } from "../ingest/accept.ts";
+import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import { eventJsonOnce, MESSAGE_TARGET_BYTES, packMessages, routedSends, sendBatches, type RoutedSend } from "../queue/messages.ts";
 import type { Telemetry } from "../telemetry.ts";
-import { readJsonBody, writeKeyFromAuthorization } from "./body.ts";
+import { readJsonBody } from "./body.ts";
 import { destinationMetrics, openMetrics } from "../metrics.ts";
-import { BACKSTOP_SCOPE, deadLetterArchive } from "../storage/dead-letters.ts";
-import type { ArchiveEntry } from "../storage/archive-object.ts";
-import { quarantineArchive, quarantineRecord, removeQuarantined, storeQuarantined } from "../storage/quarantine.ts";
+import { BACKSTOP_SCOPE, deadLetterArchive } from "../archive/dead-letters.ts";
+import { quarantineArchive, removeQuarantined, storeQuarantined } from "../archive/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
 import { sameCredential } from "../config/credentials.ts";
 import { registerBackstopRoutes } from "./backstop-routes.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
+import type { SluiceEnv } from "./env.ts";
 
-export type SluiceEnv = Env & { ADMIN_TOKEN?: string };
+export type { SluiceEnv };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
 
 export interface AppDeps {
@@ -33,45 +33,13 @@ export interface AppDeps {
   telemetry: Telemetry;
   newMessageId?: () => string;
   /** Per-source rate limits, dedup and usage (src/limits, src/dedup, src/usage); without it, none of them. */
-  guards?: SourceGuards;
+  guards?: Pick<SourceGuards, "bind">;
 }
-
-/** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
-const TRACKING_ROUTES: Record<string, EventType | "batch"> = {
-  track: "track", t: "track", identify: "identify", i: "identify", page: "page", p: "page",
-  screen: "screen", s: "screen", group: "group", g: "group", alias: "alias", a: "alias",
-  batch: "batch", b: "batch", import: "batch",
-};
-
-function resolveSource(pipeline: CompiledPipeline, key: string | undefined): CompiledSource {
-  if (key === undefined || key === "")
-    throw new ApiError(401, "missing_write_key", "no write key: send Authorization: Basic base64(\"<writeKey>:\") or \"writeKey\" in the body");
-  const source = pipeline.sourceForWriteKey(key);
-  if (!source) throw new ApiError(401, "invalid_write_key", "the write key is not valid for any source");
-  return source;
-}
-
-/** Why nothing in the request could be accepted, as the 4xx error of the whole request. */
-function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
-  if (!isBatch && rejected.length === 1) {
-    const r = rejected[0]!;
-    return new ApiError(r.code === "event_too_large" ? 413 : 400, r.code, r.reason);
-  }
-  const message = rejected.length === 0 ? "batch is empty" : `none of the ${rejected.length} events is valid; see "rejected"`;
-  return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
-}
-
-/**
- * Per request: what to undo when it ends in a 5xx (the client retries, and the retry must not pay twice). Kept
- * here and run by onError, so that every failure path refunds, an unexpected 500 included.
- */
-const undoOnServerError = new WeakMap<Context, () => void>();
 
 export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   const app = new Hono<{ Bindings: SluiceEnv }>();
 
   app.onError((err, c) => {
-    if (!(err instanceof ApiError) || err.status >= 500) undoOnServerError.get(c)?.();
     if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
     console.error(JSON.stringify({ msg: "unhandled error", path: c.req.path, error: String(err) }));
     return c.json({ error: { code: "internal_error", message: "internal error; the request was not accepted, retry it" } }, 500);
@@ -94,129 +62,22 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   app.post("/v1/m", (c) => c.json({ success: true }));
 
   app.post("/v1/:route", async function trackingApi(c: Ctx) {
-    const route = c.req.param("route") ?? "";
-    const routeType = Object.hasOwn(TRACKING_ROUTES, route) ? TRACKING_ROUTES[route] : undefined;
-    if (!routeType) throw new ApiError(404, "not_found", `no Tracking API route ${c.req.path}`);
-    const pipeline = deps.pipeline(c.env);
-    const headerKey = writeKeyFromAuthorization(c.req.header("authorization") ?? null);
-    // Check a header key before reading the body, so a bad key costs nothing.
-    let source = headerKey !== undefined ? resolveSource(pipeline, headerKey) : undefined;
-    const { json, bytes } = await readJsonBody(c.req.raw);
-    if (!source) {
-      const bodyKey = json && typeof json === "object" && !Array.isArray(json) ? (json as { writeKey?: unknown }).writeKey : undefined;
-      source = resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined);
-    }
-    let events = 1;
-    if (routeType === "batch") {
-      const items = (json as { batch?: unknown } | null)?.batch;
-      if (Array.isArray(items) && items.length > LIMITS.maxBatchEvents)
-        throw new ApiError(413, "batch_too_large", `batch has ${items.length} events; the limit is ${LIMITS.maxBatchEvents}`);
-      if (Array.isArray(items)) events = Math.max(1, items.length);
-    }
-    const receivedAt = new Date();
-    const scope = `source:${source.config.id}`;
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
-    const guards = deps.guards;
-    deps.telemetry.count(scope, "requests");
-    deps.telemetry.count(scope, "bytes", bytes);
-    // Before the pipeline runs: a request over the limit costs one token check, and its events are not accepted.
-    const admission = guards ? await guards.admit(c.env, source.config, events) : undefined;
-    if (admission && !admission.admitted) {
-      deps.telemetry.count(scope, "rejected.rate_limited", events);
-      deps.telemetry.flushSoon(waitUntil);
-      throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
-    }
-    if (admission) undoOnServerError.set(c, () => guards?.refund(source.config, admission));
-    const newMessageId = deps.newMessageId ?? (() => crypto.randomUUID());
-    const assigned = new Set<string>();
-    const assign = () => {
-      const id = newMessageId();
-      assigned.add(id);
-      return id;
-    };
-    const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: assign });
-    if (normalized.invalid) {
-      deps.telemetry.flushSoon(waitUntil);
-      throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
-    }
-    let claim: Awaited<ReturnType<SourceGuards["dedup"]>> | undefined;
-    try {
-      claim = guards ? await guards.dedup(c.env, source.config, normalized.accepted, assigned) : undefined;
-    } catch (err) {
-      deps.telemetry.count(scope, "in_flight", normalized.accepted.length);
-      deps.telemetry.flushSoon(waitUntil);
-      throw err;
-    }
-    // Whatever fails before the events are queued (a 503 below, or anything unexpected), the claims are released:
-    // the client's retry must be neither held in flight nor taken for a duplicate.
-    let queued = false;
-    try {
-      const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, deps.telemetry);
-      const duplicates = claim?.duplicates ?? 0;
-      deps.telemetry.count(scope, "duplicates", duplicates);
-      if (result.accepted.length === 0 && duplicates === 0) {
-        deps.telemetry.flushSoon(waitUntil);
-        throw nothingUsable(result.rejected, routeType === "batch");
-      }
-
-      /** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
-      const notAccepted = async (what: "enqueue" | "quarantine", err: unknown): Promise<never> => {
-        console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
-        deps.telemetry.count(scope, `${what}_failed`, result.accepted.length);
-        deps.telemetry.flushSoon(waitUntil);
-        // The claims are released where this is caught, below; the tokens by onError.
-        throw what === "enqueue"
-          ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
-          : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
-      };
-
-      // Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo.
-      let held: ArchiveEntry[] = [];
-      if (result.quarantined.length > 0) {
-        const at = new Date();
-        const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
-        try {
-          held = await storeQuarantined(c.env.BUCKET, c.env.ARCHIVE, records);
-        } catch (err) {
-          await notAccepted("quarantine", err);
-        }
-      }
-
-      const sends: Promise<unknown>[] = [];
-      const serialize = eventJsonOnce();
-      const enqueue = (queue: Queue, dest: string, list: readonly SluiceEvent[], fields: RoutedSend["fields"] = {}) => {
-        const header = { v: 1 as const, dest, source: source.config.id, t0: receivedAt.getTime(), tries: 0, ...fields };
-        for (const group of sendBatches(packMessages(header, list, MESSAGE_TARGET_BYTES, Infinity, serialize))) {
-          sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-        }
-      };
-      try {
-        // Inside the try: a binding that throws instead of rejecting is a failed enqueue too.
-        for (const [dest, routed] of result.routed) for (const send of routedSends(routed)) enqueue(c.env[send.queue], dest, send.events, send.fields);
-        if (result.reports) enqueue(c.env.DELIVERIES, result.reports.destination, result.reports.events);
-        await Promise.all(sends);
-      } catch (err) {
-        void Promise.allSettled(sends); // sends already started when a later one threw: observe their outcome
-        // The client will resend the quarantined events too: take this request's copies out again.
-        if (held.length > 0)
-          waitUntil(removeQuarantined(c.env.BUCKET, c.env.ARCHIVE, held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
-        await notAccepted("enqueue", err);
-      }
-      queued = true;
-      guards?.accepted(c.env, source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim, waitUntil);
-      deps.telemetry.flushSoon(waitUntil);
-      return c.json({
-        success: true,
-        accepted: result.accepted.length,
-        ...(duplicates > 0 ? { duplicates } : {}),
-        ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
-        ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
-        ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
-      });
-    } catch (err) {
-      if (!queued) await claim?.release();
-      throw err;
-    }
+    const { BUCKET: bucket, ARCHIVE: archive } = c.env;
+    const reply = await accept(
+      { route: c.req.param("route") ?? "", path: c.req.path, authorization: c.req.header("authorization") ?? null, readBody: () => readJsonBody(c.req.raw) },
+      {
+        pipeline: () => deps.pipeline(c.env),
+        stats: deps.telemetry,
+        queues: c.env,
+        quarantine: { store: (records) => storeQuarantined(bucket, archive, records), remove: (held) => removeQuarantined(bucket, archive, held) },
+        guards: deps.guards?.bind(c.env, waitUntil),
+        clock: () => new Date(),
+        newMessageId: deps.newMessageId ?? (() => crypto.randomUUID()),
+        waitUntil,
+      },
+    );
+    return c.json(reply.body, reply.status, reply.headers);
   });
 
   app.all("/v1/*", (c) => {

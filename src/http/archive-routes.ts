@@ -10,10 +10,11 @@
  */
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
-import type { ArchiveKind, ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
-import { readRecord, recordLocation } from "../storage/records.ts";
-import { ApiError } from "./errors.ts";
-import type { SluiceEnv } from "./app.ts";
+import { readRecord, recordLocation } from "../archive/records.ts";
+import { replayPage, type ArchiveKind } from "../archive/replay.ts";
+import type { ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
+import { ApiError } from "../api-error.ts";
+import type { SluiceEnv } from "./env.ts";
 
 function time(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;
@@ -88,35 +89,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
     throw new ApiError(404, "not_found", `no ${kind.name} entry "${id}"`);
   });
 
-  app.post(`${base}/replay`, async (c) => {
-    const startedAt = Date.now();
-    const asked = archiveQuery(await jsonBody(c.req.raw));
-    const q = { ...asked, to: Math.min(asked.to ?? startedAt, startedAt) };
-    const p = pipeline(c.env);
-    const page = { claimed: 0, replayed: 0, kept: 0, failed: 0, events: 0, errors: [] as { id: string; error: string }[] };
-    const objects = new Map<string, Promise<string[] | null>>();
-    for (const shard of kind.shards(p, q)) {
-      const stub = shardStub(c.env, shard);
-      const claimed = await stub.claim({ ...q, limit: Math.min(q.limit ?? 100, 500) }, Date.now());
-      page.claimed += claimed.length;
-      for (const entry of claimed) {
-        try {
-          const record = await readRecord(c.env.BUCKET, entry.key, objects);
-          if (record === null) throw new Error(`record ${entry.key} is missing from R2`);
-          const done = await kind.replay(entry, record, c.env, p, { startedAt });
-          await stub.settle([entry.id], "replayed", Date.now());
-          page[done.outcome]++;
-          page.events += done.events;
-        } catch (err) {
-          await stub.settle([entry.id], "stored", Date.now());
-          page.failed++;
-          page.errors.push({ id: entry.id, error: String((err as Error).message ?? err) });
-        }
-      }
-    }
-    const remaining = (await Promise.all(kind.shards(p, q).map((s) => shardStub(c.env, s).list({ ...q, status: "stored", limit: 10_000 })))).reduce((a, l) => a + l.length, 0);
-    return c.json({ ...page, remaining, asOf: startedAt });
-  });
+  app.post(`${base}/replay`, async (c) => c.json(await replayPage(kind, c.env, pipeline(c.env), archiveQuery(await jsonBody(c.req.raw)), Date.now())));
 
   app.post(`${base}/purge`, async (c) => {
     const q = archiveQuery(await jsonBody(c.req.raw));

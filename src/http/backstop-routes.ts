@@ -1,5 +1,5 @@
 /**
- * The dead-letter backstop (src/storage/dead-letters.ts): queue messages the dead-letter consumer could not store.
+ * The dead-letter backstop (src/archive/dead-letters.ts): queue messages the dead-letter consumer could not store.
  *   GET  /admin/dead-letters-backstop?limit=&cursor=  → { count, entries: [{ id, queue, messageId, attempts, bytes, storedAt }], cursor? }
  *   GET  /admin/dead-letters-backstop/<id>            → { entry, body, bodyEncoding? } (the body whole)
  *   POST /admin/dead-letters-backstop/<id>/requeue    → sends the body to the dead-letter queue again, where it is
@@ -7,9 +7,9 @@
  */
 import type { Hono } from "hono";
 import type { Telemetry } from "../telemetry.ts";
-import { BACKSTOP_PREFIX, BACKSTOP_SCOPE } from "../storage/dead-letters.ts";
-import type { SluiceEnv } from "./app.ts";
-import { ApiError } from "./errors.ts";
+import { BACKSTOP_PREFIX, BACKSTOP_SCOPE } from "../archive/dead-letters.ts";
+import type { SluiceEnv } from "./env.ts";
+import { ApiError } from "../api-error.ts";
 
 function entry(o: R2Object) {
   const m = o.customMetadata ?? {};

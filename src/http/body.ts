@@ -4,7 +4,7 @@
  * JSON parsed whatever the Content-Type (analytics.js sends text/plain).
  */
 import { LIMITS } from "../pipeline/normalize.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../api-error.ts";
 
 const tooLarge = (what: string) =>
   new ApiError(413, "request_too_large", `${what} is larger than the ${LIMITS.maxRequestBytes / 1024} KB request limit`);
@@ -72,22 +72,4 @@ export async function readJsonBody(req: Request): Promise<ReadBody> {
     const tooDeep = err instanceof RangeError;
     throw new ApiError(400, "invalid_json", tooDeep ? "request body is nested too deeply" : `request body is not valid JSON: ${(err as Error).message}`);
   }
-}
-
-/**
- * The write key from `Authorization: Basic base64("<writeKey>:")`; undefined when there is no Basic header.
- * @throws ApiError 401 when the header is malformed.
- */
-export function writeKeyFromAuthorization(header: string | null): string | undefined {
-  if (!header) return undefined;
-  const match = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
-  if (!match) return undefined;
-  let decoded: string;
-  try {
-    decoded = atob(match[1]!);
-  } catch {
-    throw new ApiError(401, "invalid_write_key", "Authorization header is not valid Basic base64");
-  }
-  const colon = decoded.indexOf(":");
-  return colon === -1 ? decoded : decoded.slice(0, colon);
 }

@@ -11,23 +11,10 @@ import type { Admission } from "../limits/lease.ts";
 import { RateLimiter, type LeaseStub } from "../limits/rate-limiter.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { UsageRecorder, type UsersStub } from "../usage/recorder.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../api-error.ts";
+import type { DedupResult, IngestGuards, WaitUntil } from "../ingest/ports.ts";
 
 type Bindings = Pick<Env, "SOURCES" | "DEDUP">;
-type WaitUntil = (p: Promise<unknown>) => void;
-
-export interface DedupResult<E> {
-  /** Events to deliver, in request order. */
-  fresh: E[];
-  /** Events acknowledged but not delivered: repeated in the request or accepted within the window. */
-  duplicates: number;
-  /** Ids whose shard could not be reached (treated as new). */
-  unchecked: number;
-  /** Undo the claims: the request failed and the client will retry. */
-  release(): Promise<void>;
-  /** Make the claims final: the events are on the queue. */
-  commit(): void;
-}
 
 const log = (msg: string) => (err: unknown, source?: string) => console.error(JSON.stringify({ msg, ...(source ? { source } : {}), error: String(err) }));
 
@@ -74,6 +61,16 @@ export class SourceGuards {
       unchecked: outcome.unchecked,
       release: outcome.release,
       commit: outcome.commit,
+    };
+  }
+
+  /** These guards as the request path's port, bound to one request's env and waitUntil. */
+  bind(env: Bindings, waitUntil: WaitUntil): IngestGuards {
+    return {
+      admit: (source, events) => this.admit(env, source, events),
+      refund: (source, admission) => this.refund(source, admission),
+      dedup: (source, events, assigned) => this.dedup(env, source, events, assigned),
+      accepted: (source, events, day, claim) => this.accepted(env, source, events, day, claim, waitUntil),
     };
   }
 

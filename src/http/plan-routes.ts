@@ -7,8 +7,8 @@
 import type { Hono } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
-import { ApiError } from "./errors.ts";
-import type { SluiceEnv } from "./app.ts";
+import { ApiError } from "../api-error.ts";
+import type { SluiceEnv } from "./env.ts";
 
 /** A breakdown by reason (or type) with its total. */
 export type Breakdown = { total: number } & Record<string, number>;

@@ -6,8 +6,8 @@
 import type { Context } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { usageReport } from "../usage/report.ts";
-import type { SluiceEnv } from "./app.ts";
-import { ApiError } from "./errors.ts";
+import type { SluiceEnv } from "./env.ts";
+import { ApiError } from "../api-error.ts";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 

@@ -8,7 +8,7 @@ import type { BuiltConfig, DestinationConfig, SourceConfig } from "../config/mod
 import { MissingSecretError, resolveSecrets, secretRefs } from "../config/secrets.ts";
 import { compilePlan, type CompiledPlan, type Enforcement, type PlanDecision, type PlanRule } from "../plans/index.ts";
 import { compileFilters, type FilterSpec } from "./filters/index.ts";
-import { applyPlan } from "./plan-stage.ts";
+import { applyPlan, type PlanOptions } from "./plan-stage.ts";
 import { normalizeRequest, type EventType, type NormalizeOptions, type NormalizeResult, type SluiceEvent } from "./normalize.ts";
 import { routeEvents, type EventTransform, type Routed, type RouteTarget, type Stage, type Tally } from "./route.ts";
 
@@ -192,20 +192,36 @@ export function ingest(source: CompiledSource, body: unknown, routeType: EventTy
 
 /**
  * The second half of `ingest`, for callers that set events aside in between (duplicates): counts `accepted`
- * and `rejected.<code>`, applies the source's tracking plan (src/pipeline/plan-stage.ts), then routes the
- * events it allows. Every accepted event ends routed, dropped by a filter, blocked or quarantined, each counted,
- * or, where a filter threw, in a target's `failed` (for its dead letters).
+ * and `rejected.<code>`, then plans and routes the accepted events (planAndRoute).
  */
 export function routeNormalized(source: CompiledSource, result: NormalizeResult, tally: Tally): IngestResult {
   const scope = `source:${source.config.id}`;
   if (result.accepted.length > 0) tally.count(scope, "accepted", result.accepted.length);
   for (const r of result.rejected) tally.count(scope, `rejected.${r.code}`);
-  const planned = applyPlan(source, result.accepted, tally);
+  const planned = planAndRoute(source, result.accepted, tally);
+  return { ...result, ...planned, blocked: planned.blocked.length };
+}
+
+export interface Planned {
+  /** Events per destination id, as each destination should receive them. */
+  routed: Map<string, Routed>;
+  blocked: PlanDecision[];
+  quarantined: PlanDecision[];
+  reports?: { destination: string; events: SluiceEvent[] };
+}
+
+/**
+ * Plan-then-route, at ingest and for a quarantine replay alike: applies the source's tracking plan
+ * (src/pipeline/plan-stage.ts), then routes the events it allows. Every event ends routed, dropped by a filter,
+ * blocked or quarantined, each counted, or, where a filter threw, in a target's `failed` (for its dead letters);
+ * violation reports are counted `routed` on their destination.
+ */
+export function planAndRoute(source: CompiledSource, events: readonly SluiceEvent[], tally: Tally, options: PlanOptions = {}): Planned {
+  const planned = applyPlan(source, events, tally, options);
   if (planned.reports) tally.count(`destination:${planned.reports.destination}`, "routed", planned.reports.events.length);
   return {
-    ...result,
     routed: routeEvents(planned.allowed, { id: source.config.id, stage: source.stage }, source.targets, tally),
-    blocked: planned.blocked.length,
+    blocked: planned.blocked,
     quarantined: planned.quarantined,
     ...(planned.reports ? { reports: planned.reports } : {}),
   };

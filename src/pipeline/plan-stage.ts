@@ -49,11 +49,19 @@ function omittedCount(decision: PlanDecision): number {
   return n(protocols.omitted) + n(protocols.omitted_on_violation);
 }
 
+export interface PlanOptions {
+  /**
+   * The events come from the quarantine (a replay checks them again): one the plan still blocks or quarantines is
+   * stored again, counted `requarantined.<reason>` instead of `blocked.` / `quarantined.`, which count ingest only.
+   */
+  replay?: boolean;
+}
+
 /**
  * Checks `events` against the source's plan and counts the outcome (nothing to do without a plan).
  * @example applyPlan(pipeline.source("web")!, accepted, telemetry).allowed // → route these
  */
-export function applyPlan(source: CompiledSource, events: readonly SluiceEvent[], tally: Tally): PlanOutcome {
+export function applyPlan(source: CompiledSource, events: readonly SluiceEvent[], tally: Tally, options: PlanOptions = {}): PlanOutcome {
   const plan = source.plan;
   if (!plan || events.length === 0) return { allowed: events as SluiceEvent[], blocked: [], quarantined: [] };
   const scopes = [`source:${source.config.id}`, planScope(plan.id)];
@@ -76,7 +84,7 @@ export function applyPlan(source: CompiledSource, events: readonly SluiceEvent[]
       omitted += omittedCount(decision);
     } else {
       (decision.action === "block" ? out.blocked : out.quarantined).push(decision);
-      count(`${decision.action === "block" ? "blocked" : "quarantined"}.${slug(decision.reason ?? "Violation")}`);
+      count(`${options.replay ? "requarantined" : decision.action === "block" ? "blocked" : "quarantined"}.${slug(decision.reason ?? "Violation")}`);
     }
   }
   count("validated", events.length);

@@ -2,7 +2,7 @@
  * Queue consumers. Deliveries: each message holds events for one destination. The messages of a queue batch
  * are grouped by destination; a destination's events are combined into calls as its definition allows, the
  * per-event results are mapped back, and the classifier decides per message. A destination that keeps failing
- * trips its circuit breaker: its messages wait instead of hammering it. Dead letters: store each in R2.
+ * trips its circuit breaker: its messages wait instead of hammering it. (The dead-letter queues: src/archive/.)
  * Nothing is acked unless its events were delivered, stored as dead letters, or re-enqueued.
  */
 import { MissingSecretError, resolveSecrets } from "../config/secrets.ts";
@@ -15,8 +15,7 @@ import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
 import { latencyBucket } from "../metrics.ts";
-import { BACKSTOP_SCOPE, malformedDeadLetter, storeBackstopped, type DeadLetter } from "../storage/dead-letters.ts";
-import { packMessages, parseDeliveryMessage, sendBatches, utf8Length, type DeliveryMessage } from "./messages.ts";
+import { enqueue, malformedDeadLetter, parseDeliveryMessage, utf8Length, type DeadLetter, type DeliveryMessage } from "./messages.ts";
 
 export interface ConsumerDeps {
   pipeline: CompiledPipeline;
@@ -122,10 +121,8 @@ async function deadLetter(message: DeliveryMessage, events: SluiceEvent[], reaso
 }
 
 async function requeue(message: DeliveryMessage, events: SluiceEvent[], attempts: number, error: string, delaySeconds: number, deps: ConsumerDeps): Promise<void> {
-  const header = { v: 1 as const, dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
-  for (const group of sendBatches(packMessages(header, events))) {
-    await deps.retries.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, delaySeconds })));
-  }
+  const header = { dest: message.dest, source: message.source, t0: message.t0, tries: attempts, firstError: message.firstError ?? error, lastError: error, pending: message.pending };
+  await enqueue(deps.retries, header, events, { delaySeconds });
 }
 
 /** Counts delivered events and their latency since acceptance (a histogram, for p50/p95). */
@@ -337,59 +334,4 @@ export async function consumeDeliveries(batch: MessageBatch<unknown>, deps: Cons
       }
     }),
   ]);
-}
-
-/** Messages the platform moved here after max_retries, and events a filter threw on at ingest: store them as dead letters. */
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, deps: Pick<ConsumerDeps, "storeDeadLetter" | "tally" | "now">): Promise<void> {
-  await Promise.all(
-    batch.messages.map(async (msg) => {
-      const message = parseDeliveryMessage(msg.body);
-      try {
-        await deps.storeDeadLetter(
-          message
-            ? {
-                id: newId(),
-                destination: message.dest,
-                source: message.source,
-                reason: message.failure?.reason ?? "delivery queue gave up after its max_retries",
-                code: message.failure?.code ?? "max_retries",
-                attempts: message.tries + msg.attempts,
-                firstError: message.firstError,
-                lastError: message.lastError,
-                acceptedAt: new Date(message.t0).toISOString(),
-                deadLetteredAt: new Date(deps.now()).toISOString(),
-                pending: message.pending,
-                events: message.events,
-              }
-            : malformedDeadLetter(msg, newId(), deps.now()),
-        );
-        deps.tally.count(`destination:${message?.dest ?? "unknown"}`, "dead_lettered", message?.events.length ?? 0);
-        msg.ack();
-      } catch (err) {
-        console.error(JSON.stringify({ msg: "dead letter store failed", id: msg.id, error: String(err) }));
-        msg.retry({ delaySeconds: 60 });
-      }
-    }),
-  );
-}
-
-/**
- * The backstop queue: what the dead-letter queue could not store after its max_retries (R2 or the index kept
- * failing). Each body goes whole to R2 (storeBackstopped), counted `stored` under BACKSTOP_SCOPE. If even that
- * fails, the message waits in the queue for its retention period, retried later each time.
- */
-export async function consumeBackstop(batch: MessageBatch<unknown>, deps: { bucket: R2Bucket; tally: Tally }): Promise<void> {
-  await Promise.all(
-    batch.messages.map(async (msg) => {
-      try {
-        await storeBackstopped(deps.bucket, batch.queue, msg);
-        deps.tally.count(BACKSTOP_SCOPE, "stored");
-        msg.ack();
-      } catch (err) {
-        console.error(JSON.stringify({ msg: "backstop store failed", id: msg.id, error: String(err) }));
-        // 2 min, 4 min, … up to the 12 h a queue delay may be.
-        msg.retry({ delaySeconds: Math.min(60 * 2 ** Math.min(msg.attempts, 10), 43_200) });
-      }
-    }),
-  );
 }

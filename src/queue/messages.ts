@@ -119,6 +119,39 @@ export function sendBatches(messages: readonly PackedMessage[]): PackedMessage[]
   return groups;
 }
 
+/** What `enqueue` needs of a queue binding (a fake in tests and benchmarks). */
+export interface MessageQueue {
+  sendBatch(messages: MessageSendRequest[]): Promise<unknown>;
+}
+
+export interface EnqueueOptions {
+  /** Shares one serialization per event object across destinations (eventJsonOnce, one per request). */
+  serialize?: EventSerializer;
+  /** Delay before the messages are delivered (retries). */
+  delaySeconds?: number;
+}
+
+/**
+ * The one way delivery messages are sent: `header` (v: 1 added) with the events packed into as few messages as
+ * fit, in sendBatch-sized groups, sent together. Rejects if any send fails, a binding that throws instead of
+ * rejecting included; sends already started are still observed.
+ * @example await enqueue(env.DELIVERIES, { dest: "hook", source: "web", t0: Date.now(), tries: 0 }, events)
+ */
+export async function enqueue(queue: MessageQueue, header: Omit<DeliveryMessage, "v" | "events">, events: readonly SluiceEvent[], options: EnqueueOptions = {}): Promise<void> {
+  if (events.length === 0) return;
+  const delay = options.delaySeconds !== undefined ? { delaySeconds: options.delaySeconds } : {};
+  const sends: Promise<unknown>[] = [];
+  try {
+    for (const group of sendBatches(packMessages({ v: 1, ...header }, events, MESSAGE_TARGET_BYTES, Infinity, options.serialize))) {
+      sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, ...delay }))));
+    }
+  } catch (err) {
+    void Promise.allSettled(sends);
+    throw err;
+  }
+  await Promise.all(sends);
+}
+
 /** One queue send for a destination's routed events: header fields beyond v, dest, source, t0 and tries. */
 export interface RoutedSend {
   queue: "DELIVERIES" | "DEAD_LETTERS";
@@ -131,6 +164,27 @@ export function routedSends(routed: Routed): RoutedSend[] {
   const sends: RoutedSend[] = [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }];
   for (const f of routed.failed ?? []) sends.push({ queue: "DEAD_LETTERS", fields: { pending: f.pending, failure: { code: "filter_error", reason: f.reason } }, events: f.events });
   return sends;
+}
+
+/** The queues routed events go to, by RoutedSend["queue"]. */
+export type DeliveryQueues = Record<RoutedSend["queue"], MessageQueue>;
+
+/**
+ * Sends what routing decided for one source's events, accepted at `t0`: each destination's deliveries and the
+ * events a filter threw on (dead letters), and the tracking plan's violation reports.
+ */
+export async function enqueueRouted(
+  queues: DeliveryQueues,
+  source: string,
+  t0: number,
+  result: { routed: ReadonlyMap<string, Routed>; reports?: { destination: string; events: SluiceEvent[] } },
+  serialize: EventSerializer = eventJsonOnce(),
+): Promise<void> {
+  const sends: Promise<void>[] = [];
+  for (const [dest, routed] of result.routed)
+    for (const send of routedSends(routed)) sends.push(enqueue(queues[send.queue], { dest, source, t0, tries: 0, ...send.fields }, send.events, { serialize }));
+  if (result.reports) sends.push(enqueue(queues.DELIVERIES, { dest: result.reports.destination, source, t0, tries: 0 }, result.reports.events, { serialize }));
+  await Promise.all(sends);
 }
 
 /** A queue message body as text, whole: a string as it is, bytes as base64, anything else as JSON. */
@@ -155,6 +209,39 @@ export function bodyText(body: unknown): BodyText {
     // a body JSON cannot hold (a cycle, a BigInt): its string form is the best there is
   }
   return { body: String(body) };
+}
+
+/**
+ * What a delivery message becomes when it is given up on: the record src/archive/dead-letters.ts stores (R2 +
+ * index) and replays. Defined here, beside the message it is made from, so the consumer needs nothing of the archive.
+ */
+export interface DeadLetter {
+  id: string;
+  destination: string;
+  source: string;
+  reason: string;
+  attempts: number;
+  firstError?: string;
+  lastError?: string;
+  /** Short failure label for filtering (`http_404`, `timeout`, `retry_window`, …). */
+  code?: string;
+  /** When the events were accepted, and when they were given up on (ISO). */
+  acceptedAt: string;
+  deadLetteredAt: string;
+  /** Filter stages not yet run on `events` (see DeliveryMessage.pending): a replay runs them before delivery. */
+  pending?: PendingStages;
+  events: SluiceEvent[];
+  /** The whole queue message body, when it was not a delivery message (code `malformed`). */
+  body?: string;
+  bodyEncoding?: "base64";
+}
+
+/** A queue message that is not a delivery message, kept whole for an operator rather than dropped. */
+export function malformedDeadLetter(msg: Message<unknown>, id: string, now: number): DeadLetter {
+  return {
+    id, destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
+    acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(now).toISOString(), events: [], ...bodyText(msg.body),
+  };
 }
 
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */

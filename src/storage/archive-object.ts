@@ -5,7 +5,6 @@
  * atomically, so two replays of the same entries cannot both get them.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { CompiledPipeline } from "../pipeline/compile.ts";
 
 export type ArchiveStatus = "stored" | "replaying" | "replayed";
 
@@ -23,7 +22,7 @@ export interface ArchiveEntry {
   attempts: number;
   /** Number of events in the record. */
   events: number;
-  /** R2 key of the full record: an object, or `<object>#<line>` of an NDJSON object (src/storage/records.ts). */
+  /** R2 key of the full record: an object, or `<object>#<line>` of an NDJSON object (src/archive/records.ts). */
   key: string;
   status: ArchiveStatus;
   replayedAt?: number;
@@ -41,27 +40,6 @@ export interface ArchiveQuery {
   status?: ArchiveStatus;
   ids?: string[];
   limit?: number;
-}
-
-/**
- * What one archive is (dead letters, quarantine): the admin routes (src/http/archive-routes.ts) serve each kind
- * through these alone, so storage never imports the HTTP shell.
- */
-export interface ArchiveKind {
-  /** URL segment: `dead-letters`, `quarantine`. */
-  name: string;
-  /** The shards a query touches (e.g. one per configured destination). */
-  shards(pipeline: CompiledPipeline, q: ArchiveQuery): string[];
-  /**
-   * Hands a claimed entry on again. Returns a short outcome; throwing leaves the entry stored for a later replay.
-   * "kept" means the entry was re-examined and stored again under a new id (quarantine that still fails).
-   */
-  replay(entry: ArchiveEntry, record: unknown, env: Env, pipeline: CompiledPipeline, ctx: ReplayContext): Promise<{ outcome: "replayed" | "kept"; events: number }>;
-}
-
-export interface ReplayContext {
-  /** When this replay page started (ms): an entry stored again must get a later `at`, so the page never takes it. */
-  startedAt: number;
 }
 
 /** A row as SQLite returns it: the entry's fields, with snake_case replay bookkeeping. */

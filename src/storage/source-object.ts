@@ -8,7 +8,7 @@ import { DurableObject } from "cloudflare:workers";
 import { leaseGrant, type LeaseGrant } from "../limits/lease.ts";
 import { fullBucket, lease, type BucketLimits, type BucketState, type LeaseRequest } from "../limits/token-bucket.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { packMessages } from "../queue/messages.ts";
+import { enqueue } from "../queue/messages.ts";
 import { HyperLogLog } from "../usage/hyperloglog.ts";
 import type { MtuAlertSettings } from "../usage/recorder.ts";
 import type { DistinctUsers } from "../usage/report.ts";
@@ -125,10 +125,9 @@ export class SourceObject extends DurableObject<Env> {
     this.alerting = true;
     try {
       const now = new Date();
-      const [message] = packMessages({ v: 1, dest: alert.destination, source: alert.source, t0: now.getTime(), tries: 0 }, [mtuAlertEvent(alert, month, users, now)]);
       // Through the normal delivery queue: retried and dead-lettered like any event. On failure nothing is
       // recorded, so the next merge tries again.
-      await this.env.DELIVERIES.send(message!.body, { contentType: "text" });
+      await enqueue(this.env.DELIVERIES, { dest: alert.destination, source: alert.source, t0: now.getTime(), tries: 0 }, [mtuAlertEvent(alert, month, users, now)]);
       sql.exec("INSERT OR IGNORE INTO alerts (month, sent_at, users) VALUES (?, ?, ?)", month, now.getTime(), Math.round(users));
     } catch (err) {
       console.error(JSON.stringify({ msg: "mtu alert not sent", source: alert.source, month, error: String(err) }));

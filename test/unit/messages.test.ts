@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import {
   bodyText,
+  enqueue,
   eventJsonOnce,
   MESSAGE_TARGET_BYTES,
   packMessages,
@@ -225,6 +226,33 @@ describe("sendBatches", () => {
       expect(g.reduce((a, m) => a + bytesOf(m.body), 0)).toBeLessThanOrEqual(SEND_BATCH_MAX_BYTES);
     }
     expect(unpack(groups.flat())).toEqual(events);
+  });
+});
+
+describe("enqueue", () => {
+  const recorder = () => {
+    const calls: MessageSendRequest[][] = [];
+    return { calls, sendBatch: async (msgs: Iterable<MessageSendRequest>) => void calls.push([...msgs]) };
+  };
+
+  it("sends the header (v: 1) with the events packed, in sendBatch-sized groups, as text with the delay", async () => {
+    const queue = recorder();
+    const events = Array.from({ length: 3000 }, (_, i) => event(`m${i}`, { text: "x".repeat(200) }));
+    await enqueue(queue, { dest: "hook", source: "web", t0: 5, tries: 2, lastError: "boom" }, events, { delaySeconds: 30 });
+    expect(queue.calls.length).toBeGreaterThan(1);
+    const sent = queue.calls.flat();
+    for (const m of sent) expect(m).toMatchObject({ contentType: "text", delaySeconds: 30 });
+    const parsed = sent.map((m) => parseDeliveryMessage(m.body)!);
+    for (const p of parsed) expect(p).toMatchObject({ v: 1, dest: "hook", source: "web", t0: 5, tries: 2, lastError: "boom" });
+    expect(parsed.flatMap((p) => p.events)).toEqual(events);
+  });
+
+  it("sends nothing for no events, and rejects when a binding throws instead of rejecting", async () => {
+    const queue = recorder();
+    await enqueue(queue, { dest: "hook", source: "web", t0: 5, tries: 0 }, []);
+    expect(queue.calls).toEqual([]);
+    const throwing = { sendBatch: (): Promise<void> => { throw new Error("binding gone"); } };
+    await expect(enqueue(throwing, { dest: "hook", source: "web", t0: 5, tries: 0 }, [event("a")])).rejects.toThrow("binding gone");
   });
 });
 

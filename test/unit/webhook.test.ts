@@ -12,7 +12,7 @@ import { compilePipeline } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { consumeDeliveries } from "../../src/queue/consumer.ts";
 import { packMessages } from "../../src/queue/messages.ts";
-import type { DeadLetter } from "../../src/storage/dead-letters.ts";
+import type { DeadLetter } from "../../src/queue/messages.ts";
 
 /** A destination as the config loader builds it (defaults applied). */
 function destination(raw: Record<string, unknown>): DestinationConfig {

@@ -5,7 +5,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import type { DeadLetter } from "../../src/storage/dead-letters.ts";
+import type { DeadLetter } from "../../src/queue/messages.ts";
 import { eventually } from "./helpers.ts";
 
 const admin = (path: string, init: RequestInit = {}) => SELF.fetch(`http://sluice.test${path}`, { ...init, headers: { authorization: "Bearer test-admin-token" } });

@@ -1,8 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import type { DeliveryMessage } from "../../src/queue/messages.ts";
-import type { DeadLetter } from "../../src/storage/dead-letters.ts";
+import type { DeadLetter, DeliveryMessage } from "../../src/queue/messages.ts";
 import { basic, eventually, post, WEB_KEY } from "./helpers.ts";
 import { sink } from "./setup.ts";
 

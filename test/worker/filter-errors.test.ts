@@ -12,7 +12,7 @@ import worker from "../../src/index.ts";
 import { compilePipeline, routeNormalized } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { routedSends, type DeliveryMessage } from "../../src/queue/messages.ts";
-import type { DeadLetter } from "../../src/storage/dead-letters.ts";
+import type { DeadLetter } from "../../src/queue/messages.ts";
 import { basic, eventually, post } from "./helpers.ts";
 import { sink } from "./setup.ts";
 

@@ -7,7 +7,7 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF }
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import type { DeliveryMessage } from "../../src/queue/messages.ts";
-import type { DeadLetter } from "../../src/storage/dead-letters.ts";
+import type { DeadLetter } from "../../src/queue/messages.ts";
 import { eventually } from "./helpers.ts";
 import { sink } from "./setup.ts";
 

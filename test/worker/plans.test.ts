@@ -8,7 +8,7 @@ import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloud
 import type { ArchiveEntry } from "../../src/storage/archive-object.ts";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { quarantineShard, storeQuarantined, type QuarantineRecord } from "../../src/storage/quarantine.ts";
+import { quarantineShard, storeQuarantined, type QuarantineRecord } from "../../src/archive/quarantine.ts";
 import { basic, eventually, post, storedEvents } from "./helpers.ts";
 import { sink } from "./setup.ts";
 
@@ -365,6 +365,31 @@ describe("replay", () => {
     });
     expect(stats["requarantined.violation"]).toBeGreaterThanOrEqual(1);
   });
+
+  it("reports violations and counts findings on replay as ingest does", async () => {
+    const messageId = `rep-${uid()}`;
+    const reportsOf = () => sink.requests.filter((r) => r.url === REPORTS).map((r) => JSON.parse(r.body)).filter((e) => e.properties.eventMessageID === messageId);
+    const planCounters = async () => summed(await adminJson<Stats>("/admin/stats"), "plan:shop");
+    await post("/v1/track", order(messageId, { order_id: "o1", revenue: "12", currency: "euro" }), { authorization: STRICT });
+    const { entry } = await entryFor(messageId);
+    await eventually(async () => (reportsOf().length >= 2 ? true : undefined));
+    // Ingest's counters are flushed (coalesced, about a second) before the baseline is read.
+    await sleep(1500);
+    const before = await planCounters();
+
+    const page = await adminJson<{ kept: number }>("/admin/quarantine/replay", { method: "POST", body: JSON.stringify({ source: "strict", ids: [entry.id] }) });
+    expect(page.kept).toBe(1);
+    // The replay checked the event again and found the same two violations: two more reports, counted.
+    const reports = await eventually(async () => (reportsOf().length >= 4 ? reportsOf() : undefined), 5000);
+    expect(reports.map((r) => r.properties.violationType).sort()).toEqual(["Invalid Type", "Invalid Type", "Pattern", "Pattern"]);
+    const after = await eventually(async () => {
+      const c = await planCounters();
+      return (c.violation_reports ?? 0) >= (before.violation_reports ?? 0) + 2 ? c : undefined;
+    });
+    expect(after.validated! - (before.validated ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(after["violations.invalid_type"]! - (before["violations.invalid_type"] ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(after["requarantined.violation"]! - (before["requarantined.violation"] ?? 0)).toBeGreaterThanOrEqual(1);
+  }, 20_000);
 
   it("takes only what was stored before the replay started, so still-failing events are not replayed in a loop", async () => {
     const messageId = `loop-${uid()}`;

@@ -3,13 +3,14 @@
  * findings until an operator replays or purges them. Indexed per source in an ArchiveObject shard
  * (`quarantine:<source>`) so they can be listed by source, event name, violation type and time, and replayed once.
  */
-import type { CompiledSource } from "../pipeline/compile.ts";
+import { planAndRoute, type CompiledSource } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { planScope, reasonOf } from "../pipeline/plan-stage.ts";
-import { routeEvents, type Tally } from "../pipeline/route.ts";
-import { enforcePlan, type DecisionReason, type FindingKind, type PlanDecision, type RuleType, type Violation } from "../plans/index.ts";
-import { packMessages, routedSends, sendBatches } from "../queue/messages.ts";
-import type { ArchiveEntry, ArchiveKind, ArchiveObject } from "./archive-object.ts";
+import { planScope } from "../pipeline/plan-stage.ts";
+import type { Tally } from "../pipeline/route.ts";
+import type { DecisionReason, FindingKind, PlanDecision, RuleType, Violation } from "../plans/index.ts";
+import { enqueueRouted } from "../queue/messages.ts";
+import type { ArchiveEntry, ArchiveObject } from "../storage/archive-object.ts";
+import type { ArchiveKind } from "./replay.ts";
 import { recordLocation } from "./records.ts";
 
 /** What a quarantine record stores (R2, JSON), and what `GET /admin/quarantine/<id>` shows as `record`. */
@@ -136,9 +137,10 @@ export async function removeQuarantined(bucket: R2Bucket, archive: DurableObject
 
 /**
  * Quarantine as an admin archive (`/admin/quarantine`, `sluice quarantine …`): shards per source; replay re-runs
- * the source's CURRENT plan, then its source and destination filters, on the stored event. What passes is
- * enqueued for delivery (counted `replayed`); what still fails (quarantine or block under the current settings)
- * is stored again as a new entry with its new findings (counted `requarantined.<reason>`, outcome "kept").
+ * the source's CURRENT plan, then its source and destination filters, on the stored event, through the same
+ * planAndRoute as ingest (findings counted, violation reports sent). What passes is enqueued for delivery (counted
+ * `replayed`); what still fails (quarantine or block under the current settings) is stored again as a new entry
+ * with its new findings (counted `requarantined.<reason>`, outcome "kept").
  * Replay never discards an event: purge does that.
  */
 export function quarantineArchive(tally: Tally): ArchiveKind {
@@ -152,26 +154,20 @@ export function quarantineArchive(tally: Tally): ArchiveKind {
       const r = record as QuarantineRecord;
       const source = pipeline.source(r.source);
       if (!source) throw new Error(`source "${r.source}" is not configured; nothing to replay it through`);
-      const plan = source.plan;
-      const decision: PlanDecision = plan ? enforcePlan(plan.compiled, plan.enforcement, r.event) : { action: "allow", event: r.event, findings: [] };
-      const scopes = [`source:${source.config.id}`, ...(plan ? [planScope(plan.id)] : [])];
-      if (decision.action !== "allow") {
+      // As at ingest: violation reports and the plan's counters too.
+      const planned = planAndRoute(source, [r.event], tally, { replay: true });
+      // Sent before a still-failing event is stored again: if storing fails the entry stays as it was, and the
+      // next replay sends the reports again (receivers dedupe them by messageId), but never stores it twice.
+      // A fresh retry window, as for a replayed dead letter.
+      await enqueueRouted(env, source.config.id, Date.now(), planned);
+      const decision = planned.blocked[0] ?? planned.quarantined[0];
+      if (decision) {
         // Strictly after the page started, so this page never claims the new entry.
         const at = new Date(Math.max(Date.now(), ctx.startedAt + 1));
         await storeQuarantined(env.BUCKET, env.ARCHIVE, [quarantineRecord(source, decision, r.receivedAt, at, { attempts: r.attempts + 1, replayOf: entry.id })]);
-        for (const scope of scopes) tally.count(scope, `requarantined.${reasonOf(decision)}`);
         return { outcome: "kept", events: 0 };
       }
-      const routed = routeEvents([decision.event], { id: source.config.id, stage: source.stage }, source.targets, tally);
-      const sends: Promise<unknown>[] = [];
-      for (const [dest, r] of routed) {
-        for (const { queue, fields, events } of routedSends(r)) {
-          // A fresh retry window, as for a replayed dead letter.
-          const header = { v: 1 as const, dest, source: source.config.id, t0: Date.now(), tries: 0, ...fields };
-          for (const group of sendBatches(packMessages(header, events))) sends.push(env[queue].sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const }))));
-        }
-      }
-      await Promise.all(sends);
+      const scopes = [`source:${source.config.id}`, ...(source.plan ? [planScope(source.plan.id)] : [])];
       for (const scope of scopes) tally.count(scope, "replayed");
       return { outcome: "replayed", events: 1 };
     },

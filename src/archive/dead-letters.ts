@@ -3,30 +3,9 @@
  * threw on. Kept in R2 (never expired) with enough context to understand and replay them.
  */
 import type { SluiceEvent } from "../pipeline/normalize.ts";
-import type { PendingStages } from "../pipeline/route.ts";
-import { bodyText, packMessages, sendBatches } from "../queue/messages.ts";
-import type { ArchiveKind, ArchiveObject } from "./archive-object.ts";
-
-export interface DeadLetter {
-  id: string;
-  destination: string;
-  source: string;
-  reason: string;
-  attempts: number;
-  firstError?: string;
-  lastError?: string;
-  /** Short failure label for filtering (`http_404`, `timeout`, `retry_window`, …). */
-  code?: string;
-  /** When the events were accepted, and when they were given up on (ISO). */
-  acceptedAt: string;
-  deadLetteredAt: string;
-  /** Filter stages not yet run on `events` (see DeliveryMessage.pending): a replay runs them before delivery. */
-  pending?: PendingStages;
-  events: SluiceEvent[];
-  /** The whole queue message body, when it was not a delivery message (code `malformed`). */
-  body?: string;
-  bodyEncoding?: "base64";
-}
+import { bodyText, enqueue, type DeadLetter } from "../queue/messages.ts";
+import type { ArchiveObject } from "../storage/archive-object.ts";
+import type { ArchiveKind } from "./replay.ts";
 
 export const DEAD_LETTER_PREFIX = "dead-letters/";
 
@@ -45,14 +24,6 @@ export function eventNames(events: readonly SluiceEvent[]): string {
   const names = new Set<string>();
   for (const e of events) names.add(typeof e.event === "string" ? e.event : e.type);
   return [...names].slice(0, 20).join(",");
-}
-
-/** A queue message that is not a delivery message, kept whole for an operator rather than dropped. */
-export function malformedDeadLetter(msg: Message<unknown>, id: string, now: number): DeadLetter {
-  return {
-    id, destination: "unknown", source: "unknown", reason: "malformed delivery message", code: "malformed", attempts: msg.attempts,
-    acceptedAt: msg.timestamp.toISOString(), deadLetteredAt: new Date(now).toISOString(), events: [], ...bodyText(msg.body),
-  };
 }
 
 /** The backstop: what the dead-letter queue could not store as dead letters, one R2 object per queue message. */
@@ -112,10 +83,7 @@ export const deadLetterArchive: ArchiveKind = {
     const d = record as DeadLetter;
     if (!pipeline.destination(d.destination)) throw new Error(`destination "${d.destination}" is not configured; nothing to replay to`);
     if (d.events.length === 0) return { outcome: "replayed", events: 0 };
-    const header = { v: 1 as const, dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending };
-    for (const group of sendBatches(packMessages(header, d.events))) {
-      await env.DELIVERIES.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const })));
-    }
+    await enqueue(env.DELIVERIES, { dest: d.destination, source: d.source, t0: Date.now(), tries: 0, pending: d.pending }, d.events);
     return { outcome: "replayed", events: d.events.length };
   },
 };

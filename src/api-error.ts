@@ -1,4 +1,7 @@
-/** An error the API answers with its own status and `{ "error": { "code", "message" } }` body. */
+/**
+ * An error the API answers with its own status and `{ "error": { "code", "message" } }` body: the Tracking API
+ * request path (src/ingest/) and the admin routes (src/http/) throw it; the HTTP shell answers it.
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429 | 500 | 503,

@@ -1,0 +1,2 @@
+/** The Worker's bindings as the HTTP shell sees them; its own module so the route modules need not import app.ts. */
+export type SluiceEnv = Env & { ADMIN_TOKEN?: string };

@@ -1,0 +1,235 @@
+/**
+ * The Tracking API request path (`POST /v1/:route`) as a plain function of ports (./ports.ts): no Hono, no env.
+ * The HTTP shell (src/http/app.ts) calls it with the Worker's bindings; tests and benchmarks with in-memory fakes.
+ * Steps, in order: route → write key (a header key before the body is read, so a bad key costs nothing) → body →
+ * batch size → rate limit → normalize → dedup → tracking plan and routing → quarantine → enqueue → 200.
+ */
+import { ApiError } from "../api-error.ts";
+import { quarantineRecord } from "../archive/quarantine.ts";
+import type { Admission } from "../limits/lease.ts";
+import { routeNormalized, type CompiledPipeline, type CompiledSource, type IngestResult } from "../pipeline/compile.ts";
+import { LIMITS, normalizeRequest, type EventType, type NormalizeResult, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
+import { enqueueRouted } from "../queue/messages.ts";
+import type { ArchiveEntry } from "../storage/archive-object.ts";
+import type { DedupResult, IngestPorts } from "./ports.ts";
+
+export interface IngestRequest {
+  /** The `:route` of `POST /v1/:route`, and the request's path (for the 404 message). */
+  route: string;
+  path: string;
+  /** The Authorization header, if any. */
+  authorization: string | null;
+  /** Reads the body within the limits (gzip, size, UTF-8, JSON); throws ApiError 400 / 413 / 415. */
+  readBody(): Promise<{ json: unknown; bytes: number }>;
+}
+
+/** What the client gets: the shell sends it as JSON. */
+export interface Reply {
+  status: 200 | ApiError["status"];
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+/**
+ * Answers one Tracking API request. Refusals (4xx, and a 503 the client should retry) are replies; anything
+ * unexpected is thrown, after the rate-limit tokens and dedup claims were given back, for the shell's 500.
+ */
+export async function accept(request: IngestRequest, ports: IngestPorts): Promise<Reply> {
+  try {
+    return { status: 200, body: await ingest(request, ports), headers: {} };
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, body: err.body(), headers: err.headers };
+    throw err;
+  }
+}
+
+async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Record<string, unknown>> {
+  const routeType = trackingRoute(request);
+  const { source, json, bytes } = await authenticate(request, ports.pipeline());
+  const events = eventCount(routeType, json);
+  const receivedAt = ports.clock();
+  const scope = `source:${source.config.id}`;
+  ports.stats.count(scope, "requests");
+  ports.stats.count(scope, "bytes", bytes);
+  const admission = await admit(source, events, ports);
+  try {
+    return await ingestAdmitted(source, routeType, json, bytes, receivedAt, ports);
+  } catch (err) {
+    // A 5xx (or anything unexpected): the client retries, and the retry must not pay twice.
+    if (admission && (!(err instanceof ApiError) || err.status >= 500)) ports.guards?.refund(source.config, admission);
+    throw err;
+  }
+}
+
+async function ingestAdmitted(source: CompiledSource, routeType: EventType | "batch", json: unknown, bytes: number, receivedAt: Date, ports: IngestPorts): Promise<Record<string, unknown>> {
+  const { normalized, assigned } = normalize(json, routeType, bytes, receivedAt, ports);
+  const claim = await claimFresh(source, normalized.accepted, assigned, ports);
+  // Whatever fails before the events are queued (a 503 below, or anything unexpected), the claims are released:
+  // the client's retry must be neither held in flight nor taken for a duplicate.
+  let queued = false;
+  try {
+    const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, ports.stats);
+    const duplicates = claim?.duplicates ?? 0;
+    ports.stats.count(`source:${source.config.id}`, "duplicates", duplicates);
+    if (result.accepted.length === 0 && duplicates === 0) {
+      ports.stats.flushSoon(ports.waitUntil);
+      throw nothingUsable(result.rejected, routeType === "batch");
+    }
+    const held = await holdQuarantined(source, result, receivedAt, ports);
+    await enqueueAccepted(source, result, receivedAt, held, ports);
+    queued = true;
+    ports.guards?.accepted(source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim);
+    ports.stats.flushSoon(ports.waitUntil);
+    return {
+      success: true,
+      accepted: result.accepted.length,
+      ...(duplicates > 0 ? { duplicates } : {}),
+      ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
+      ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
+      ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
+    };
+  } catch (err) {
+    if (!queued) await claim?.release();
+    throw err;
+  }
+}
+
+/** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
+export const TRACKING_ROUTES: Record<string, EventType | "batch"> = {
+  track: "track", t: "track", identify: "identify", i: "identify", page: "page", p: "page",
+  screen: "screen", s: "screen", group: "group", g: "group", alias: "alias", a: "alias",
+  batch: "batch", b: "batch", import: "batch",
+};
+
+function trackingRoute(request: IngestRequest): EventType | "batch" {
+  const routeType = Object.hasOwn(TRACKING_ROUTES, request.route) ? TRACKING_ROUTES[request.route] : undefined;
+  if (!routeType) throw new ApiError(404, "not_found", `no Tracking API route ${request.path}`);
+  return routeType;
+}
+
+/** The source of the write key: from the Authorization header (checked before the body is read), else the body. */
+async function authenticate(request: IngestRequest, pipeline: CompiledPipeline): Promise<{ source: CompiledSource; json: unknown; bytes: number }> {
+  const headerKey = writeKeyFromAuthorization(request.authorization);
+  const fromHeader = headerKey !== undefined ? resolveSource(pipeline, headerKey) : undefined;
+  const { json, bytes } = await request.readBody();
+  if (fromHeader) return { source: fromHeader, json, bytes };
+  const bodyKey = json && typeof json === "object" && !Array.isArray(json) ? (json as { writeKey?: unknown }).writeKey : undefined;
+  return { source: resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined), json, bytes };
+}
+
+/**
+ * The write key from `Authorization: Basic base64("<writeKey>:")`; undefined when there is no Basic header.
+ * @throws ApiError 401 when the header is malformed.
+ */
+export function writeKeyFromAuthorization(header: string | null): string | undefined {
+  if (!header) return undefined;
+  const match = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!match) return undefined;
+  let decoded: string;
+  try {
+    decoded = atob(match[1]!);
+  } catch {
+    throw new ApiError(401, "invalid_write_key", "Authorization header is not valid Basic base64");
+  }
+  const colon = decoded.indexOf(":");
+  return colon === -1 ? decoded : decoded.slice(0, colon);
+}
+
+function resolveSource(pipeline: CompiledPipeline, key: string | undefined): CompiledSource {
+  if (key === undefined || key === "")
+    throw new ApiError(401, "missing_write_key", "no write key: send Authorization: Basic base64(\"<writeKey>:\") or \"writeKey\" in the body");
+  const source = pipeline.sourceForWriteKey(key);
+  if (!source) throw new ApiError(401, "invalid_write_key", "the write key is not valid for any source");
+  return source;
+}
+
+/** Events the request costs (rate limit): a batch's length, at least 1. */
+function eventCount(routeType: EventType | "batch", json: unknown): number {
+  if (routeType !== "batch") return 1;
+  const items = (json as { batch?: unknown } | null)?.batch;
+  if (!Array.isArray(items)) return 1;
+  if (items.length > LIMITS.maxBatchEvents) throw new ApiError(413, "batch_too_large", `batch has ${items.length} events; the limit is ${LIMITS.maxBatchEvents}`);
+  return Math.max(1, items.length);
+}
+
+/** Before the pipeline runs: a request over the limit costs one token check, and its events are not accepted. */
+async function admit(source: CompiledSource, events: number, ports: IngestPorts): Promise<Admission | undefined> {
+  const admission = ports.guards ? await ports.guards.admit(source.config, events) : undefined;
+  if (admission && !admission.admitted) {
+    ports.stats.count(`source:${source.config.id}`, "rejected.rate_limited", events);
+    ports.stats.flushSoon(ports.waitUntil);
+    throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
+  }
+  return admission;
+}
+
+/** Segment's per-event rules; `assigned` holds the messageIds Sluice made up (new by construction: dedup skips them). */
+function normalize(json: unknown, routeType: EventType | "batch", bytes: number, receivedAt: Date, ports: IngestPorts): { normalized: NormalizeResult; assigned: Set<string> } {
+  const assigned = new Set<string>();
+  const newMessageId = () => {
+    const id = ports.newMessageId();
+    assigned.add(id);
+    return id;
+  };
+  const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId });
+  if (normalized.invalid) {
+    ports.stats.flushSoon(ports.waitUntil);
+    throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
+  }
+  return { normalized, assigned };
+}
+
+/** Dedup: the events not seen within the source's window, claimed until they are queued. */
+async function claimFresh(source: CompiledSource, events: SluiceEvent[], assigned: ReadonlySet<string>, ports: IngestPorts): Promise<DedupResult<SluiceEvent> | undefined> {
+  try {
+    return ports.guards ? await ports.guards.dedup(source.config, events, assigned) : undefined;
+  } catch (err) {
+    ports.stats.count(`source:${source.config.id}`, "in_flight", events.length);
+    ports.stats.flushSoon(ports.waitUntil);
+    throw err;
+  }
+}
+
+/** Why nothing in the request could be accepted, as the 4xx error of the whole request. */
+function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
+  if (!isBatch && rejected.length === 1) {
+    const r = rejected[0]!;
+    return new ApiError(r.code === "event_too_large" ? 413 : 400, r.code, r.reason);
+  }
+  const message = rejected.length === 0 ? "batch is empty" : `none of the ${rejected.length} events is valid; see "rejected"`;
+  return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
+}
+
+/** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
+function notAccepted(what: "enqueue" | "quarantine", err: unknown, source: CompiledSource, result: IngestResult, ports: IngestPorts): ApiError {
+  console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
+  ports.stats.count(`source:${source.config.id}`, `${what}_failed`, result.accepted.length);
+  ports.stats.flushSoon(ports.waitUntil);
+  return what === "enqueue"
+    ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
+    : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
+}
+
+/** Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo. */
+async function holdQuarantined(source: CompiledSource, result: IngestResult, receivedAt: Date, ports: IngestPorts): Promise<ArchiveEntry[]> {
+  if (result.quarantined.length === 0) return [];
+  const at = ports.clock();
+  const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
+  try {
+    return await ports.quarantine.store(records);
+  } catch (err) {
+    throw notAccepted("quarantine", err, source, result, ports);
+  }
+}
+
+/** Every destination's events (and dead letters, violation reports) on the queues; on failure the quarantine is undone. */
+async function enqueueAccepted(source: CompiledSource, result: IngestResult, receivedAt: Date, held: ArchiveEntry[], ports: IngestPorts): Promise<void> {
+  try {
+    await enqueueRouted(ports.queues, source.config.id, receivedAt.getTime(), result);
+  } catch (err) {
+    // The client will resend the quarantined events too: take this request's copies out again.
+    if (held.length > 0)
+      ports.waitUntil(ports.quarantine.remove(held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
+    throw notAccepted("enqueue", err, source, result, ports);
+  }
+}

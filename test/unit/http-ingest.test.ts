@@ -1,0 +1,226 @@
+/**
+ * The Tracking API's HTTP layer through `app.request()` with fake ports (no workerd): write-key errors, body limits,
+ * partial batches, rate limits, queue failures and what they give back, CORS. The worker project covers the same
+ * routes against real bindings (test/worker/ingest.test.ts, limits.test.ts, refunds.test.ts).
+ */
+import { describe, expect, it } from "vitest";
+import type { BuiltConfig } from "../../src/config/model.ts";
+import { createApp, type SluiceEnv } from "../../src/http/app.ts";
+import type { IngestGuards } from "../../src/ingest/ports.ts";
+import type { Admission } from "../../src/limits/lease.ts";
+import { compilePipeline } from "../../src/pipeline/compile.ts";
+import { LIMITS } from "../../src/pipeline/normalize.ts";
+import { parseDeliveryMessage } from "../../src/queue/messages.ts";
+import { Telemetry } from "../../src/telemetry.ts";
+
+const KEY = "wk_unit_web";
+const basic = (key: string) => `Basic ${btoa(`${key}:`)}`;
+
+const config: BuiltConfig = {
+  version: 1,
+  origin: "test/unit/http-ingest.test.ts",
+  sources: [{ id: "web", name: "Website", write_keys: [KEY] } as BuiltConfig["sources"][number]],
+  destinations: [
+    {
+      id: "hook",
+      name: "Hook",
+      kind: "webhook",
+      enabled: true,
+      sources: "*",
+      settings: { url: "https://hooks.example.com/in" },
+      retry: { window_hours: 4, base_delay_seconds: 5, max_delay_seconds: 1800 },
+      circuit_breaker: { failures_to_open: 10, cooldown_seconds: 15, max_cooldown_seconds: 600 },
+    },
+  ],
+  filters: {},
+  sourceFilters: {},
+};
+
+interface Harness {
+  request(path: string, init?: RequestInit): Promise<Response>;
+  /** Messages sent to the deliveries queue, parsed. */
+  delivered(): ReturnType<typeof parseDeliveryMessage>[];
+  refunds: Admission[];
+  released: number;
+}
+
+/** The app as src/index.ts builds it, over in-memory bindings; `guards` and `sendBatch` replace the parts a test needs. */
+function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; dedupError?: Error; uncompiled?: true } = {}): Harness {
+  const sent: MessageSendRequest[] = [];
+  const h = { refunds: [] as Admission[], released: 0 };
+  const pipeline = compilePipeline(config, {}, {});
+  const guards: IngestGuards = {
+    admit: async () => options.admission ?? { admitted: true, taken: 1 },
+    refund: (_source, admission) => void h.refunds.push(admission),
+    dedup: async (_source, events) => {
+      if (options.dedupError) throw options.dedupError;
+      return { fresh: events, duplicates: 0, unchecked: 0, release: async () => void h.released++, commit: () => {} };
+    },
+    accepted: () => {},
+  };
+  const queue = { sendBatch: options.sendBatch ?? (async (msgs: MessageSendRequest[]) => void sent.push(...msgs)), send: async () => {} };
+  const env = { DELIVERIES: queue, DEAD_LETTERS: queue } as unknown as SluiceEnv;
+  const telemetry = new Telemetry(() => {
+    throw new Error("not flushed in this test");
+  });
+  const compiled = () => {
+    if (options.uncompiled) throw new Error("the config was compiled");
+    return pipeline;
+  };
+  const app = createApp({ pipeline: compiled, kinds: {}, telemetry, guards: { bind: () => guards } });
+  const ctx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+  return {
+    get refunds() {
+      return h.refunds;
+    },
+    get released() {
+      return h.released;
+    },
+    request: async (path, init) => app.request(path, init, env, ctx),
+    delivered: () => sent.map((m) => parseDeliveryMessage(m.body)),
+  };
+}
+
+const post = (body: unknown, headers: Record<string, string> = { authorization: basic(KEY) }): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body: typeof body === "string" ? body : JSON.stringify(body),
+});
+const track = (messageId: string) => ({ type: "track", event: "Signed Up", userId: "u1", messageId });
+
+describe("write key", () => {
+  it.each([
+    ["no key at all", {}, "missing_write_key"],
+    ["an unknown key", { authorization: basic("wk_nope") }, "invalid_write_key"],
+    ["a header that is not Basic base64 (and no key in the body)", { authorization: "Basic %%%" }, "missing_write_key"],
+    ["Basic base64 that does not decode", { authorization: "Basic a" }, "invalid_write_key"],
+  ])("answers 401 for %s", async (_what, headers, code) => {
+    const res = await harness().request("/v1/track", post(track("m1"), headers));
+    expect(res.status).toBe(401);
+    const json = (await res.json()) as { error: { code: string } };
+    expect(json.error.code).toBe(code);
+  });
+
+  it("checks a header key before reading the body: a bad key with a bad body is a 401", async () => {
+    const res = await harness().request("/v1/track", post("{not json", { authorization: basic("wk_nope") }));
+    expect(res.status).toBe(401);
+  });
+
+  it("takes the key from the body when there is no header", async () => {
+    const h = harness();
+    const res = await h.request("/v1/track", post({ ...track("m1"), writeKey: KEY }, {}));
+    expect(res.status).toBe(200);
+    expect(h.delivered().flatMap((m) => m!.events.map((e) => e.messageId))).toEqual(["m1"]);
+  });
+});
+
+describe("body limits", () => {
+  it("answers 413 for a body over the request limit, before reading it", async () => {
+    const res = await harness().request("/v1/track", post(track("m1"), { authorization: basic(KEY), "content-length": String(LIMITS.maxRequestBytes + 1) }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+  });
+
+  it(`answers 413 for a batch of more than ${LIMITS.maxBatchEvents} events`, async () => {
+    const batch = Array.from({ length: LIMITS.maxBatchEvents + 1 }, (_, i) => ({ type: "track", event: "E", userId: "u", messageId: `b${i}` }));
+    const res = await harness().request("/v1/batch", post({ batch }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("batch_too_large");
+  });
+
+  it("answers 415 for an unsupported Content-Encoding and 400 for a body that is not JSON", async () => {
+    const h = harness();
+    expect((await h.request("/v1/track", post(track("m1"), { authorization: basic(KEY), "content-encoding": "br" }))).status).toBe(415);
+    const res = await h.request("/v1/track", post("{not json"));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_json");
+  });
+});
+
+describe("partial batches", () => {
+  it("answers 200 with the valid events queued and each rejected one listed", async () => {
+    const h = harness();
+    const res = await h.request("/v1/batch", post({ batch: [track("ok-1"), { type: "track", userId: "u1", messageId: "no-name" }, track("ok-2")] }));
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { success: boolean; accepted: number; rejected: { index: number; messageId: string; code: string }[] };
+    expect(json).toMatchObject({ success: true, accepted: 2 });
+    expect(json.rejected.map((r) => [r.index, r.messageId, r.code])).toEqual([[1, "no-name", "missing_field"]]);
+    expect(h.delivered().flatMap((m) => m!.events.map((e) => e.messageId))).toEqual(["ok-1", "ok-2"]);
+    expect(h.delivered()[0]).toMatchObject({ dest: "hook", source: "web", tries: 0 });
+  });
+
+  it("answers 400 with every rejection when none is valid, and releases the claims", async () => {
+    const h = harness();
+    const res = await h.request("/v1/batch", post({ batch: [{ type: "track", userId: "u1" }, "x"] }));
+    expect(res.status).toBe(400);
+    const json = (await res.json()) as { error: { code: string }; rejected: unknown[] };
+    expect(json.error.code).toBe("no_valid_events");
+    expect(json.rejected).toHaveLength(2);
+    expect(h.released).toBe(1);
+    expect(h.refunds).toEqual([]);
+  });
+});
+
+describe("rate limit", () => {
+  it("answers 429 with Retry-After and queues nothing", async () => {
+    const h = harness({ admission: { admitted: false, retryAfterSeconds: 7 } });
+    const res = await h.request("/v1/track", post(track("m1")));
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("7");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+    expect(h.delivered()).toEqual([]);
+  });
+});
+
+describe("server errors give back what the request took", () => {
+  it.each([
+    ["the queue rejects", async () => Promise.reject(new Error("queue down"))],
+    ["the binding throws", () => {
+      throw new Error("binding gone");
+    }],
+  ])("answers 503 when %s, refunds the tokens and releases the claims", async (_what, sendBatch) => {
+    const h = harness({ admission: { admitted: true, taken: 3 }, sendBatch });
+    const res = await h.request("/v1/track", post(track("m1")));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("queue_unavailable");
+    expect(h.refunds).toEqual([{ admitted: true, taken: 3 }]);
+    expect(h.released).toBe(1);
+  });
+
+  it("answers 500 for anything unexpected, and refunds the tokens", async () => {
+    const h = harness({ admission: { admitted: true, taken: 2 }, dedupError: new Error("dedup bug") });
+    const res = await h.request("/v1/track", post(track("m1")));
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("internal_error");
+    expect(h.refunds).toEqual([{ admitted: true, taken: 2 }]);
+  });
+});
+
+describe("CORS", () => {
+  it("answers a browser's preflight for the Tracking API", async () => {
+    const res = await harness().request("/v1/track", {
+      method: "OPTIONS",
+      headers: { origin: "https://shop.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-allow-methods")).toContain("POST");
+    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    expect(res.headers.get("access-control-max-age")).toBe("86400");
+  });
+
+  it("answers an unknown route 404 without compiling the config", async () => {
+    const res = await harness({ uncompiled: true }).request("/v1/nope", post(track("m1")));
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe("no Tracking API route /v1/nope");
+  });
+
+  it("answers an unknown route 404 and a GET on a tracking route 405", async () => {
+    const h = harness();
+    expect((await h.request("/v1/nope", post(track("m1")))).status).toBe(404);
+    const res = await h.request("/v1/track");
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST, OPTIONS");
+  });
+});
