@@ -183,27 +183,6 @@ export function routedSends(routed: Routed): RoutedSend[] {
   return sends;
 }
 
-/** The queues routed events go to, by RoutedSend["queue"]. */
-export type DeliveryQueues = Record<RoutedSend["queue"], MessageQueue>;
-
-/**
- * Sends what routing decided for one source's events, accepted at `t0`: each destination's deliveries and the
- * events a filter threw on (dead letters), and the tracking plan's violation reports.
- */
-export async function enqueueRouted(
-  queues: DeliveryQueues,
-  source: string,
-  t0: number,
-  result: { routed: ReadonlyMap<string, Routed>; reports?: { destination: string; events: SluiceEvent[] } },
-  serialize: EventSerializer = eventJsonOnce(),
-): Promise<void> {
-  const sends: Promise<void>[] = [];
-  for (const [dest, routed] of result.routed)
-    for (const send of routedSends(routed)) sends.push(enqueue(queues[send.queue], { dest, source, t0, tries: 0, ...send.fields }, send.events, { serialize }));
-  if (result.reports) sends.push(enqueue(queues.DELIVERIES, { dest: result.reports.destination, source, t0, tries: 0 }, result.reports.events, { serialize }));
-  await Promise.all(sends);
-}
-
 /** A queue message body as text, whole: a string as it is, bytes as base64, anything else as JSON. */
 export interface BodyText {
   body: string;
