@@ -43,8 +43,8 @@ export default {
     ),
     forbid(
       "shells-below-http",
-      "src/storage/ (Durable Objects), src/archive/ (quarantine, dead letters, replay) and src/ingest/ (the request path) never import src/http/.",
-      { path: "^src/(storage|archive|ingest)/" },
+      "src/storage/ (Durable Objects), src/archive/ (quarantine, dead letters, replay), src/ingest/ (the request path) and src/router/ (the ingest queue consumer) never import src/http/.",
+      { path: "^src/(storage|archive|ingest|router)/" },
       { path: "^src/http/" },
     ),
     forbid(

@@ -1,9 +1,9 @@
 /**
  * The "cost" suite's simulation, run in its own process (it replaces Date.now and setTimeout with a virtual clock,
  * which must not leak into other suites): the real HTTP app (src/http/app.ts createApp, with the real SourceGuards
- * and Telemetry) serves a stream of requests on one isolate, and the real queue consumer
- * (src/queue/consumer.ts consumeDeliveries) then delivers what was queued, in batches of max_batch_size (20),
- * flushing its telemetry after each batch as src/index.ts does. Every binding is an in-memory fake that counts the
+ * and Telemetry) serves a stream of requests on one isolate, and the real router (src/router/route.ts route, with
+ * the real dedup claims and the consumer's deliverFirst) then routes and delivers what was queued on the ingest
+ * queue, in batches of max_batch_size (100), flushing its telemetry after each batch as src/index.ts does. Every binding is an in-memory fake that counts the
  * billable operations: Durable Object calls (by method) and the SQLite rows each writes, Queue messages and bytes.
  *
  * Usage: tsx bench/cost-sim.ts '<json scenario list>' — prints one JSON line with a result per scenario.
@@ -15,7 +15,10 @@ import { createApp, type SluiceEnv } from "../src/http/app.ts";
 import { SourceGuards } from "../src/http/guards.ts";
 import { compilePipeline } from "../src/pipeline/compile.ts";
 import { commitRows } from "../src/storage/dedup-index.ts";
-import { consumeDeliveries } from "../src/queue/consumer.ts";
+import { deliverFirst, type ConsumerDeps } from "../src/queue/consumer.ts";
+import { claimBatch } from "../src/dedup/batch.ts";
+import { DedupClaims, type DedupShards } from "../src/dedup/claims.ts";
+import { route } from "../src/router/route.ts";
 import { Telemetry } from "../src/telemetry.ts";
 import { corpusLines } from "../test/fixtures/corpus.ts";
 import { benchConfig, WRITE_KEY } from "./pipeline-fixture.ts";
@@ -31,7 +34,7 @@ export interface SimResult extends Scenario {
   requests: number;
   events: number;
   accepted: number;
-  /** Durable Object calls by "<phase>:<class>.<method>" (phase: ingest, consumer). */
+  /** Durable Object calls by "<phase>:<class>.<method>" (phase: ingest, router). */
   doCalls: Record<string, number>;
   /** SQLite rows written by those calls (plus, for dedup, the alarm's later deletes: `DedupObject.expiry`). */
   doRowsWritten: Record<string, number>;
@@ -80,7 +83,7 @@ async function advanceTo(t: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Counting bindings
 
-/** Counts per "<phase>:<class>.<method>" (phase: ingest, or consumer). */
+/** Counts per "<phase>:<class>.<method>" (phase: ingest, or router). */
 function counters() {
   const doCalls: Record<string, number> = {};
   const doRowsWritten: Record<string, number> = {};
@@ -119,8 +122,7 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
       ),
   });
   const seen = new Set<string>();
-  const env = {
-    DELIVERIES: {
+  const counting = {
       async sendBatch(messages: { body: string }[]) {
         queue.sendBatchCalls++;
         for (const m of messages) {
@@ -132,9 +134,11 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
         }
       },
       async send() {
-        throw new Error("cost-sim: DELIVERIES.send is not simulated");
+        throw new Error("cost-sim: send is not simulated");
       },
-    },
+  };
+  const env = {
+    INGEST: counting,
     // SourceObject: a lease writes the bucket row; a sketch merge reads and writes the day's sketch row.
     SOURCES: namespace("SourceObject", {
       lease: (_limits: unknown, req: { want: number }) => (c.call("SourceObject.lease", 1), { granted: req.want }),
@@ -197,19 +201,41 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
     events += size;
     accepted += json.accepted ?? 0;
   }
-  await advanceTo(now + 5_000); // the last coalesced flushes (telemetry, dedup commits, usage)
+  await advanceTo(now + 5_000); // the last coalesced flushes (telemetry, usage)
   await Promise.all(pending);
 
-  // The consumer, in a separate isolate: batches of 20 messages (max_batch_size), telemetry flushed per batch.
-  c.state.phase = "consumer";
+  // The router, in a separate isolate: batches of 100 messages (max_batch_size), telemetry flushed per batch.
+  c.state.phase = "router";
   const consumerTelemetry = new Telemetry(() => env.STATS as never);
   const consumer = { invocations: 0, deliveryCalls: 0, acked: 0, retried: 0 };
   const fakeFetch = (async () => {
     consumer.deliveryCalls++;
     return new Response("{}", { status: 200 });
   }) as typeof fetch;
-  for (let i = 0; i < queued.length; i += 20) {
-    const messages = queued.slice(i, i + 20).map((q, k) => ({
+  const deps: ConsumerDeps = {
+    pipeline,
+    kinds: destinationKinds,
+    env: env as unknown as Env,
+    bucket: {} as R2Bucket,
+    retries: env.RETRIES as unknown as Queue,
+    inRetryQueue: false,
+    tally: consumerTelemetry,
+    breakers: new Breakers(),
+    storeDeadLetter: async () => {
+      throw new Error("cost-sim: nothing should be dead-lettered");
+    },
+    fetch: fakeFetch,
+    now: () => now,
+    random: () => 0.5,
+  };
+  const claims = new DedupClaims();
+  const shards: DedupShards = (sourceId, shard) => env.DEDUP.get(env.DEDUP.idFromName(`${sourceId}:${shard}`)) as never;
+  const noQuarantine = async () => {
+    throw new Error("cost-sim: the bench plan quarantines nothing");
+  };
+  const ingested = queued.splice(0);
+  for (let i = 0; i < ingested.length; i += 100) {
+    const messages = ingested.slice(i, i + 100).map((q, k) => ({
       id: `m${i + k}`,
       timestamp: q.timestamp,
       body: q.body,
@@ -218,21 +244,14 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
       retry: () => void consumer.retried++,
     }));
     consumer.invocations++;
-    await consumeDeliveries({ queue: "sluice-deliveries", messages, ackAll() {}, retryAll() {} } as unknown as MessageBatch<unknown>, {
+    await route({ messages } as unknown as MessageBatch<unknown>, {
       pipeline,
-      kinds: destinationKinds,
-      env: env as unknown as Env,
-      bucket: {} as R2Bucket,
-      retries: env.RETRIES as unknown as Queue,
-      inRetryQueue: false,
-      tally: consumerTelemetry,
-      breakers: new Breakers(),
-      storeDeadLetter: async () => {
-        throw new Error("cost-sim: nothing should be dead-lettered");
-      },
-      fetch: fakeFetch,
-      now: () => now,
-      random: () => 0.5,
+      dedup: (source, events, token) => claimBatch(claims, shards, source, events, token),
+      newToken: () => `batch-${i}`,
+      quarantine: { hold: noQuarantine, remove: noQuarantine },
+      deliver: (dest, msgs) => deliverFirst(dest, msgs, deps),
+      deadLetters: counting,
+      stats: consumerTelemetry,
     });
     await consumerTelemetry.flush();
   }

@@ -48,7 +48,7 @@ export const PRICES = {
   /** Messages per consumer invocation (wrangler.toml max_batch_size), assuming full batches at scale. */
   consumerBatch: 20,
   unsure: [
-    "whether each Queue consumer invocation is billed as one Workers request (counted here: messages ÷ 20)",
+    "whether each Queue consumer invocation is billed as one Workers request (counted here: the router's invocations of up to 100 messages; the floor's consumer: messages ÷ 20)",
     "Durable Object duration: the active wall time per call is assumed (2 ms at 128 MB); it is under 3% of the request price either way",
     "SQLite-backed Durable Object rows written at $1.00/M (billed since January 2026 per the docs' release notes; same rate as D1)",
     "CPU: Node's V8 on a shared 2-core machine stands in for workerd's; CPU is a small share of the total at $0.02 per million CPU-ms",
@@ -154,6 +154,10 @@ function floorBreakdown(label: string, eventsPerRequest: number, bytesPerEvent: 
   };
 }
 
+/** Durable Object calls the Tracking API made (phase "ingest" of the simulation) per 1,000 events. */
+const requestPathCalls = (s: SimResult) =>
+  ((1000 * Object.entries(s.doCalls).reduce((n, [k, v]) => (k.startsWith("ingest:") ? n + v : n), 0)) / s.events).toFixed(2);
+
 const usd = (x: number) => (x >= 0.1 ? `$${x.toFixed(2)}` : `$${x.toFixed(4)}`);
 
 export const costSuite: Suite = {
@@ -227,12 +231,14 @@ export const costSuite: Suite = {
       `  CPU: ${cpu.source}: ingest ${(cpu.single.nsPerOp / 1000).toFixed(1)} µs/event single, ${(cpu.batch.nsPerOp / 1000).toFixed(1)} µs/event batched; floor ${(cpu.floor.nsPerOp / 1000).toFixed(1)} µs/event.`,
       `  single-event @${HEADLINE_RATE}/s/isolate, DO calls per event: ${perEvent(hs, "doCalls")}.`,
       `    rows written per event: ${perEvent(hs, "doRowsWritten")}.`,
-      `    queue: ${(hs.queue.messages / hs.events).toFixed(2)} messages per event (one per destination that keeps the event), ${(hs.queue.bytes / hs.queue.messages / 1024).toFixed(1)} KB each; consumer ${hs.consumer.invocations} invocations, ${hs.consumer.deliveryCalls} webhook calls.`,
+      `    queue: ${(hs.queue.messages / hs.events).toFixed(2)} ingest messages per event, ${(hs.queue.bytes / hs.queue.messages / 1024).toFixed(1)} KB each; router ${hs.consumer.invocations} invocations, ${hs.consumer.deliveryCalls} webhook calls (first attempts inline).`,
+      `    DO calls on the request path per 1,000 events: ${requestPathCalls(hs)}.`,
       `  batched @${HEADLINE_RATE}/s/isolate, DO calls per event: ${perEvent(hb, "doCalls")}.`,
       `    rows written per event: ${perEvent(hb, "doRowsWritten")}.`,
-      `    queue: ${(hb.queue.messages / hb.events).toFixed(3)} messages per event, ${(hb.queue.bytes / hb.queue.messages / 1024).toFixed(1)} KB each; consumer ${hb.consumer.invocations} invocations, ${hb.consumer.deliveryCalls} webhook calls.`,
+      `    queue: ${(hb.queue.messages / hb.events).toFixed(3)} ingest messages per event, ${(hb.queue.bytes / hb.queue.messages / 1024).toFixed(1)} KB each; router ${hb.consumer.invocations} invocations, ${hb.consumer.deliveryCalls} webhook calls (first attempts inline).`,
+      `    DO calls on the request path per 1,000 events: ${requestPathCalls(hb)}.`,
       `  sensitivity to traffic per isolate (per-second work spread over fewer or more events): ${sensitivity}.`,
-      `  not included: plan fee and included usage, consumer CPU (not measured; at $0.02/M CPU-ms even 1 ms/event is $0.02/M), destinations' own costs, retries, storage.`,
+      `  not included: plan fee and included usage, adapters' CPU (the CPU figure is accept() + the router's routing, not the webhook calls; at $0.02/M CPU-ms even 1 ms/event is $0.02/M), destinations' own costs, retries, storage.`,
       `  unsure: ${PRICES.unsure.join("; ")}.`,
     ];
     return {

@@ -9,10 +9,12 @@
  *    production and no two of them turn an event into the same JSON by construction.
  *    One destination is named "Holdout Hook": the corpus's `integrations: {All: false, "Holdout Hook": true}`
  *    events go to it only.
- *  - BenchIngest: the worker's request path, `accept()` (src/ingest/accept.ts) itself, with in-memory ports:
- *    write key → JSON.parse of the body → normalizeRequest → routeNormalized (tracking plan, source filters,
- *    integrations, destination filters) → enqueue per destination. With `full`, also what the guards do per event
- *    in the isolate (dedup claim planning, usage sketch). Its other methods time stages of that path on their own.
+ *  - BenchIngest: the worker's path, `accept()` (src/ingest/accept.ts) and then `route()` (src/router/route.ts)
+ *    on what it queued, both with in-memory ports: write key → JSON.parse of the body → normalizeRequest → ingest
+ *    message → tracking plan, source filters, integrations, destination filters → one delivery message per
+ *    destination (the router's deliver port enqueues them, as a quarantine replay does, instead of calling the
+ *    adapters). With `full`, also what the guards do per event in the isolate (dedup claim planning, usage sketch).
+ *    Its other methods time stages of that path on their own.
  */
 import { randomUUID } from "node:crypto";
 import { destinationKinds } from "../destinations/index.ts";
@@ -24,8 +26,10 @@ import type { FilterSpec } from "../src/pipeline/filters/index.ts";
 import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
 import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
 import { accept } from "../src/ingest/accept.ts";
-import type { IngestGuards, IngestStats, QuarantineStore } from "../src/ingest/ports.ts";
-import { parseDeliveryMessage, utf8Length } from "../src/queue/messages.ts";
+import type { IngestGuards, IngestStats } from "../src/ingest/ports.ts";
+import { enqueue, parseDeliveryMessage, utf8Length } from "../src/queue/messages.ts";
+import type { QuarantineHold, RouterPorts } from "../src/router/ports.ts";
+import { route } from "../src/router/route.ts";
 import { Telemetry } from "../src/telemetry.ts";
 import { UsageRecorder } from "../src/usage/recorder.ts";
 import { generatePlan } from "./plans-fixture.ts";
@@ -188,8 +192,8 @@ export function queuedShape(outcome: IngestOutcome): { destinations: number; del
 }
 
 const AUTHORIZATION = `Basic ${btoa(`${WRITE_KEY}:`)}`;
-const NO_QUARANTINE: QuarantineStore = {
-  store: async () => {
+const NO_QUARANTINE: QuarantineHold = {
+  hold: async () => {
     throw new Error("bench: the bench plan quarantines nothing");
   },
   remove: async () => {},
@@ -210,7 +214,6 @@ export class BenchIngest {
   private readonly guards: IngestGuards = {
     admit: async () => ({ admitted: true, taken: 0 }),
     refund: () => {},
-    dedup: async (_source, events, assigned) => ({ fresh: planClaims(events, assigned, this.shards).candidates, duplicates: 0, unchecked: 0, release: async () => {}, commit: () => {} }),
     accepted: (source, events, day) => this.usage.observe(source, events, day),
   };
   /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
@@ -254,6 +257,7 @@ export class BenchIngest {
    */
   async run(req: BenchRequest): Promise<IngestOutcome> {
     const sent: string[] = [];
+    const ingested: MessageSendRequest[] = [];
     const outcome = { accepted: 0, messages: 0, bytes: 0, sendBatches: 0 };
     const queue = {
       async sendBatch(messages: MessageSendRequest[]) {
@@ -270,8 +274,7 @@ export class BenchIngest {
       {
         pipeline: () => this.pipeline,
         stats: this.stats,
-        queues: { DELIVERIES: queue, DEAD_LETTERS: queue },
-        quarantine: NO_QUARANTINE,
+        ingest: { sendBatch: async (messages) => void ingested.push(...messages) },
         ...(this.full ? { guards: this.guards } : {}),
         clock: () => new Date(),
         newMessageId: randomUUID,
@@ -280,7 +283,27 @@ export class BenchIngest {
     );
     if (reply.status !== 200) throw new Error(`bench: accept() answered ${reply.status} ${JSON.stringify(reply.body)}`);
     outcome.accepted = reply.body.accepted as number;
+    let failed: unknown;
+    const settle = { ack() {}, retry() {
+      failed ??= new Error("bench: the router retried a message");
+    } };
+    await route({ messages: ingested.map((m, i) => ({ id: String(i), timestamp: new Date(), attempts: 1, body: m.body, ...settle }) as Message<unknown>) }, this.routerPorts(queue));
+    if (failed) throw failed;
     return { ...outcome, sent };
+  }
+
+  /** The router's ports: deliveries enqueued to `queue` (counted), dedup as the guards' claim planning (`full`). */
+  private routerPorts(queue: { sendBatch(messages: MessageSendRequest[]): Promise<void> }): RouterPorts {
+    const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
+    return {
+      pipeline: this.pipeline,
+      dedup: async (_source, events) => ({ ...none, fresh: this.full ? planClaims(events, new Set(), this.shards).candidates : events }),
+      newToken: () => "bench",
+      quarantine: NO_QUARANTINE,
+      deliver: async (_dest, messages) => void (await Promise.all(messages.map(({ v: _, events, ...header }) => enqueue(queue, header, events)))),
+      deadLetters: queue,
+      stats: this.stats,
+    };
   }
 
   /**

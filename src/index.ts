@@ -6,7 +6,11 @@ import { destinationKinds } from "../destinations/index.ts";
 import { createApp, type SluiceEnv } from "./http/app.ts";
 import { compilePipeline, type CompiledPipeline } from "./pipeline/compile.ts";
 import { consumeBackstop, consumeDeadLetters } from "./archive/dead-letter-queue.ts";
-import { consumeDeliveries } from "./queue/consumer.ts";
+import { consumeDeliveries, deliverFirst, type ConsumerDeps } from "./queue/consumer.ts";
+import { DedupClaims, newClaimToken, type DedupShards } from "./dedup/claims.ts";
+import { claimBatch } from "./dedup/batch.ts";
+import { quarantineHold } from "./archive/quarantine.ts";
+import { route } from "./router/route.ts";
 import { Breakers } from "./delivery/breaker.ts";
 import { storeDeadLetter } from "./archive/dead-letters.ts";
 import type { DeadLetter } from "./queue/messages.ts";
@@ -32,7 +36,29 @@ const telemetry = new Telemetry(() => {
 /** Circuit breakers live as long as the isolate: a fresh isolate starts closed, which is itself a probe. */
 const breakers = new Breakers();
 
+/** The router's dedup claims: commits it could not store yet wait here for the next batch's flush. */
+const claims = new DedupClaims({ onError: (what, err) => console.error(JSON.stringify({ msg: `${what} failed`, error: String(err) })) });
+const dedupShards = (env: SluiceEnv): DedupShards => (sourceId, shard) => env.DEDUP.get(env.DEDUP.idFromName(`${sourceId}:${shard}`));
+
 const app = createApp({ pipeline, kinds: destinationKinds, telemetry, guards: new SourceGuards() });
+
+/** The delivery consumer's dependencies; the router makes its first attempts with them (inRetryQueue false). */
+function consumerDeps(env: SluiceEnv, inRetryQueue: boolean, storeDeadLetter: (d: DeadLetter) => Promise<unknown>): ConsumerDeps {
+  return {
+    pipeline: pipeline(env),
+    kinds: destinationKinds,
+    env,
+    bucket: env.BUCKET,
+    retries: env.RETRIES,
+    inRetryQueue,
+    tally: telemetry,
+    breakers,
+    storeDeadLetter,
+    fetch: (input, init) => fetch(input, init),
+    now: Date.now,
+    random: Math.random,
+  };
+}
 
 export default {
   fetch(request, env, ctx) {
@@ -47,21 +73,20 @@ export default {
         await consumeBackstop(batch, { bucket: env.BUCKET, tally: telemetry });
       } else if (batch.queue.startsWith("sluice-dead-letters")) {
         await consumeDeadLetters(batch, { storeDeadLetter: store, tally: telemetry, now: Date.now });
-      } else {
-        await consumeDeliveries(batch, {
-          pipeline: pipeline(env),
-          kinds: destinationKinds,
-          env,
-          bucket: env.BUCKET,
-          retries: env.RETRIES,
-          inRetryQueue: batch.queue.startsWith("sluice-retries"),
-          tally: telemetry,
-          breakers,
-          storeDeadLetter: store,
-          fetch: (input, init) => fetch(input, init),
-          now: Date.now,
-          random: Math.random,
+      } else if (batch.queue.startsWith("sluice-ingest")) {
+        const deliveries = consumerDeps(env, false, store);
+        await route(batch, {
+          pipeline: deliveries.pipeline,
+          dedup: (source, events, token) => claimBatch(claims, dedupShards(env), source, events, token),
+          newToken: newClaimToken,
+          quarantine: quarantineHold(env.BUCKET, env.ARCHIVE),
+          deliver: (dest, messages) => deliverFirst(dest, messages, deliveries),
+          deadLetters: env.DEAD_LETTERS,
+          stats: telemetry,
         });
+      } else {
+        // Deliveries queued by the previous release, dead-letter replays, quarantine replays; and the retries.
+        await consumeDeliveries(batch, consumerDeps(env, batch.queue.startsWith("sluice-retries"), store));
       }
     } finally {
       // Joins a flush the isolate's requests already scheduled; otherwise writes now (a batch does not linger).

@@ -3,12 +3,14 @@
  * findings until an operator replays or purges them. Indexed per source in an ArchiveObject shard
  * (`quarantine:<source>`) so they can be listed by source, event name, violation type and time, and replayed once.
  */
-import { planAndRoute, type CompiledSource } from "../pipeline/compile.ts";
+import type { CompiledSource } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
 import type { Tally } from "../pipeline/route.ts";
 import type { DecisionReason, FindingKind, PlanDecision, RuleType, Violation } from "../plans/index.ts";
-import { enqueueRouted } from "../queue/messages.ts";
+import { enqueue } from "../queue/messages.ts";
+import type { QuarantineHold, StepPorts } from "../router/ports.ts";
+import { routeSource } from "../router/route.ts";
 import type { ArchiveEntry, ArchiveObject } from "../storage/archive-object.ts";
 import type { ArchiveKind } from "./replay.ts";
 import { recordLocation } from "./records.ts";
@@ -135,10 +137,22 @@ export async function removeQuarantined(bucket: R2Bucket, archive: DurableObject
   await bucket.delete([...new Set(entries.map((e) => recordLocation(e.key).object))]);
 }
 
+/** The router's quarantine port: a call's records share one R2 object, then one index call. */
+export function quarantineHold(bucket: R2Bucket, archive: DurableObjectNamespace<ArchiveObject>, clock: () => Date = () => new Date()): QuarantineHold {
+  return {
+    hold(source, decisions, replay) {
+      const at = replay?.at ?? clock();
+      const extra = replay ? { attempts: replay.attempts + 1, replayOf: replay.entry } : {};
+      return storeQuarantined(bucket, archive, decisions.map((d) => quarantineRecord(source, d, replay?.receivedAt ?? d.event.receivedAt, at, extra)));
+    },
+    remove: (entries) => removeQuarantined(bucket, archive, entries),
+  };
+}
+
 /**
  * Quarantine as an admin archive (`/admin/quarantine`, `sluice quarantine …`): shards per source; replay re-runs
- * the source's CURRENT plan, then its source and destination filters, on the stored event, through the same
- * planAndRoute as ingest (findings counted, violation reports sent). What passes is enqueued for delivery (counted
+ * the source's CURRENT plan, then its source and destination filters, on the stored event, through the router's
+ * own routeSource (findings counted, violation reports sent). What passes is enqueued for delivery (counted
  * `replayed`); what still fails (quarantine or block under the current settings) is stored again as a new entry
  * with its new findings (counted `requarantined.<reason>`, outcome "kept").
  * Replay never discards an event: purge does that.
@@ -154,19 +168,18 @@ export function quarantineArchive(tally: Tally): ArchiveKind {
       const r = record as QuarantineRecord;
       const source = pipeline.source(r.source);
       if (!source) throw new Error(`source "${r.source}" is not configured; nothing to replay it through`);
-      // As at ingest: violation reports and the plan's counters too.
-      const planned = planAndRoute(source, [r.event], tally, { replay: true });
-      // Sent before a still-failing event is stored again: if storing fails the entry stays as it was, and the
-      // next replay sends the reports again (receivers dedupe them by messageId), but never stores it twice.
-      // A fresh retry window, as for a replayed dead letter.
-      await enqueueRouted(env, source.config.id, Date.now(), planned);
-      const decision = planned.blocked[0] ?? planned.quarantined[0];
-      if (decision) {
-        // Strictly after the page started, so this page never claims the new entry.
-        const at = new Date(Math.max(Date.now(), ctx.startedAt + 1));
-        await storeQuarantined(env.BUCKET, env.ARCHIVE, [quarantineRecord(source, decision, r.receivedAt, at, { attempts: r.attempts + 1, replayOf: entry.id })]);
-        return { outcome: "kept", events: 0 };
-      }
+      // The router's own step (plan, quarantine, filters, fan-out), with a fresh retry window as for a replayed
+      // dead letter; the deliveries go through the deliveries queue rather than inline in this admin request.
+      // Strictly after the page started, so this page never claims the entry a still-failing event becomes.
+      const at = new Date(Math.max(Date.now(), ctx.startedAt + 1));
+      const ports: StepPorts = {
+        quarantine: quarantineHold(env.BUCKET, env.ARCHIVE),
+        deliver: async (_dest, messages) => void (await Promise.all(messages.map(({ v: _, events, ...header }) => enqueue(env.DELIVERIES, header, events)))),
+        deadLetters: env.DEAD_LETTERS,
+        stats: tally,
+      };
+      const { held } = await routeSource(source, [r.event], Date.now(), ports, { entry: entry.id, attempts: r.attempts, receivedAt: r.receivedAt, at });
+      if (held > 0) return { outcome: "kept", events: 0 };
       const scopes = [`source:${source.config.id}`, ...(source.plan ? [planScope(source.plan.id)] : [])];
       for (const scope of scopes) tally.count(scope, "replayed");
       return { outcome: "replayed", events: 1 };

@@ -20,6 +20,8 @@ export interface ClaimOutcome {
   duplicates: Set<string>;
   /** Ids another unfinished request holds; when > 0 nothing of this request stays claimed. */
   inFlight: number;
+  /** Those ids. */
+  inFlightIds: Set<string>;
   /** With inFlight: whole seconds (≥ 1) until the holds on them expire, the longest over the shards. */
   retryAfterSeconds: number;
   /** Ids whose shard could not be reached: treated as new (delivered at least once rather than lost). */
@@ -64,8 +66,8 @@ export class DedupClaims {
     return n;
   }
 
-  async claim(shards: DedupShards, sourceId: string, windowMs: number, byShard: ReadonlyMap<number, string[]>): Promise<ClaimOutcome> {
-    const token = (this.options.newToken ?? newClaimToken)();
+  /** @param token names the claims (default: a new one); the router claims a whole queue batch under one. */
+  async claim(shards: DedupShards, sourceId: string, windowMs: number, byShard: ReadonlyMap<number, string[]>, token = (this.options.newToken ?? newClaimToken)()): Promise<ClaimOutcome> {
     const duplicates = new Set<string>();
     const toClaim: [number, string[]][] = [];
     for (const [shard, ids] of byShard) {
@@ -80,7 +82,7 @@ export class DedupClaims {
     }
     const calls = toClaim.map(async ([shard, ids]) => shards(sourceId, shard).claim({ token, ids, windowMs }));
     const results = await Promise.allSettled(calls);
-    let inFlight = 0;
+    const inFlightIds = new Set<string>();
     let heldForMs = 0;
     let unchecked = 0;
     const touched: [number, string[]][] = [];
@@ -92,7 +94,7 @@ export class DedupClaims {
         touched.push([shard, ids]); // it may have been applied before the failure
         return;
       }
-      inFlight += r.value.inFlight.length;
+      for (const id of r.value.inFlight) inFlightIds.add(id);
       // A shard of the earlier release does not say how long: its former fixed answer.
       if (r.value.inFlight.length > 0) heldForMs = Math.max(heldForMs, r.value.heldForMs ?? 2000);
       for (const id of r.value.duplicates) duplicates.add(id);
@@ -104,10 +106,12 @@ export class DedupClaims {
       const done = await Promise.allSettled(touched.map(async ([shard]) => shards(sourceId, shard).release(token)));
       for (const d of done) if (d.status === "rejected") this.options.onError?.("dedup release", d.reason);
     };
+    const inFlight = inFlightIds.size;
     if (inFlight > 0) await release();
     return {
       duplicates,
       inFlight,
+      inFlightIds,
       retryAfterSeconds: Math.max(1, Math.ceil(heldForMs / 1000)),
       unchecked,
       release,

@@ -32,7 +32,7 @@ export interface AppDeps {
   kinds: Record<string, DestinationDefinition<any>>;
   telemetry: Telemetry;
   newMessageId?: () => string;
-  /** Per-source rate limits, dedup and usage (src/limits, src/dedup, src/usage); without it, none of them. */
+  /** Per-source rate limits and usage (src/limits, src/usage); without it, none of them. */
   guards?: Pick<SourceGuards, "bind">;
 }
 
@@ -63,14 +63,12 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
 
   app.post("/v1/:route", async function trackingApi(c: Ctx) {
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
-    const { BUCKET: bucket, ARCHIVE: archive } = c.env;
     const reply = await accept(
       { route: c.req.param("route") ?? "", path: c.req.path, authorization: c.req.header("authorization") ?? null, readBody: () => readJsonBody(c.req.raw) },
       {
         pipeline: () => deps.pipeline(c.env),
         stats: deps.telemetry,
-        queues: c.env,
-        quarantine: { store: (records) => storeQuarantined(bucket, archive, records), remove: (held) => removeQuarantined(bucket, archive, held) },
+        ingest: c.env.INGEST,
         guards: deps.guards?.bind(c.env, waitUntil),
         clock: () => new Date(),
         newMessageId: deps.newMessageId ?? (() => crypto.randomUUID()),

@@ -2,16 +2,15 @@
  * The Tracking API request path (`POST /v1/:route`) as a plain function of ports (./ports.ts): no Hono, no env.
  * The HTTP shell (src/http/app.ts) calls it with the Worker's bindings; tests and benchmarks with in-memory fakes.
  * Steps, in order: route → write key (a header key before the body is read, so a bad key costs nothing) → body →
- * batch size → rate limit → normalize → dedup → tracking plan and routing → quarantine → enqueue → 200.
+ * batch size → rate limit → normalize → one durable write (the events on the ingest queue, ≤ 128 KB a message) →
+ * 200. Dedup, the tracking plan, the quarantine and the fan-out run behind the queue, in the router (src/router/).
  */
 import { ApiError } from "../api-error.ts";
-import { quarantineRecord } from "../archive/quarantine.ts";
 import type { Admission } from "../limits/lease.ts";
-import { routeNormalized, type CompiledPipeline, type CompiledSource, type IngestResult } from "../pipeline/compile.ts";
-import { LIMITS, normalizeRequest, type EventType, type NormalizeResult, type Rejection, type SluiceEvent } from "../pipeline/normalize.ts";
-import { enqueueRouted } from "../queue/messages.ts";
-import type { ArchiveEntry } from "../storage/archive-object.ts";
-import type { DedupResult, IngestPorts } from "./ports.ts";
+import type { CompiledPipeline, CompiledSource } from "../pipeline/compile.ts";
+import { LIMITS, normalizeRequest, type EventType, type NormalizeResult, type Rejection } from "../pipeline/normalize.ts";
+import { enqueue, INGEST_TARGET_BYTES } from "../queue/messages.ts";
+import type { IngestPorts } from "./ports.ts";
 
 export interface IngestRequest {
   /** The `:route` of `POST /v1/:route`, and the request's path (for the 404 message). */
@@ -32,7 +31,7 @@ export interface Reply {
 
 /**
  * Answers one Tracking API request. Refusals (4xx, and a 503 the client should retry) are replies; anything
- * unexpected is thrown, after the rate-limit tokens and dedup claims were given back, for the shell's 500.
+ * unexpected is thrown, after the rate-limit tokens were given back, for the shell's 500.
  */
 export async function accept(request: IngestRequest, ports: IngestPorts): Promise<Reply> {
   try {
@@ -62,36 +61,23 @@ async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Recor
 }
 
 async function ingestAdmitted(source: CompiledSource, routeType: EventType | "batch", json: unknown, bytes: number, receivedAt: Date, ports: IngestPorts): Promise<Record<string, unknown>> {
-  const { normalized, assigned } = normalize(json, routeType, bytes, receivedAt, ports);
-  const claim = await claimFresh(source, normalized.accepted, assigned, ports);
-  // Whatever fails before the events are queued (a 503 below, or anything unexpected), the claims are released:
-  // the client's retry must be neither held in flight nor taken for a duplicate.
-  let queued = false;
-  try {
-    const result = routeNormalized(source, { accepted: claim?.fresh ?? normalized.accepted, rejected: normalized.rejected }, ports.stats);
-    const duplicates = claim?.duplicates ?? 0;
-    ports.stats.count(`source:${source.config.id}`, "duplicates", duplicates);
-    if (result.accepted.length === 0 && duplicates === 0) {
-      ports.stats.flushSoon(ports.waitUntil);
-      throw nothingUsable(result.rejected, routeType === "batch");
-    }
-    const held = await holdQuarantined(source, result, receivedAt, ports);
-    await enqueueAccepted(source, result, receivedAt, held, ports);
-    queued = true;
-    ports.guards?.accepted(source.config, result.accepted, receivedAt.toISOString().slice(0, 10), claim);
+  const normalized = normalize(json, routeType, bytes, receivedAt, ports);
+  const scope = `source:${source.config.id}`;
+  if (normalized.accepted.length > 0) ports.stats.count(scope, "accepted", normalized.accepted.length);
+  for (const r of normalized.rejected) ports.stats.count(scope, `rejected.${r.code}`);
+  if (normalized.accepted.length === 0) {
     ports.stats.flushSoon(ports.waitUntil);
-    return {
-      success: true,
-      accepted: result.accepted.length,
-      ...(duplicates > 0 ? { duplicates } : {}),
-      ...(result.blocked > 0 ? { blocked: result.blocked } : {}),
-      ...(result.quarantined.length > 0 ? { quarantined: result.quarantined.length } : {}),
-      ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
-    };
-  } catch (err) {
-    if (!queued) await claim?.release();
-    throw err;
+    throw nothingUsable(normalized.rejected, routeType === "batch");
   }
+  try {
+    // The one durable write: dedup, the tracking plan and the fan-out run behind the queue (src/router/).
+    await enqueue(ports.ingest, { kind: "ingest", source: source.config.id, t0: receivedAt.getTime() }, normalized.accepted, { targetBytes: INGEST_TARGET_BYTES });
+  } catch (err) {
+    throw notQueued(err, source, normalized.accepted.length, ports);
+  }
+  ports.guards?.accepted(source.config, normalized.accepted, receivedAt.toISOString().slice(0, 10));
+  ports.stats.flushSoon(ports.waitUntil);
+  return { success: true, accepted: normalized.accepted.length, ...(normalized.rejected.length > 0 ? { rejected: normalized.rejected } : {}) };
 }
 
 /** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
@@ -163,31 +149,14 @@ async function admit(source: CompiledSource, events: number, ports: IngestPorts)
   return admission;
 }
 
-/** Segment's per-event rules; `assigned` holds the messageIds Sluice made up (new by construction: dedup skips them). */
-function normalize(json: unknown, routeType: EventType | "batch", bytes: number, receivedAt: Date, ports: IngestPorts): { normalized: NormalizeResult; assigned: Set<string> } {
-  const assigned = new Set<string>();
-  const newMessageId = () => {
-    const id = ports.newMessageId();
-    assigned.add(id);
-    return id;
-  };
-  const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId });
+/** Segment's per-event rules. */
+function normalize(json: unknown, routeType: EventType | "batch", bytes: number, receivedAt: Date, ports: IngestPorts): NormalizeResult {
+  const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: ports.newMessageId });
   if (normalized.invalid) {
     ports.stats.flushSoon(ports.waitUntil);
     throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
   }
-  return { normalized, assigned };
-}
-
-/** Dedup: the events not seen within the source's window, claimed until they are queued. */
-async function claimFresh(source: CompiledSource, events: SluiceEvent[], assigned: ReadonlySet<string>, ports: IngestPorts): Promise<DedupResult<SluiceEvent> | undefined> {
-  try {
-    return ports.guards ? await ports.guards.dedup(source.config, events, assigned) : undefined;
-  } catch (err) {
-    ports.stats.count(`source:${source.config.id}`, "in_flight", events.length);
-    ports.stats.flushSoon(ports.waitUntil);
-    throw err;
-  }
+  return normalized;
 }
 
 /** Why nothing in the request could be accepted, as the 4xx error of the whole request. */
@@ -200,36 +169,10 @@ function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
   return new ApiError(400, rejected.length === 0 ? "empty_batch" : "no_valid_events", message, {}, { rejected });
 }
 
-/** Nothing is acknowledged unless it is stored: the client keeps the events and retries. */
-function notAccepted(what: "enqueue" | "quarantine", err: unknown, source: CompiledSource, result: IngestResult, ports: IngestPorts): ApiError {
-  console.error(JSON.stringify({ msg: `${what} failed`, source: source.config.id, error: String(err) }));
-  ports.stats.count(`source:${source.config.id}`, `${what}_failed`, result.accepted.length);
+/** Nothing is acknowledged unless it is queued: the client keeps the events and retries. */
+function notQueued(err: unknown, source: CompiledSource, events: number, ports: IngestPorts): ApiError {
+  console.error(JSON.stringify({ msg: "enqueue failed", source: source.config.id, error: String(err) }));
+  ports.stats.count(`source:${source.config.id}`, "enqueue_failed", events);
   ports.stats.flushSoon(ports.waitUntil);
-  return what === "enqueue"
-    ? new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" })
-    : new ApiError(503, "quarantine_unavailable", "events the tracking plan quarantined could not be stored; retry the request", { "retry-after": "5" });
-}
-
-/** Quarantined events are stored before anything is queued, so a failure here leaves nothing to undo. */
-async function holdQuarantined(source: CompiledSource, result: IngestResult, receivedAt: Date, ports: IngestPorts): Promise<ArchiveEntry[]> {
-  if (result.quarantined.length === 0) return [];
-  const at = ports.clock();
-  const records = result.quarantined.map((d) => quarantineRecord(source, d, receivedAt.toISOString(), at));
-  try {
-    return await ports.quarantine.store(records);
-  } catch (err) {
-    throw notAccepted("quarantine", err, source, result, ports);
-  }
-}
-
-/** Every destination's events (and dead letters, violation reports) on the queues; on failure the quarantine is undone. */
-async function enqueueAccepted(source: CompiledSource, result: IngestResult, receivedAt: Date, held: ArchiveEntry[], ports: IngestPorts): Promise<void> {
-  try {
-    await enqueueRouted(ports.queues, source.config.id, receivedAt.getTime(), result);
-  } catch (err) {
-    // The client will resend the quarantined events too: take this request's copies out again.
-    if (held.length > 0)
-      ports.waitUntil(ports.quarantine.remove(held).catch((e) => console.error(JSON.stringify({ msg: "quarantine rollback failed", source: source.config.id, error: String(e) }))));
-    throw notAccepted("enqueue", err, source, result, ports);
-  }
+  return new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" });
 }

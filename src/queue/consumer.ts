@@ -3,6 +3,8 @@
  * are grouped by destination; a destination's events are combined into calls as its definition allows, the
  * per-event results are mapped back, and the classifier decides per message. A destination that keeps failing
  * trips its circuit breaker: its messages wait instead of hammering it. (The dead-letter queues: src/archive/.)
+ * The router (src/router/) makes each destination's first attempt with the same code (`deliverFirst`); this consumer
+ * serves the retries, replays, and what the release before the router queued on `sluice-deliveries`.
  * Nothing is acked unless its events were delivered, stored as dead letters, or re-enqueued.
  */
 import { MissingSecretError, resolveSecrets } from "../config/secrets.ts";
@@ -36,9 +38,12 @@ export interface ConsumerDeps {
   random: () => number;
 }
 
+/** What a decision does to the message it was made for: a queue message, or the router's first attempt (deliverFirst). */
+type Settlement = Pick<Message<unknown>, "ack" | "retry" | "id">;
+
 /** One parsed message of the batch. */
 interface Item {
-  msg: Message<unknown>;
+  msg: Settlement;
   message: DeliveryMessage;
   /** Attempts on these events including this one. */
   attempts: number;
@@ -299,6 +304,24 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
       return settle(item, classify(item.message.events, mine, at(item, deps), policy), deps, firstError);
     }),
   );
+}
+
+/**
+ * The first delivery attempt for one destination, made inline by the router (src/router/) with this consumer's code:
+ * pending filters, circuit breaker, secrets, calls, classification. What fails goes to the retries queue (with
+ * `deps.inRetryQueue` false), what is given up on to the dead letters. Resolves once every event's outcome is durable;
+ * rejects when one is not (storing or requeueing failed): the router then retries its ingest message.
+ */
+export async function deliverFirst(destId: string, messages: readonly DeliveryMessage[], deps: ConsumerDeps): Promise<void> {
+  let failed = 0;
+  const items: Item[] = messages.map((message, i) => ({
+    msg: { id: `${destId}#${i}`, ack: () => {}, retry: () => void failed++ },
+    message,
+    attempts: message.tries + 1,
+  }));
+  if (deps.inRetryQueue) throw new Error("deliverFirst makes first attempts: its retries go to the retries queue");
+  await handleDestination(destId, items, deps);
+  if (failed > 0) throw new Error(`${failed} of ${items.length} messages for destination "${destId}" have no durable outcome`);
 }
 
 /** Handles a batch from the deliveries or retries queue: grouped by destination, decided per message. */

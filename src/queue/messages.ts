@@ -31,6 +31,21 @@ export interface DeliveryMessage {
   events: SluiceEvent[];
 }
 
+/**
+ * An ingest message: one request's normalized events for the router (src/router/), as the request path wrote them.
+ */
+export interface IngestMessage {
+  v: 1;
+  kind: "ingest";
+  source: string;
+  /** When the request was received (ms): its deliveries' retry window counts from here. */
+  t0: number;
+  events: SluiceEvent[];
+}
+
+/** Target size of an ingest message: the queue's message limit (128 KB = 128,000 bytes), less 2 KB for its envelope. */
+export const INGEST_TARGET_BYTES = 126_000;
+
 /** Target size of one message body in bytes: one 64 KB billing unit, less room for the envelope. */
 export const MESSAGE_TARGET_BYTES = 60 * 1024;
 /** Queue limits for one sendBatch call. */
@@ -74,7 +89,7 @@ function serializeEvent(event: SluiceEvent): EventJson {
  * @example packMessages({ v: 1, dest: "hook", source: "web", t0: Date.now(), tries: 0 }, events)
  */
 export function packMessages(
-  header: Omit<DeliveryMessage, "events">,
+  header: Omit<DeliveryMessage, "events"> | Omit<IngestMessage, "events">,
   events: readonly SluiceEvent[],
   targetBytes = MESSAGE_TARGET_BYTES,
   maxEvents = Number.POSITIVE_INFINITY,
@@ -129,20 +144,22 @@ export interface EnqueueOptions {
   serialize?: EventSerializer;
   /** Delay before the messages are delivered (retries). */
   delaySeconds?: number;
+  /** Body size to pack to (default MESSAGE_TARGET_BYTES, one billing unit). */
+  targetBytes?: number;
 }
 
 /**
- * The one way delivery messages are sent: `header` (v: 1 added) with the events packed into as few messages as
+ * The one way delivery and ingest messages are sent: `header` (v: 1 added) with the events packed into as few messages as
  * fit, in sendBatch-sized groups, sent together. Rejects if any send fails, a binding that throws instead of
  * rejecting included; sends already started are still observed.
  * @example await enqueue(env.DELIVERIES, { dest: "hook", source: "web", t0: Date.now(), tries: 0 }, events)
  */
-export async function enqueue(queue: MessageQueue, header: Omit<DeliveryMessage, "v" | "events">, events: readonly SluiceEvent[], options: EnqueueOptions = {}): Promise<void> {
+export async function enqueue(queue: MessageQueue, header: Omit<DeliveryMessage, "v" | "events"> | Omit<IngestMessage, "v" | "events">, events: readonly SluiceEvent[], options: EnqueueOptions = {}): Promise<void> {
   if (events.length === 0) return;
   const delay = options.delaySeconds !== undefined ? { delaySeconds: options.delaySeconds } : {};
   const sends: Promise<unknown>[] = [];
   try {
-    for (const group of sendBatches(packMessages({ v: 1, ...header }, events, MESSAGE_TARGET_BYTES, Infinity, options.serialize))) {
+    for (const group of sendBatches(packMessages({ v: 1, ...header }, events, options.targetBytes ?? MESSAGE_TARGET_BYTES, Infinity, options.serialize))) {
       sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, ...delay }))));
     }
   } catch (err) {
@@ -164,27 +181,6 @@ export function routedSends(routed: Routed): RoutedSend[] {
   const sends: RoutedSend[] = [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }];
   for (const f of routed.failed ?? []) sends.push({ queue: "DEAD_LETTERS", fields: { pending: f.pending, failure: { code: "filter_error", reason: f.reason } }, events: f.events });
   return sends;
-}
-
-/** The queues routed events go to, by RoutedSend["queue"]. */
-export type DeliveryQueues = Record<RoutedSend["queue"], MessageQueue>;
-
-/**
- * Sends what routing decided for one source's events, accepted at `t0`: each destination's deliveries and the
- * events a filter threw on (dead letters), and the tracking plan's violation reports.
- */
-export async function enqueueRouted(
-  queues: DeliveryQueues,
-  source: string,
-  t0: number,
-  result: { routed: ReadonlyMap<string, Routed>; reports?: { destination: string; events: SluiceEvent[] } },
-  serialize: EventSerializer = eventJsonOnce(),
-): Promise<void> {
-  const sends: Promise<void>[] = [];
-  for (const [dest, routed] of result.routed)
-    for (const send of routedSends(routed)) sends.push(enqueue(queues[send.queue], { dest, source, t0, tries: 0, ...send.fields }, send.events, { serialize }));
-  if (result.reports) sends.push(enqueue(queues.DELIVERIES, { dest: result.reports.destination, source, t0, tries: 0 }, result.reports.events, { serialize }));
-  await Promise.all(sends);
 }
 
 /** A queue message body as text, whole: a string as it is, bytes as base64, anything else as JSON. */
@@ -246,17 +242,26 @@ export function malformedDeadLetter(msg: Message<unknown>, id: string, now: numb
 
 /** Parses a message body; undefined when it is not a delivery message (the caller dead-letters it). */
 export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined {
-  let value: unknown = body;
-  if (typeof body === "string") {
-    try {
-      value = JSON.parse(body);
-    } catch {
-      return undefined;
-    }
-  }
-  const m = value as Partial<DeliveryMessage> | null;
+  const m = bodyValue(body) as Partial<DeliveryMessage> | null | undefined;
   if (!m || typeof m !== "object" || m.v !== 1 || typeof m.dest !== "string" || !Array.isArray(m.events)) return undefined;
   if (typeof m.t0 !== "number" || typeof m.tries !== "number" || typeof m.source !== "string") return undefined;
   if (m.failure !== undefined && (typeof m.failure?.code !== "string" || typeof m.failure.reason !== "string")) return undefined;
   return m as DeliveryMessage;
+}
+
+/** Parses an ingest message body; undefined when it is not one (the router dead-letters it). */
+export function parseIngestMessage(body: unknown): IngestMessage | undefined {
+  const m = bodyValue(body) as Partial<IngestMessage> | null | undefined;
+  if (!m || typeof m !== "object" || m.v !== 1 || m.kind !== "ingest" || typeof m.source !== "string" || typeof m.t0 !== "number" || !Array.isArray(m.events)) return undefined;
+  return m as IngestMessage;
+}
+
+/** A message body as a value: text is parsed as JSON (undefined when it is not JSON). */
+function bodyValue(body: unknown): unknown {
+  if (typeof body !== "string") return body;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
 }

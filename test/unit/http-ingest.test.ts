@@ -1,6 +1,7 @@
 /**
  * The Tracking API's HTTP layer through `app.request()` with fake ports (no workerd): write-key errors, body limits,
- * partial batches, rate limits, queue failures and what they give back, CORS. The worker project covers the same
+ * partial batches, rate limits, queue failures and what they give back, CORS; and that the request path's one
+ * durable write is the ingest queue (no dedup, plan, filter, R2 or delivery work). The worker project covers the same
  * routes against real bindings (test/worker/ingest.test.ts, limits.test.ts, refunds.test.ts).
  */
 import { describe, expect, it } from "vitest";
@@ -10,7 +11,7 @@ import type { IngestGuards } from "../../src/ingest/ports.ts";
 import type { Admission } from "../../src/limits/lease.ts";
 import { compilePipeline } from "../../src/pipeline/compile.ts";
 import { LIMITS } from "../../src/pipeline/normalize.ts";
-import { parseDeliveryMessage } from "../../src/queue/messages.ts";
+import { INGEST_TARGET_BYTES, parseIngestMessage } from "../../src/queue/messages.ts";
 import { Telemetry } from "../../src/telemetry.ts";
 
 const KEY = "wk_unit_web";
@@ -34,32 +35,42 @@ const config: BuiltConfig = {
   ],
   filters: {},
   sourceFilters: {},
+  plans: { strict: [{ type: "track", key: "Signed Up", version: 1, schema: { properties: { properties: { required: ["never_sent"] } } } }] as never },
 };
+config.sources[0]!.tracking_plan = "strict";
 
 interface Harness {
   request(path: string, init?: RequestInit): Promise<Response>;
-  /** Messages sent to the deliveries queue, parsed. */
-  delivered(): ReturnType<typeof parseDeliveryMessage>[];
+  /** Messages sent to the ingest queue, parsed. */
+  delivered(): ReturnType<typeof parseIngestMessage>[];
+  /** Raw bodies sent to the ingest queue. */
+  sent: MessageSendRequest[];
   refunds: Admission[];
-  released: number;
+  /** Bindings other than INGEST the request touched, and pipeline stages it ran (plan, source filters). */
+  touched: string[];
 }
 
 /** The app as src/index.ts builds it, over in-memory bindings; `guards` and `sendBatch` replace the parts a test needs. */
-function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; dedupError?: Error; uncompiled?: true } = {}): Harness {
+function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; newMessageId?: () => string; uncompiled?: true } = {}): Harness {
   const sent: MessageSendRequest[] = [];
-  const h = { refunds: [] as Admission[], released: 0 };
+  const touched: string[] = [];
+  const h = { refunds: [] as Admission[] };
   const pipeline = compilePipeline(config, {}, {});
+  // The source's plan and filters record when they run: the request path must run neither.
+  const web = pipeline.source("web")!;
+  const plan = web.plan!;
+  Object.defineProperty(web, "plan", { get: () => (touched.push("plan"), plan) });
+  web.stage = { transform: (event) => (touched.push("source filters"), { kept: true, event }) };
   const guards: IngestGuards = {
     admit: async () => options.admission ?? { admitted: true, taken: 1 },
     refund: (_source, admission) => void h.refunds.push(admission),
-    dedup: async (_source, events) => {
-      if (options.dedupError) throw options.dedupError;
-      return { fresh: events, duplicates: 0, unchecked: 0, release: async () => void h.released++, commit: () => {} };
-    },
     accepted: () => {},
   };
   const queue = { sendBatch: options.sendBatch ?? (async (msgs: MessageSendRequest[]) => void sent.push(...msgs)), send: async () => {} };
-  const env = { DELIVERIES: queue, DEAD_LETTERS: queue } as unknown as SluiceEnv;
+  // Every other binding (DEDUP, BUCKET, ARCHIVE, DELIVERIES, …) records that it was reached.
+  const env = new Proxy({ INGEST: queue } as Record<string, unknown>, {
+    get: (target, name) => (name === "INGEST" ? target.INGEST : typeof name === "string" ? void touched.push(name) : undefined),
+  }) as unknown as SluiceEnv;
   const telemetry = new Telemetry(() => {
     throw new Error("not flushed in this test");
   });
@@ -67,17 +78,16 @@ function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSen
     if (options.uncompiled) throw new Error("the config was compiled");
     return pipeline;
   };
-  const app = createApp({ pipeline: compiled, kinds: {}, telemetry, guards: { bind: () => guards } });
+  const app = createApp({ pipeline: compiled, kinds: {}, telemetry, guards: { bind: () => guards }, ...(options.newMessageId ? { newMessageId: options.newMessageId } : {}) });
   const ctx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
   return {
     get refunds() {
       return h.refunds;
     },
-    get released() {
-      return h.released;
-    },
+    sent,
+    touched,
     request: async (path, init) => app.request(path, init, env, ctx),
-    delivered: () => sent.map((m) => parseDeliveryMessage(m.body)),
+    delivered: () => sent.map((m) => parseIngestMessage(m.body)),
   };
 }
 
@@ -146,17 +156,17 @@ describe("partial batches", () => {
     expect(json).toMatchObject({ success: true, accepted: 2 });
     expect(json.rejected.map((r) => [r.index, r.messageId, r.code])).toEqual([[1, "no-name", "missing_field"]]);
     expect(h.delivered().flatMap((m) => m!.events.map((e) => e.messageId))).toEqual(["ok-1", "ok-2"]);
-    expect(h.delivered()[0]).toMatchObject({ dest: "hook", source: "web", tries: 0 });
+    expect(h.delivered()[0]).toMatchObject({ kind: "ingest", source: "web" });
   });
 
-  it("answers 400 with every rejection when none is valid, and releases the claims", async () => {
+  it("answers 400 with every rejection when none is valid, and queues nothing", async () => {
     const h = harness();
     const res = await h.request("/v1/batch", post({ batch: [{ type: "track", userId: "u1" }, "x"] }));
     expect(res.status).toBe(400);
     const json = (await res.json()) as { error: { code: string }; rejected: unknown[] };
     expect(json.error.code).toBe("no_valid_events");
     expect(json.rejected).toHaveLength(2);
-    expect(h.released).toBe(1);
+    expect(h.sent).toEqual([]);
     expect(h.refunds).toEqual([]);
   });
 });
@@ -178,22 +188,52 @@ describe("server errors give back what the request took", () => {
     ["the binding throws", () => {
       throw new Error("binding gone");
     }],
-  ])("answers 503 when %s, refunds the tokens and releases the claims", async (_what, sendBatch) => {
+  ])("answers 503 when %s, and refunds the tokens", async (_what, sendBatch) => {
     const h = harness({ admission: { admitted: true, taken: 3 }, sendBatch });
     const res = await h.request("/v1/track", post(track("m1")));
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("queue_unavailable");
     expect(h.refunds).toEqual([{ admitted: true, taken: 3 }]);
-    expect(h.released).toBe(1);
   });
 
   it("answers 500 for anything unexpected, and refunds the tokens", async () => {
-    const h = harness({ admission: { admitted: true, taken: 2 }, dedupError: new Error("dedup bug") });
-    const res = await h.request("/v1/track", post(track("m1")));
+    const h = harness({ admission: { admitted: true, taken: 2 }, newMessageId: () => {
+      throw new Error("id bug");
+    } });
+    const res = await h.request("/v1/track", post({ type: "track", event: "Signed Up", userId: "u1" }));
     expect(res.status).toBe(500);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("internal_error");
     expect(h.refunds).toEqual([{ admitted: true, taken: 2 }]);
+  });
+});
+
+describe("the one durable write", () => {
+  it("queues the events for the router and makes no dedup, plan, filter, R2 or delivery call", async () => {
+    const h = harness();
+    // The plan would quarantine this event (a required property is missing): the request path does not look.
+    const res = await h.request("/v1/batch", post({ batch: [track("w-1"), track("w-2"), track("w-1")] }));
+    expect(res.status).toBe(200);
+    const json = await res.json();
+    expect(json).toEqual({ success: true, accepted: 3 });
+    expect(h.touched).toEqual([]);
+    expect(h.delivered()).toHaveLength(1);
+    expect(h.delivered()[0]!.events.map((e) => e.messageId)).toEqual(["w-1", "w-2", "w-1"]);
+  });
+
+  it("writes at most ceil(bytes / 128 KB) messages for a large batch, each within 128 KB", async () => {
+    const h = harness();
+    const batch = Array.from({ length: 300 }, (_, i) => ({ ...track(`big-${i}`), properties: { text: "x".repeat(1400) } }));
+    const body = JSON.stringify({ batch });
+    const res = await h.request("/v1/batch", post(body));
+    expect(res.status).toBe(200);
+    const bytes = new TextEncoder().encode(body).length;
+    // 128 KB as the queue counts it: 128,000 bytes.
+    expect(h.sent.length).toBeLessThanOrEqual(Math.ceil(bytes / 128_000));
+    expect(h.sent.length).toBeGreaterThan(1);
+    for (const m of h.sent) expect(new TextEncoder().encode(m.body as string).length).toBeLessThanOrEqual(INGEST_TARGET_BYTES);
+    expect(h.delivered().flatMap((m) => m!.events.map((e) => e.messageId))).toEqual(batch.map((e) => e.messageId));
+    expect(h.touched).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { basic, eventually, IOS_KEY, post, storedEvents, WEB_KEY } from "./helpers.ts";
+import { basic, eventually, IOS_KEY, post, routeIngest, storedEvents, WEB_KEY } from "./helpers.ts";
 import { sink } from "./setup.ts";
 
 async function sha256Hex(text: string): Promise<string> {
@@ -54,15 +54,16 @@ describe("filters in the running worker", () => {
     expect(sink.requests.some((r) => r.url.startsWith("http://vault.test"))).toBe(false);
   });
 
-  it("marks events for such a destination pending at ingest", async () => {
+  it("routes events for such a destination to the retries queue still pending; the other destinations get them at once", async () => {
     const sent: string[] = [];
     const recording = { sendBatch: async (msgs: Iterable<MessageSendRequest>) => void sent.push(...[...msgs].map((m) => m.body as string)), send: async () => {} };
-    const app = (await import("../../src/index.ts")).default;
-    const req = new Request("http://sluice.test/v1/track", { method: "POST", headers: { authorization: basic(WEB_KEY) }, body: JSON.stringify({ userId: "u-secret", event: "X" }) });
-    const res = await app.fetch(req as Request<unknown, IncomingRequestCfProperties>, { ...env, DELIVERIES: recording as unknown as Queue }, createExecutionContext());
-    expect(res.status).toBe(200);
+    const messageId = `pending-${crypto.randomUUID()}`;
+    const settled = await routeIngest("web", [{ userId: "u-secret", event: "X", messageId }], { env: { ...env, RETRIES: recording as unknown as Queue } });
+    expect(settled).toMatchObject({ acked: 1, retried: 0 });
     const vault = sent.map((b) => JSON.parse(b)).find((m) => m.dest === "vault");
-    expect(vault).toMatchObject({ pending: "destination", events: [expect.objectContaining({ userId: "u-secret" })] });
-    expect(sent.map((b) => JSON.parse(b)).find((m) => m.dest === "hook").pending).toBeUndefined();
+    expect(vault).toMatchObject({ pending: "destination", tries: 1, events: [expect.objectContaining({ userId: "u-secret" })] });
+    expect(sent.map((b) => JSON.parse(b)).find((m) => m.dest === "hook")).toBeUndefined();
+    expect(sink.requests.some((r) => r.url.startsWith("http://vault.test"))).toBe(false);
+    expect(sink.requests.some((r) => r.body.includes(messageId))).toBe(true);
   });
 });

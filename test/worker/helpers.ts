@@ -1,4 +1,5 @@
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
+import worker from "../../src/index.ts";
 
 export const WEB_KEY = "wk_test_web_1";
 export const IOS_KEY = "wk_test_ios";
@@ -35,4 +36,23 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Runs the router on one ingest message of `source` (as the sluice-ingest queue would hand it over), in `workerEnv`.
+ * Returns how it was settled, with the retry delays asked for (getQueueResult does not report them).
+ */
+export async function routeIngest(source: string, events: Record<string, unknown>[], options: { attempts?: number; env?: Env } = {}) {
+  const receivedAt = new Date().toISOString();
+  const body = JSON.stringify({ v: 1, kind: "ingest", source, t0: Date.now(), events: events.map((e) => ({ type: "track", userId: "u1", event: "X", receivedAt, timestamp: receivedAt, ...e })) });
+  const batch = createMessageBatch("sluice-ingest", [{ id: `in-${crypto.randomUUID()}`, timestamp: new Date(), attempts: options.attempts ?? 1, body }]);
+  const delays: (number | undefined)[] = [];
+  for (const m of batch.messages) {
+    const retry = m.retry.bind(m);
+    m.retry = (o?: QueueRetryOptions) => (delays.push(o?.delaySeconds), retry(o));
+  }
+  const ctx = createExecutionContext();
+  await worker.queue!(batch, options.env ?? env, ctx);
+  const result = await getQueueResult(batch, ctx);
+  return { acked: result.explicitAcks.length, retried: result.retryMessages.length, delays };
 }

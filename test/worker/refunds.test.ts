@@ -55,7 +55,7 @@ describe("rate-limit refunds", () => {
 
   it("gives the tokens of a request answered 503 (queue down) back", async () => {
     const { postBatch } = limitedApp();
-    const down = { ...env, DELIVERIES: { sendBatch: async () => Promise.reject(new Error("queue down")), send: async () => {} } as unknown as Queue };
+    const down = { ...env, INGEST: { sendBatch: async () => Promise.reject(new Error("queue down")), send: async () => {} } as unknown as Queue };
     expect(await postBatch(undefined, down).then((r) => r.status)).toBe(503);
     expect(await postBatch().then((r) => r.status)).toBe(200);
   });
