@@ -128,7 +128,7 @@ it("quarantines violations, and after the plan is fixed a replay delivers each o
   const after = await adminRequest<Listed>(conn2, "GET", "/admin/quarantine?source=shop&status=stored");
   expect(after.count).toBe(0);
   // Counters survive the restart: quarantined in the first run, replayed in the second. A replay checks its events
-  // against the plan as ingest does (b7a7b92), so `validated` counts 11 at ingest + 5 on replay.
+  // against the plan as ingest does, so `validated` counts 11 at ingest + 5 on replay.
   await until(async () => (await adminRequest<{ replayed: number }>(conn2, "GET", "/admin/plans/shop/stats")).replayed === 5, "the replayed counter", 15_000);
   const stats = await adminRequest<{ validated: number; quarantined: { total: number; violation: number; unplanned_event: number }; replayed: number }>(conn2, "GET", "/admin/plans/shop/stats");
   expect(stats).toMatchObject({ validated: 16, quarantined: { total: 5, violation: 4, unplanned_event: 1 }, replayed: 5 });
