@@ -51,7 +51,7 @@ const stub = () => new Proxy({}, { get: (_, method) => async (...args) => {
 } });
 const namespace = () => ({ idFromName: (n) => n, get: () => stub() });
 const queue = { send: async () => { calls.queue++; }, sendBatch: async (m) => { calls.queue += m.length; } };
-const env = { DELIVERIES: queue, RETRIES: queue, DEAD_LETTERS: queue, QUEUE: queue, STATS: namespace(), SOURCES: namespace(), DEDUP: namespace(), ARCHIVE: namespace(), LAKE_BUFFER: namespace(), BUCKET: {}, HOOK_SECRET: "x", ADMIN_TOKEN: "x" };
+const env = { INGEST: queue, DELIVERIES: queue, RETRIES: queue, DEAD_LETTERS: queue, QUEUE: queue, STATS: namespace(), SOURCES: namespace(), DEDUP: namespace(), ARCHIVE: namespace(), LAKE_BUFFER: namespace(), BUCKET: {}, HOOK_SECRET: "x", ADMIN_TOKEN: "x" };
 const ctx = { waitUntil() {}, passThroughOnException() {} };
 const post = (key) => new Request("http://bench.local/v1/batch", { method: "POST", headers: { "content-type": "application/json", ...(key ? { authorization: "Basic " + btoa(key + ":") } : {}) }, body });
 // Node's own lazy start-up work, which workerd does not have (its Request/Response, crypto and module loading are
