@@ -297,7 +297,7 @@ export class BenchIngest {
     const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
     return {
       pipeline: this.pipeline,
-      dedup: async (_source, events) => ({ ...none, fresh: this.full ? planClaims(events, new Set(), this.shards).candidates : events }),
+      dedup: async (_source, events) => ({ ...none, fresh: this.full ? planClaims(events, this.shards).candidates : events }),
       newToken: () => "bench",
       quarantine: NO_QUARANTINE,
       deliver: async (_dest, messages) => void (await Promise.all(messages.map(({ v: _, events, ...header }) => enqueue(queue, header, events)))),

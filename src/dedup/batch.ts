@@ -30,7 +30,7 @@ export async function claimBatch<E extends SluiceEvent>(claims: DedupClaims, sha
   const settings = dedupSettings(source.dedup);
   const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
   if (!settings || events.length === 0) return { ...none, fresh: events };
-  const plan = planClaims(events, new Set(), settings.shards);
+  const plan = planClaims(events, settings.shards);
   const outcome = await claims.claim(shards, source.id, settings.windowMs, plan.byShard, token);
   if (outcome.inFlight > 0) return { ...none, fresh: [], inFlight: outcome.inFlightIds, retryAfterSeconds: outcome.retryAfterSeconds };
   const fresh = outcome.duplicates.size === 0 ? plan.candidates : plan.candidates.filter((e) => !outcome.duplicates.has(e.messageId));

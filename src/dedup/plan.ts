@@ -1,7 +1,7 @@
 /**
- * Dedup by messageId, the pure part: which shard holds an id, and how one request's events split into those
- * to claim (first occurrence of each client-sent messageId, grouped by shard), those repeated inside the request,
- * and those whose messageId the server assigned (new by construction, never claimed).
+ * Dedup by messageId, the pure part: which shard holds an id, and how a batch's events split into those to claim
+ * (the first occurrence of each messageId, grouped by shard) and those repeated inside the batch. Server-assigned
+ * ids are claimed too: the router cannot tell them apart, and claiming one costs nothing extra.
  */
 import { hash64 } from "../usage/hyperloglog.ts";
 
@@ -11,19 +11,16 @@ export function shardOf(messageId: string, shards: number): number {
 }
 
 export interface ClaimPlan<E> {
-  /** Events to deliver if their claims succeed, in request order (assigned ids included). */
+  /** Events to deliver if their claims succeed, in order. */
   candidates: E[];
   /** Same messageId as an earlier event of this request: acknowledged, not delivered. */
   repeated: E[];
-  /** Client-sent messageIds to claim, by shard. */
+  /** Their messageIds to claim, by shard. */
   byShard: Map<number, string[]>;
 }
 
-/**
- * @param assigned messageIds the server assigned to this request's events (they need no claim).
- * @example planClaims([{ messageId: "a" }, { messageId: "a" }], new Set(), 8).repeated.length // 1
- */
-export function planClaims<E extends { messageId: string }>(events: readonly E[], assigned: ReadonlySet<string>, shards: number): ClaimPlan<E> {
+/** @example planClaims([{ messageId: "a" }, { messageId: "a" }], 8).repeated.length // 1 */
+export function planClaims<E extends { messageId: string }>(events: readonly E[], shards: number): ClaimPlan<E> {
   const seen = new Set<string>();
   const candidates: E[] = [];
   const repeated: E[] = [];
@@ -36,7 +33,6 @@ export function planClaims<E extends { messageId: string }>(events: readonly E[]
     }
     seen.add(id);
     candidates.push(event);
-    if (assigned.has(id)) continue;
     const shard = shardOf(id, shards);
     let ids = byShard.get(shard);
     if (!ids) byShard.set(shard, (ids = []));

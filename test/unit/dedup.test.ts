@@ -7,16 +7,10 @@ import { fingerprint, FINGERPRINT_BYTES, FingerprintIndex, forEachPacked, packFi
 describe("dedup plan", () => {
   it("keeps the first event of a repeated messageId and sets the others aside", () => {
     const events = [{ messageId: "a", n: 1 }, { messageId: "b", n: 2 }, { messageId: "a", n: 3 }];
-    const plan = planClaims(events, new Set(), 4);
+    const plan = planClaims(events, 4);
     expect(plan.candidates.map((e) => e.n)).toEqual([1, 2]);
     expect(plan.repeated.map((e) => e.n)).toEqual([3]);
     expect([...plan.byShard.values()].flat().sort()).toEqual(["a", "b"]);
-  });
-
-  it("claims no server-assigned messageId (new by construction)", () => {
-    const plan = planClaims([{ messageId: "srv-1" }, { messageId: "c" }], new Set(["srv-1"]), 4);
-    expect(plan.candidates).toHaveLength(2);
-    expect([...plan.byShard.values()].flat()).toEqual(["c"]);
   });
 
   it("spreads ids evenly and stably over the shards", () => {
@@ -67,7 +61,7 @@ function fakeShards() {
   return { shards: (_source: string, n: number) => shard(n), calls, rows, failWith: (s: number[]) => (failing = new Set(s)) };
 }
 
-const byShard = (ids: string[]) => planClaims(ids.map((messageId) => ({ messageId })), new Set(), 4).byShard;
+const byShard = (ids: string[]) => planClaims(ids.map((messageId) => ({ messageId })), 4).byShard;
 
 describe("dedup claims (isolate side)", () => {
   it("holds a request's ids in flight elsewhere until its commit is flushed; its own isolate knows them at once", async () => {
