@@ -3,7 +3,7 @@
  * registered in destinations/index.ts).
  */
 import type { Schema } from "../config/schema.ts";
-import type { SluiceEvent } from "../pipeline/normalize.ts";
+import type { EventType, SluiceEvent } from "../pipeline/normalize.ts";
 import { RetryableError, type DeliveryError } from "./errors.ts";
 
 /** Per-event outcome of one deliver() call, in the order of the events given. */
@@ -38,6 +38,8 @@ export interface DestinationDefinition<S = unknown> {
   durableObjects?: readonly string[];
   /** Whether `integrations.All: false` still sends events here (warehouse-like destinations). */
   receivesAllEvents: boolean;
+  /** Event types the kind takes (default: all); routing counts the others `dropped.unsupported_type`. */
+  eventTypes?: readonly EventType[];
   /**
    * Batching, as the destination declares it: the consumer combines the events of all queue messages for the
    * destination in one queue batch (the wait is the queue's max_batch_timeout) into calls of at most this many

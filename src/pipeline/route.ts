@@ -43,6 +43,8 @@ export interface RouteTarget extends Stage {
   name: string;
   /** Warehouses and data lakes still receive events sent with `integrations.All: false`. */
   receivesAllEvents: boolean;
+  /** Types the destination's kind takes; undefined: all. */
+  eventTypes?: ReadonlySet<string>;
 }
 
 /**
@@ -128,6 +130,10 @@ export function routeEvents(
     for (const event of filtered) {
       if (!integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) {
         tally.count(scope, "dropped.integrations");
+        continue;
+      }
+      if (target.eventTypes && !target.eventTypes.has(event.type)) {
+        tally.count(scope, "dropped.unsupported_type");
         continue;
       }
       let delivered = event;

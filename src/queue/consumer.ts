@@ -137,6 +137,20 @@ function countDelivered(scope: string, message: DeliveryMessage, n: number, deps
   deps.tally.count(scope, `latency_ms.${latencyBucket(deps.now() - message.t0)}`, n);
 }
 
+const resolved = new WeakMap<DestinationConfig, { env: Env; settings: unknown }>();
+
+/**
+ * A destination's settings with secrets resolved, once per isolate (while the env object is the same): the same
+ * object each time, so kinds compile it once (defineVendorDestination caches by it).
+ */
+function resolvedSettings(dest: DestinationConfig, env: Env): unknown {
+  const hit = resolved.get(dest);
+  if (hit && hit.env === env) return hit.settings;
+  const settings = resolveSecrets(dest.settings, env as unknown as Record<string, unknown>);
+  resolved.set(dest, { env, settings });
+  return settings;
+}
+
 /** Applies a decision to one message: the only place that acks or retries a delivery message. */
 async function apply(item: Item, decision: Decision, deps: ConsumerDeps, lastError?: DeliveryError): Promise<void> {
   const { msg, message, attempts } = item;
@@ -281,7 +295,7 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
 
   let settings: unknown;
   try {
-    settings = resolveSecrets(dest.settings, deps.env as unknown as Record<string, unknown>);
+    settings = resolvedSettings(dest, deps.env);
   } catch (err) {
     if (!(err instanceof MissingSecretError)) throw err;
     await failAll(ready, new RetryableError(err.message, undefined, undefined, "secret_missing"), policy, deps);

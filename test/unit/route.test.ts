@@ -111,6 +111,15 @@ describe("routeEvents", () => {
     });
   });
 
+  it("drops event types the destination's kind does not take, counted dropped.unsupported_type", () => {
+    const tally = new RecordingTally();
+    const slackLike: RouteTarget = { id: "ops", name: "Ops", receivesAllEvents: false, eventTypes: new Set(["track"]) };
+    const events = [event("m1"), event("m2", { type: "identify", event: undefined }), event("m3", { type: "page", event: undefined })];
+    const routed = routeEvents(events, WEB, [slackLike], tally);
+    expect(routed.get("ops")?.events.map((e) => e.messageId)).toEqual(["m1"]);
+    expect(tally.snapshot()).toEqual({ "destination:ops dropped.unsupported_type": 2, "destination:ops routed": 1 });
+  });
+
   it("accounts for every event at every target: routed + dropped = events", () => {
     const tally = new RecordingTally();
     const events = Array.from({ length: 30 }, (_, i) =>
