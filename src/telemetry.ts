@@ -26,10 +26,10 @@ export class Telemetry implements Tally {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    const day = new Date(now).toISOString().slice(0, 10);
+    const hour = new Date(now).toISOString().slice(0, 13);
     const ns = this.stats();
     const results = await Promise.allSettled(
-      [...batch].map(([scope, counts]) => ns.get(ns.idFromName(scope)).add(day, Object.fromEntries(counts))),
+      [...batch].map(([scope, counts]) => ns.get(ns.idFromName(scope)).add(hour, Object.fromEntries(counts))),
     );
     const scopes = [...batch.keys()];
     results.forEach((r, i) => {

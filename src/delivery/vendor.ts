@@ -19,9 +19,18 @@ export interface VendorLimits {
   maxEventBytes: number;
 }
 
+/** What the generated docs page of a kind shows beyond its settings and limits (scripts/destination-docs.ts). */
+export interface VendorDocs {
+  /** The mapping table: Segment field or event → vendor field or event. */
+  mapping: readonly { from: string; to: string; note?: string }[];
+  /** Further facts operators need (regions, dedup, what a partial failure looks like), one paragraph each. */
+  notes?: readonly string[];
+}
+
 export interface VendorDefinition<S, P, C = S> {
   kind: string;
   description: string;
+  docs: VendorDocs;
   settings: Schema<S>;
   /** Event types the vendor takes; routing counts the others `dropped.unsupported_type` (never sent, never silent). */
   eventTypes: readonly EventType[];
