@@ -30,7 +30,7 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token", HASH_SALT: "test-salt" },
+              bindings: { HOOK_SECRET: "test-hook-secret", ADMIN_TOKEN: "test-admin-token", HASH_SALT: "test-salt", ACCESS_OPS_TOKEN: "test-ops-token-0123456789abcdef0123456789" },
               // Only the platform sends to the backstop queue; tests need a producer to reach its consumer for real.
               queueProducers: { TEST_BACKSTOP: { queueName: "sluice-dead-letters-backstop" } },
             },

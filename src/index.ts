@@ -21,6 +21,7 @@ export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
 export { SourceObject } from "./storage/source-object.ts";
 export { DedupObject } from "./storage/dedup-object.ts";
+export { AuditObject } from "./storage/audit-object.ts";
 export { LakeBufferObject } from "../destinations/datalake/buffer-object.ts";
 
 let compiled: CompiledPipeline | undefined;

@@ -162,7 +162,7 @@ export function quarantineArchive(tally: Tally): ArchiveKind {
     name: "quarantine",
     shards(pipeline, q) {
       if (q.source) return [quarantineShard(q.source)];
-      return pipeline.config.sources.map((s) => quarantineShard(s.id));
+      return pipeline.config.sources.filter((s) => !q.sources || q.sources.includes(s.id)).map((s) => quarantineShard(s.id));
     },
     async replay(entry, record, env, pipeline, ctx) {
       const r = record as QuarantineRecord;

@@ -1,7 +1,7 @@
 /**
  * CLI commands that talk to a running Sluice through its admin API: `dead-letters` (and, with the same shape,
  * `quarantine`). Connection: --url (or $SLUICE_URL, default http://127.0.0.1:8787) and --token (or
- * $SLUICE_ADMIN_TOKEN / $ADMIN_TOKEN).
+ * $SLUICE_TOKEN / $SLUICE_ADMIN_TOKEN / $ADMIN_TOKEN): an access token or the admin token (docs/access.md).
  */
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 
@@ -15,8 +15,8 @@ export class AdminError extends Error {}
 /** Reads --url/--token (or the environment); throws AdminError when no token is known. */
 export function adminConnection(options: Record<string, string>): AdminConnection {
   const url = (options.url ?? process.env.SLUICE_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
-  const token = options.token ?? process.env.SLUICE_ADMIN_TOKEN ?? process.env.ADMIN_TOKEN;
-  if (!token) throw new AdminError("no admin token: pass --token or set SLUICE_ADMIN_TOKEN");
+  const token = options.token ?? process.env.SLUICE_TOKEN ?? process.env.SLUICE_ADMIN_TOKEN ?? process.env.ADMIN_TOKEN;
+  if (!token) throw new AdminError("no token: pass --token or set SLUICE_TOKEN (an access token or ADMIN_TOKEN)");
   return { url, token };
 }
 
@@ -70,6 +70,17 @@ function earlier(to: string | undefined, ms: number): number {
 }
 
 /**
+ * `{ all: true }` when neither filters nor an id select entries: the server needs it, and the operator must say so
+ * with `--all true`.
+ */
+function everything(options: Record<string, string>, id: string | undefined, action: string): { all?: true } {
+  const selecting = Object.keys(filters(options)).some((k) => k !== "limit");
+  if (id || selecting) return {};
+  if (options.all !== "true") throw new AdminError(`refusing to ${action} everything: give filters, an id, or --all true`);
+  return { all: true };
+}
+
+/**
  * `sluice <archive> list|show|replay|purge`.
  * @returns the exit code
  */
@@ -91,7 +102,7 @@ export async function archiveCommand(archive: "dead-letters" | "quarantine", arg
       return 0;
     }
     case "replay": {
-      const body: Record<string, unknown> = { ...filters(options), ...(id ? { ids: [id] } : {}) };
+      const body: Record<string, unknown> = { ...filters(options), ...(id ? { ids: [id] } : {}), ...everything(options, id, "replay") };
       const page = Math.min(Number(options.limit ?? 100) || 100, 500);
       let total = { replayed: 0, kept: 0, failed: 0, events: 0 };
       // Pages until nothing more can be claimed; each page reports progress. After the first page, only entries
@@ -107,13 +118,11 @@ export async function archiveCommand(archive: "dead-letters" | "quarantine", arg
       return total.failed === 0 ? 0 : 1;
     }
     case "purge": {
-      const f = filters(options);
-      if (!id && Object.keys(f).length === 0 && options.all === undefined) throw new AdminError(`refusing to purge everything: give filters, an id, or --all true`);
-      const res = await adminRequest<{ purged: number }>(conn, "POST", `${base}/purge`, { ...f, ...(id ? { ids: [id] } : {}) });
+      const res = await adminRequest<{ purged: number }>(conn, "POST", `${base}/purge`, { ...filters(options), ...(id ? { ids: [id] } : {}), ...everything(options, id, "purge") });
       log(`purged ${res.purged}`);
       return 0;
     }
     default:
-      throw new AdminError(`usage: sluice ${archive} list|show <id>|replay [<id>]|purge [<id>] [--destination id] [--source id] [--from time] [--to time] [--name text] [--category text] [--status stored|replayed] [--limit n] [--json true]`);
+      throw new AdminError(`usage: sluice ${archive} list|show <id>|replay [<id>]|purge [<id>] [--all true] [--destination id] [--source id] [--from time] [--to time] [--name text] [--category text] [--status stored|replayed] [--limit n] [--json true]`);
   }
 }

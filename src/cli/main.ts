@@ -4,6 +4,7 @@
 import { formatConfigError, loadConfigDir } from "../config/load.ts";
 import { secretRefs } from "../config/secrets.ts";
 import { AdminError, archiveCommand } from "./admin.ts";
+import { auditCommand, tokenCommand, whoamiCommand } from "./access.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 import { USAGE_HELP, usageCommand } from "./usage.ts";
 
@@ -22,6 +23,11 @@ commands:
                   inspect what tracking plans quarantined; replay re-runs the current plan and filters
                   (filters: --source --from --to --name (event) --category (violation type) --status --limit)
   ${USAGE_HELP}
+  whoami [--url u] [--token t]   the token's id, role and scope
+  audit [--by <token id>] [--action a] [--from time] [--to time] [--limit n] [--cursor c] [--json true]
+                  the audit trail of replays, purges and reads of event bodies (admin)
+  token           print a new random access token and its sha256 for the config
+  (--token defaults to $SLUICE_TOKEN, else $SLUICE_ADMIN_TOKEN, else $ADMIN_TOKEN; --url to $SLUICE_URL)
   help            this text`;
 
 /** Parses `--name value` options; returns them and the positional arguments. */
@@ -55,9 +61,11 @@ function check(args: string[]): number {
     return 1;
   }
   // Every `${env.NAME}` the deployed worker will resolve: destination settings and filter actions (e.g. a salt).
-  const secrets = [...secretRefs([config.destinations.map((d) => d.settings), config.filters, config.sourceFilters])].sort();
+  const secrets = [...secretRefs([config.destinations.map((d) => d.settings), config.filters, config.sourceFilters, config.access?.tokens.map((t) => t.secret)])].sort();
+  const tokens = config.access?.tokens.length ?? 0;
   console.log(
     `${dir}: OK — ${config.sources.length} source(s), ${config.destinations.length} destination(s)` +
+      (tokens ? `, ${tokens} access token(s)` : "") +
       (secrets.length ? `; secrets to set: ${secrets.join(", ")}` : ""),
   );
   return 0;
@@ -85,9 +93,13 @@ export async function main(argv: string[]): Promise<number> {
       return dryRun({ rules: options.rules, destination: options.destination, source: options.source }, process.stdin, (l) => process.stdout.write(`${l}\n`));
     }
     case "dead-letters":
-    case "quarantine": {
+    case "quarantine":
+    case "whoami":
+    case "audit": {
       try {
         const { options, positional } = parseOptions(args);
+        if (command === "whoami") return await whoamiCommand(options);
+        if (command === "audit") return await auditCommand(options);
         return await archiveCommand(command, positional, options);
       } catch (err) {
         if (err instanceof AdminError || (err instanceof Error && err.message.startsWith("option --"))) {
@@ -99,6 +111,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "usage":
       return usageCommand(args);
+    case "token":
+      return tokenCommand();
     case undefined:
     case "help":
     case "--help":

@@ -1,7 +1,7 @@
 /**
  * `sluice usage --url <worker url> --token <admin token> [--source id] [--since YYYY-MM-DD] [--json]`:
  * per source and day, requests, accepted events, bytes, duplicates, rejections and distinct users, then the MTU
- * per month, from the running worker's `GET /admin/usage`. --url and --token default to $SLUICE_URL and
+ * per month, from the running worker's `GET /admin/usage`. --url and --token default to $SLUICE_URL and ($SLUICE_TOKEN,
  * $SLUICE_ADMIN_TOKEN (or $ADMIN_TOKEN).
  */
 import type { SourceUsage } from "../usage/report.ts";
@@ -81,7 +81,7 @@ export async function usageCommand(args: string[], io: { log?: (s: string) => vo
   }
   const { options, json } = parsed;
   const url = (options.url ?? process.env.SLUICE_URL)?.replace(/\/+$/, "");
-  const token = options.token ?? process.env.SLUICE_ADMIN_TOKEN ?? process.env.ADMIN_TOKEN;
+  const token = options.token ?? process.env.SLUICE_TOKEN ?? process.env.SLUICE_ADMIN_TOKEN ?? process.env.ADMIN_TOKEN;
   if (!url || !token) {
     error(`sluice usage: --url and --token are required\n  ${USAGE_HELP}`);
     return 2;

@@ -9,7 +9,8 @@ import { destinationKinds } from "../../destinations/index.ts";
 import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { readFilterFile, type FilterTest } from "./filter-file.ts";
 import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
-import { forEachSecretRef, isOperatorSecret, operatorSecretMessage } from "./secrets.ts";
+import { forEachSecretRef, isOperatorSecret, operatorSecretMessage, secretRefs } from "./secrets.ts";
+import { checkAccess } from "./access.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
@@ -230,11 +231,12 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (rules) plans[id] = rules;
   }
   checkSourcePlans(main, parsed.sources, planIds, errors);
+  if (top?.access) checkAccess(top.access, top.sources, secretRefs([top.destinations.map((d) => d.settings), filters, sourceFilters]), (path, message) => main.error(path, message, errors));
 
   if (errors.length > 0 || !top) return { errors, tests };
   return {
     errors,
     tests,
-    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans },
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, ...(top.access ? { access: top.access } : {}) },
   };
 }

@@ -2,6 +2,7 @@ import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { s, type Infer } from "./schema.ts";
 import { DedupSchema, MtuBudgetSchema, RateLimitSchema } from "./source-limits.ts";
 import { ENFORCEMENT_OPTIONS, type PlanRule } from "../plans/types.ts";
+import { AccessSchema, type AccessConfig } from "./access.ts";
 
 /** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
 export const ID_PATTERN = /^[a-z0-9_-]+$/;
@@ -19,7 +20,8 @@ export const EnforcementSchema = s.object({
 export const SourceSchema = s.object({
   id: s.string({ pattern: ID_PATTERN }),
   name: s.string({ minLength: 1 }),
-  environment: s.withDefault(s.literal("dev", "prod"), "prod"),
+  /** dev, staging, prod, …: what access tokens are scoped by (docs/access.md). */
+  environment: s.withDefault(s.string({ pattern: ID_PATTERN }), "prod"),
   write_keys: s.array(s.string({ minLength: 8, pattern: /^[A-Za-z0-9_.-]+$/ }), { minItems: 1 }),
   /** Token bucket per source (docs/limits.md); none: not limited. */
   rate_limit: s.optional(RateLimitSchema),
@@ -65,6 +67,8 @@ export type DestinationConfig = Infer<typeof DestinationSchema>;
 export const ConfigFileSchema = s.object({
   sources: s.array(SourceSchema, { minItems: 1 }),
   destinations: s.withDefault(s.array(DestinationSchema), []),
+  /** Operator tokens, roles and scopes (src/config/access.ts). */
+  access: s.optional(AccessSchema),
 });
 
 /** What the build writes and the worker loads: validated, defaults applied, secrets still as `${env.NAME}`. */
@@ -80,4 +84,16 @@ export interface BuiltConfig {
   sourceFilters: Record<string, FilterSpec[]>;
   /** Plan id → its rules (`filters/plans/<id>.yaml`), Segment's format, short-hand expanded; compiled at first use. */
   plans?: Record<string, PlanRule[]>;
+  /** Operator tokens (src/config/access.ts); none: only ADMIN_TOKEN. */
+  access?: AccessConfig;
+  /** What was built, when, from which commit (scripts/build-config.ts); GET /admin/config. */
+  revision?: ConfigRevision;
+}
+
+export interface ConfigRevision {
+  /** Hex SHA-256 of the built config without this field (src/config/revision.ts). */
+  hash: string;
+  built_at: string;
+  /** The checkout's HEAD when the config was built from one. */
+  commit?: string;
 }

@@ -16,12 +16,14 @@ import { BACKSTOP_SCOPE, deadLetterArchive } from "../archive/dead-letters.ts";
 import { quarantineArchive, removeQuarantined, storeQuarantined } from "../archive/quarantine.ts";
 import { registerPlanRoutes } from "./plan-routes.ts";
 import { registerArchiveRoutes } from "./archive-routes.ts";
-import { sameCredential } from "../config/credentials.ts";
 import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
 import type { SluiceEnv } from "./env.ts";
+import { accessMiddleware, audited, forbidScope, requireAccess, type Principal } from "./access.ts";
+import { registerAccessRoutes } from "./access-routes.ts";
+import { visible } from "../access/scope.ts";
 
 export type { SluiceEnv };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
@@ -85,16 +87,13 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     throw new ApiError(404, "not_found", `no Tracking API route ${c.req.path}`);
   });
 
-  app.use("/admin/*", async function adminAuth(c, next) {
-    const token = c.env.ADMIN_TOKEN;
-    if (!token) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret");
-    const given = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!given || !sameCredential(given.trim(), token))
-      throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <ADMIN_TOKEN>", { "www-authenticate": "Bearer" });
+  // Who is calling (401 without a known token); each admin route guards itself with requireAccess (docs/access.md).
+  app.use("/admin/*", accessMiddleware((env) => deps.pipeline(env).config), async function flushTelemetry(c, next) {
     await next();
     // Replays count what they do (replayed, routed, …).
     deps.telemetry.flushSoon((p) => c.executionCtx.waitUntil(p));
   });
+  registerAccessRoutes(app, (env) => deps.pipeline(env).config);
 
   registerArchiveRoutes(app, deadLetterArchive, deps.pipeline);
   registerBackstopRoutes(app, deps.telemetry);
@@ -102,60 +101,67 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   registerPlanRoutes(app, deps.pipeline);
 
   /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
-  const destinationScopes = async (env: SluiceEnv, since: string) => {
-    const ids = deps.pipeline(env).config.destinations.map((d) => d.id);
+  const destinationScopes = async (env: SluiceEnv, since: string, ids: string[]) => {
     return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await env.STATS.get(env.STATS.idFromName(`destination:${id}`)).read(since)] as const)));
   };
-  app.get("/admin/destinations/metrics", async (c) => {
+  app.get("/admin/destinations/metrics", requireAccess("read.metadata"), async (c) => {
     const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
-    const scopes = await destinationScopes(c.env, since);
+    const scopes = await destinationScopes(c.env, since, visible(c.get("principal"), deps.pipeline(c.env).config).destinations);
     return c.json({ since, destinations: Object.fromEntries(Object.entries(scopes).map(([id, days]) => [id, destinationMetrics(days)])) });
   });
-  app.get("/admin/metrics", async (c) => {
+  /** The StatsObject scopes a token sees: its sources, and destinations, plans and the backstop it sees whole. */
+  const statsScopes = (p: Principal, pipeline: CompiledPipeline) => {
+    const seen = visible(p, pipeline.config);
+    return [
+      ...seen.sources.map((id) => `source:${id}`),
+      ...seen.destinations.map((id) => `destination:${id}`),
+      ...seen.plans.map(planScope),
+      ...(seen.backstop ? [BACKSTOP_SCOPE] : []),
+    ];
+  };
+  app.get("/admin/metrics", requireAccess("read.metadata"), async (c) => {
     const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
     const pipeline = deps.pipeline(c.env);
-    const scopes = [
-      ...pipeline.config.sources.map((s) => `source:${s.id}`),
-      ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
-      ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
-      BACKSTOP_SCOPE,
-    ];
+    const scopes = statsScopes(c.get("principal"), pipeline);
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
   });
 
-  app.get("/admin/stats", async (c) => {
+  app.get("/admin/stats", requireAccess("read.metadata"), async (c) => {
     const pipeline = deps.pipeline(c.env);
     const since = c.req.query("since") ?? new Date(Date.now() - 7 * 86400_000).toISOString().slice(0, 10);
-    const scopes = [
-      ...pipeline.config.sources.map((s) => `source:${s.id}`),
-      ...pipeline.config.destinations.map((d) => `destination:${d.id}`),
-      ...Object.keys(pipeline.config.plans ?? {}).map(planScope),
-      BACKSTOP_SCOPE,
-    ];
+    const scopes = statsScopes(c.get("principal"), pipeline);
     const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
     return c.json({ since, scopes: Object.fromEntries(stats) });
   });
 
-  app.get("/admin/usage", usageRoute(deps.pipeline));
+  app.get("/admin/usage", requireAccess("read.metadata"), usageRoute(deps.pipeline));
 
-  app.get("/admin/destinations/:id/events", async (c) => {
+  // Event bodies: recorded in the audit trail. The stored events name no source, so a scoped token reads a
+  // destination only when every source it receives is in scope.
+  app.get("/admin/destinations/:id/events", requireAccess("read.events"), async (c) => {
     const dest = deps.pipeline(c.env).destination(c.req.param("id"));
     if (!dest || dest.kind !== "r2")
       throw new ApiError(404, "not_found", `no r2 destination "${c.req.param("id")}" (only r2 destinations keep events to read back)`);
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 1000);
+    const principal = c.get("principal");
+    if (!visible(principal, deps.pipeline(c.env).config).destinations.includes(dest.id)) throw forbidScope(principal, `destination "${dest.id}" (it receives sources outside the scope)`);
+    return c.json(await audited(c, "read.events destination", { destination: dest.id, ...c.req.query() }, () => readBack(c.env, dest, c.req.query("limit"))));
+  });
+
+  async function readBack(env: SluiceEnv, dest: { id: string; settings: Record<string, unknown> }, limitParam: string | undefined) {
+    const limit = Math.min(Math.max(Number(limitParam ?? 50) || 50, 1), 1000);
     const prefix = r2KeyPrefix(String(dest.settings.prefix ?? "events"), dest.id);
     const keys: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await c.env.BUCKET.list({ prefix, cursor });
+      const page = await env.BUCKET.list({ prefix, cursor });
       keys.push(...page.objects.map((o) => o.key));
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
     // Keys start with the write time, so the newest objects sort last.
     const events: unknown[] = [];
     for (const key of keys.sort().reverse()) {
-      const obj = await c.env.BUCKET.get(key);
+      const obj = await env.BUCKET.get(key);
       if (!obj) continue;
       const lines = (await obj.text()).split("\n").filter(Boolean).reverse();
       for (const line of lines) {
@@ -164,8 +170,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       }
       if (events.length >= limit) break;
     }
-    return c.json({ destination: dest.id, count: events.length, events });
-  });
+    return { destination: dest.id, count: events.length, events };
+  }
 
   return app;
 }

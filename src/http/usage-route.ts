@@ -1,13 +1,16 @@
 /**
  * `GET /admin/usage?source=<id>&since=YYYY-MM-DD`: per source and day, requests, events accepted, bytes,
  * rejected by code, duplicates and distinct users; per month, the MTU (and the budget share when one is set).
- * Counters come from the source's StatsObject, distinct users from its SourceObject.
+ * Counters come from the source's StatsObject, distinct users from its SourceObject. A scoped token gets its own
+ * sources only (another source by name is 403).
  */
 import type { Context } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { usageReport } from "../usage/report.ts";
 import type { SluiceEnv } from "./env.ts";
 import { ApiError } from "../api-error.ts";
+import { inScope } from "../access/principal.ts";
+import { requireSource } from "./access.ts";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -17,8 +20,10 @@ export function usageRoute(pipeline: (env: SluiceEnv) => CompiledPipeline) {
     const wanted = c.req.query("source");
     const since = c.req.query("since") ?? new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
     if (!DAY.test(since)) throw new ApiError(400, "invalid_query", `since must be a day YYYY-MM-DD, got ${JSON.stringify(since)}`);
-    const sources = wanted === undefined ? config.sources : config.sources.filter((s) => s.id === wanted);
-    if (sources.length === 0) throw new ApiError(404, "not_found", `no source "${wanted}"`);
+    const principal = c.get("principal");
+    const sources = wanted === undefined ? config.sources.filter((s) => inScope(principal, s.id)) : config.sources.filter((s) => s.id === wanted);
+    if (wanted !== undefined && sources.length === 0) throw new ApiError(404, "not_found", `no source "${wanted}"`);
+    if (wanted !== undefined) requireSource(principal, wanted);
     const reports = await Promise.all(
       sources.map(async (s) => {
         const [counters, users] = await Promise.all([

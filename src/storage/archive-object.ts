@@ -32,6 +32,8 @@ export interface ArchiveQuery {
   from?: number;
   to?: number;
   source?: string;
+  /** Only entries of these sources (an access token's scope). */
+  sources?: string[];
   destination?: string;
   /** Substring of the event name(s). */
   name?: string;
@@ -57,6 +59,10 @@ function where(q: ArchiveQuery): { sql: string; args: SqlStorageValue[] } {
   if (q.from !== undefined) parts.push("at >= ?") && args.push(q.from);
   if (q.to !== undefined) parts.push("at <= ?") && args.push(q.to);
   if (q.source) parts.push("source = ?") && args.push(q.source);
+  if (q.sources) {
+    parts.push(`source IN (${q.sources.map(() => "?").join(",") || "NULL"})`);
+    args.push(...q.sources);
+  }
   if (q.destination) parts.push("destination = ?") && args.push(q.destination);
   if (q.name) parts.push("instr(name, ?) > 0") && args.push(q.name);
   if (q.category) parts.push("instr(category, ?) > 0") && args.push(q.category);
@@ -148,10 +154,11 @@ export class ArchiveObject extends DurableObject {
     return objects.filter((o) => this.ctx.storage.sql.exec("SELECT 1 FROM entries WHERE key = ? OR (key >= ? AND key < ?) LIMIT 1", o, `${o}#`, `${o}$`).toArray().length > 0);
   }
 
-  /** Counts by status, for progress reports. */
-  counts(): Record<ArchiveStatus, number> {
+  /** Counts by status, for progress reports; of the given sources only when `sources` is set. */
+  counts(q: Pick<ArchiveQuery, "sources"> = {}): Record<ArchiveStatus, number> {
     const out: Record<ArchiveStatus, number> = { stored: 0, replaying: 0, replayed: 0 };
-    for (const r of this.ctx.storage.sql.exec<{ status: ArchiveStatus; n: number }>("SELECT status, COUNT(*) AS n FROM entries GROUP BY status")) out[r.status] = r.n;
+    const { sql, args } = where({ sources: q.sources });
+    for (const r of this.ctx.storage.sql.exec<{ status: ArchiveStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM entries ${sql} GROUP BY status`, ...args)) out[r.status] = r.n;
     return out;
   }
 }

@@ -47,9 +47,10 @@ describe("archiveCommand replay", () => {
   });
 
   it("stops when a page claims nothing, and fails (exit 1) when some entries could not be replayed", async () => {
-    stubApi([page({ claimed: 1, failed: 1, remaining: 1, asOf: 5, errors: [{ id: "x", error: "record missing" }] })]);
+    const calls = stubApi([page({ claimed: 1, failed: 1, remaining: 1, asOf: 5, errors: [{ id: "x", error: "record missing" }] })]);
     const lines: string[] = [];
-    expect(await archiveCommand("quarantine", ["replay"], conn, (l) => lines.push(l))).toBe(1);
+    expect(await archiveCommand("quarantine", ["replay"], { ...conn, all: "true" }, (l) => lines.push(l))).toBe(1);
+    expect(calls[0]!.body).toEqual({ all: true, limit: 100 });
     expect(lines[0]).toBe("  failed x: record missing");
   });
 });
@@ -58,15 +59,17 @@ describe("sluice quarantine", () => {
   it("is a command, with the dead-letters options", async () => {
     const errors: string[] = [];
     vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void errors.push(a.join(" ")));
-    const saved = { a: process.env.SLUICE_ADMIN_TOKEN, b: process.env.ADMIN_TOKEN };
+    const saved = { a: process.env.SLUICE_ADMIN_TOKEN, b: process.env.ADMIN_TOKEN, c: process.env.SLUICE_TOKEN };
     delete process.env.SLUICE_ADMIN_TOKEN;
     delete process.env.ADMIN_TOKEN;
+    delete process.env.SLUICE_TOKEN;
     try {
       expect(await main(["quarantine", "list"])).toBe(2);
-      expect(errors).toEqual(["sluice quarantine: no admin token: pass --token or set SLUICE_ADMIN_TOKEN"]);
+      expect(errors).toEqual(["sluice quarantine: no token: pass --token or set SLUICE_TOKEN (an access token or ADMIN_TOKEN)"]);
     } finally {
       if (saved.a !== undefined) process.env.SLUICE_ADMIN_TOKEN = saved.a;
       if (saved.b !== undefined) process.env.ADMIN_TOKEN = saved.b;
+      if (saved.c !== undefined) process.env.SLUICE_TOKEN = saved.c;
       vi.restoreAllMocks();
     }
   });

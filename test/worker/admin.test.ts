@@ -1,5 +1,5 @@
 import { SELF } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { basic, eventually, post, WEB_KEY } from "./helpers.ts";
 
 const admin = (path: string, token = "test-admin-token") =>
@@ -15,20 +15,9 @@ describe("admin API", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
   });
 
-  it("compares the token's SHA-256 digest with timingSafeEqual, whatever the length of what was sent", async () => {
-    const compare = vi.spyOn(crypto.subtle, "timingSafeEqual");
-    try {
-      for (const [token, status] of [["test-admin-token", 200], ["test-admin-tokeN", 401], ["t", 401], ["test-admin-token-and-more", 401]] as const) {
-        compare.mockClear();
-        expect((await admin("/admin/stats", token)).status).toBe(status);
-        expect(compare).toHaveBeenCalledTimes(1);
-        const [a, b] = compare.mock.calls[0]! as [ArrayBufferView, ArrayBufferView];
-        expect([a.byteLength, b.byteLength]).toEqual([32, 32]);
-        expect(compare.mock.results[0]!.value).toBe(status === 200);
-      }
-    } finally {
-      compare.mockRestore();
-    }
+  it("takes ADMIN_TOKEN exactly, whatever the length of what was sent (digests compared: test/unit/access.test.ts)", async () => {
+    for (const [token, status] of [["test-admin-token", 200], ["test-admin-tokeN", 401], ["t", 401], ["test-admin-token-and-more", 401]] as const)
+      expect((await admin("/admin/stats", token)).status).toBe(status);
   });
 
   it("counts accepted and rejected events per source, and routed events per destination", async () => {

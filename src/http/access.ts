@@ -1,0 +1,113 @@
+/**
+ * Operator access in the HTTP shell (docs/access.md): `accessMiddleware` resolves the principal of /admin/*
+ * requests once (401 without a known token), `requireAccess(action)` guards each admin route by role (403 naming
+ * what is needed), `requireSource`/`forbidScope` refuse what lies outside the token's scope, and `audited` records
+ * an action in the audit trail before it runs (503 when it cannot) and completes the record after.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { auditStart, countsOf, type AuditStart } from "../access/audit.ts";
+import { authenticate, can, compileAccess, describeScope, inScope, roleFor, type Action, type Principal, type TokenTable } from "../access/principal.ts";
+import { ApiError } from "../api-error.ts";
+import type { BuiltConfig } from "../config/model.ts";
+import type { SluiceEnv } from "./env.ts";
+
+export type { Principal };
+
+declare module "hono" {
+  interface ContextVariableMap {
+    principal: Principal;
+  }
+}
+
+type Ctx = Context<{ Bindings: SluiceEnv }>;
+
+/** The token table per config, compiled once per isolate (and again only if ADMIN_TOKEN differs). */
+const tables = new WeakMap<BuiltConfig, { adminToken: string | undefined; table: TokenTable }>();
+
+function tokenTable(env: SluiceEnv, config: BuiltConfig): TokenTable {
+  const cached = tables.get(config);
+  if (cached && cached.adminToken === env.ADMIN_TOKEN) return cached.table;
+  const table = compileAccess(config.access, config.sources, env as unknown as Record<string, unknown>, env.ADMIN_TOKEN);
+  for (const problem of table.problems) console.error(JSON.stringify({ msg: "access token refused", problem }));
+  tables.set(config, { adminToken: env.ADMIN_TOKEN, table });
+  return table;
+}
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  return /^Bearer\s+(.+)$/i.exec(authorization ?? "")?.[1]?.trim();
+}
+
+/**
+ * Who a token belongs to: `{ id, role, environments, sources, readEvents }`, or undefined for an unknown token.
+ * The console authenticates its users with this (the same tokens and scopes as the admin API).
+ * @example authenticateOperator(bearerToken(req.headers.get("authorization")), env, config)?.role // "viewer"
+ */
+export function authenticateOperator(token: string | undefined, env: SluiceEnv, config: BuiltConfig): Principal | undefined {
+  if (!token) return undefined;
+  return authenticate(tokenTable(env, config), token);
+}
+
+/** Resolves the principal of an admin request, or answers 401. */
+export function accessMiddleware(config: (env: SluiceEnv) => BuiltConfig): MiddlewareHandler<{ Bindings: SluiceEnv }> {
+  return async function adminAuth(c, next) {
+    const built = config(c.env);
+    if (tokenTable(c.env, built).tokens.length === 0) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret or configure access tokens");
+    const principal = authenticateOperator(bearerToken(c.req.header("authorization")), c.env, built);
+    if (!principal) throw new ApiError(401, "unauthorized", "admin API needs Authorization: Bearer <token> (an access token or ADMIN_TOKEN)", { "www-authenticate": "Bearer" });
+    c.set("principal", principal);
+    await next();
+  };
+}
+
+function scopeBody(p: Principal) {
+  return { token: p.id, role: p.role, environments: p.environments, sources: p.sources, read_events: p.readEvents };
+}
+
+/** Route guard: 403 unless the token's role (or read_events) allows `action`. */
+export function requireAccess(action: Action): MiddlewareHandler<{ Bindings: SluiceEnv }> {
+  return async function guard(c, next) {
+    const p = c.get("principal");
+    if (!can(p, action)) throw new ApiError(403, "forbidden", `token "${p.id}" (role ${p.role}) may not ${action}: needs ${roleFor(action)}`, {}, { scope: scopeBody(p) });
+    await next();
+  };
+}
+
+/** 403 for `what` (e.g. `source "web"`) outside the token's scope, naming the scope. */
+export function forbidScope(p: Principal, what: string): ApiError {
+  return new ApiError(403, "out_of_scope", `${what} is outside the scope of token "${p.id}": ${describeScope(p)}`, {}, { scope: scopeBody(p) });
+}
+
+export function requireSource(p: Principal, sourceId: string): void {
+  if (!inScope(p, sourceId)) throw forbidScope(p, `source "${sourceId}"`);
+}
+
+const auditStub = (env: SluiceEnv) => env.AUDIT.get(env.AUDIT.idFromName("audit"));
+
+/**
+ * Runs an action recorded in the audit trail: the record is written first (503 `audit_unavailable` when it cannot
+ * be, and the action does not run), then completed with the numbers of the action's answer, or its error.
+ */
+export async function audited<T extends Record<string, unknown>>(c: Ctx, action: string, filters: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+  const start: AuditStart = auditStart(c.get("principal"), action, `${c.req.method} ${c.req.path}`, filters, c.req.header("cf-connecting-ip") ?? "unknown", Date.now());
+  const stub = auditStub(c.env);
+  let id: number;
+  try {
+    id = await stub.begin(start);
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "audit write failed; action refused", action, error: String(err) }));
+    throw new ApiError(503, "audit_unavailable", "the audit trail cannot be written; the action did not run, retry it");
+  }
+  const finish = (outcome: Parameters<typeof stub.finish>[1]) =>
+    stub.finish(id, outcome, Date.now()).catch((err: unknown) => console.error(JSON.stringify({ msg: "audit completion failed", id, error: String(err) })));
+  try {
+    const answer = await run();
+    await finish({ status: "done", counts: countsOf(answer) });
+    return answer;
+  } catch (err) {
+    await finish({ status: "failed", error: String((err as Error).message ?? err) });
+    throw err;
+  }
+}
+
+export { auditStub };
