@@ -108,13 +108,13 @@ it("quarantines violations, and after the plan is fixed a replay delivers each o
   const conn2 = { url: dev.url, token: ADMIN_TOKEN };
 
   const lines: string[] = [];
-  expect(await archiveCommand("quarantine", ["replay"], conn2, (l) => lines.push(l))).toBe(0);
+  expect(await archiveCommand("quarantine", ["replay"], { ...conn2, source: "shop" }, (l) => lines.push(l))).toBe(0);
   expect(lines.at(-1)).toMatch(/^replayed 5 \(5 events\), still failing 0, failed 0, remaining 0$/);
   await until(() => violating.every((e) => timesDelivered(e.messageId) >= 1), "the replayed events");
 
   // Replaying again claims nothing; give any stray delivery time to show.
   const again: string[] = [];
-  expect(await archiveCommand("quarantine", ["replay"], conn2, (l) => again.push(l))).toBe(0);
+  expect(await archiveCommand("quarantine", ["replay"], { ...conn2, source: "shop" }, (l) => again.push(l))).toBe(0);
   expect(again.at(-1)).toMatch(/^replayed 0 \(0 events\)/);
   await sleep(3000);
   for (const e of violating) expect(timesDelivered(e.messageId), e.messageId).toBe(1);

@@ -16,6 +16,13 @@ import { auditCommand, describeWhoAmI, newToken, whoamiCommand } from "../../src
 import { main } from "../../src/cli/main.ts";
 import { tempFolder } from "../support/temp-folder.ts";
 
+/** Every constant-time comparison made, by the byte lengths compared (node:crypto's own, passed through). */
+const compares = vi.hoisted(() => [] as [number, number][]);
+vi.mock("node:crypto", async (importOriginal) => {
+  const real = await importOriginal<typeof import("node:crypto")>();
+  return { ...real, timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => (compares.push([a.byteLength, b.byteLength]), real.timingSafeEqual(a, b)) };
+});
+
 const root = tempFolder("access-config");
 let n = 0;
 function load(access: string, extraSource = "") {
@@ -115,6 +122,14 @@ describe("token table and who a token is", () => {
     expect(authenticate(table, LONG("ops"))).toEqual({ id: "ops", role: "operator", environments: "*", sources: ["web", "ios"], readEvents: true });
     expect(authenticate(table, "the-admin-token")).toEqual({ id: "admin-token", role: "admin", environments: "*", sources: "*", readEvents: true });
     for (const wrong of ["", "the-admin-tokeN", LONG("qa").slice(0, -1), `${LONG("qa")} `]) expect(authenticate(table, wrong)).toBeUndefined();
+  });
+
+  it("compares the digest of what was sent with every token's, in constant time, whichever matches", () => {
+    for (const given of ["the-admin-token", LONG("ops"), "x", "y".repeat(500)]) {
+      compares.length = 0;
+      authenticate(table, given);
+      expect(compares).toEqual(table.tokens.map(() => [32, 32]));
+    }
   });
 
   it("without ADMIN_TOKEN or tokens, the table is empty", () => {
