@@ -31,8 +31,8 @@ export default {
   forbidden: [
     forbid(
       "core-is-pure",
-      "src/pipeline, src/plans and src/config run in the worker and in Node: no HTTP shell, Durable Objects, R2 or queues.",
-      { path: "^src/(pipeline|plans|config)/" },
+      "src/pipeline, src/plans, src/config and src/access run in the worker and in Node: no HTTP shell, Durable Objects, R2 or queues.",
+      { path: "^src/(pipeline|plans|config|access)/" },
       { path: "^src/(http|storage|queue)/" },
     ),
     forbid(
