@@ -86,9 +86,16 @@ const auditStub = (env: SluiceEnv) => env.AUDIT.get(env.AUDIT.idFromName("audit"
 
 /**
  * Runs an action recorded in the audit trail: the record is written first (503 `audit_unavailable` when it cannot
- * be, and the action does not run), then completed with the numbers of the action's answer, or its error.
+ * be, and the action does not run), then completed with the numbers of the action's answer (or what `counts`
+ * picks from it), or its error.
  */
-export async function audited<T extends Record<string, unknown>>(c: Ctx, action: string, filters: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+export async function audited<T extends Record<string, unknown>>(
+  c: Ctx,
+  action: string,
+  filters: Record<string, unknown>,
+  run: () => Promise<T>,
+  counts: (answer: T) => Record<string, number> = countsOf,
+): Promise<T> {
   const start: AuditStart = auditStart(c.get("principal"), action, `${c.req.method} ${c.req.path}`, filters, c.req.header("cf-connecting-ip") ?? "unknown", Date.now());
   const stub = auditStub(c.env);
   let id: number;
@@ -102,7 +109,7 @@ export async function audited<T extends Record<string, unknown>>(c: Ctx, action:
     stub.finish(id, outcome, Date.now()).catch((err: unknown) => console.error(JSON.stringify({ msg: "audit completion failed", id, error: String(err) })));
   try {
     const answer = await run();
-    await finish({ status: "done", counts: countsOf(answer) });
+    await finish({ status: "done", counts: counts(answer) });
     return answer;
   } catch (err) {
     await finish({ status: "failed", error: String((err as Error).message ?? err) });

@@ -19,6 +19,7 @@ import type { ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/arch
 import { ApiError } from "../api-error.ts";
 import type { SluiceEnv } from "./env.ts";
 import { audited, requireAccess, requireSource } from "./access.ts";
+import { countsOf } from "../access/audit.ts";
 
 function time(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;
@@ -116,7 +117,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
 
   app.post(`${base}/replay`, requireAccess("replay"), async (c) => {
     const { body, q } = await actionQuery(c, "replay");
-    const page = await audited(c, `replay ${kind.name}`, body, async () => ({ ...(await replayPage(kind, c.env, pipeline(c.env), q, Date.now())) }));
+    const page = await audited(c, `replay ${kind.name}`, body, async () => ({ ...(await replayPage(kind, c.env, pipeline(c.env), q, Date.now())) }), ({ asOf: _t, ...done }) => countsOf(done));
     return c.json(page);
   });
 

@@ -121,6 +121,9 @@ describe("access: every admin route × every role", () => {
     }
     const purge = records.find((r) => r.target === "POST /admin/quarantine/purge" && r.token === "dev-admin")!;
     expect(purge).toMatchObject({ action: "purge quarantine", status: "done", filters: { ids: ["no-such-entry"] }, counts: { purged: 0 } });
+    const replay = records.find((r) => r.target === "POST /admin/dead-letters/replay" && r.token === "ops")!;
+    expect(replay).toMatchObject({ action: "replay dead-letters", status: "done" });
+    expect(replay.counts).toEqual({ claimed: 0, replayed: 0, kept: 0, failed: 0, events: 0, remaining: 0 });
     const read = records.find((r) => r.target === "GET /admin/destinations/inspect/events" && r.token === "ops")!;
     expect(read).toMatchObject({ action: "read.events destination", status: "done", counts: { count: expect.any(Number) } });
     expect(read.finishedAt).toBeGreaterThanOrEqual(read.at);
