@@ -110,7 +110,7 @@ export function registerArchiveRoutes(app: Hono<{ Bindings: SluiceEnv }>, kind: 
       if (!entry) continue;
       requireSource(c.get("principal"), entry.source);
       const filters = { id, ...c.req.query() };
-      return c.json(await audited(c, `read.events ${kind.name}`, filters, async () => ({ entry, record: await readRecord(c.env.BUCKET, entry.key), events: entry.events })));
+      return c.json(await audited(c, `read.events ${kind.name}`, filters, async () => ({ entry, record: await readRecord(c.env.BUCKET, entry.key) }), () => ({ events: entry.events })));
     }
     throw new ApiError(404, "not_found", `no ${kind.name} entry "${id}"`);
   });

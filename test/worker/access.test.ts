@@ -213,6 +213,15 @@ describe("access: a token scoped to environment dev sees dev data only, in every
     expect(await byIdOnly.text()).not.toContain('"record"');
   });
 
+  it("a read of an entry's event body is recorded with the events it held", async () => {
+    const mine = (await json<ArchiveList>("qa", "GET", "/admin/quarantine?limit=1")).entries[0]!;
+    const shown = await json<{ entry: ArchiveEntry; record: unknown }>("qa", "GET", `/admin/quarantine/${mine.id}`);
+    expect(Object.keys(shown).sort()).toEqual(["entry", "record"]);
+    expect(shown.entry.id).toBe(mine.id);
+    const { records } = await json<{ records: AuditRecord[] }>("admin", "GET", "/admin/audit?token=qa&action=read.events");
+    expect(records[0]).toMatchObject({ action: "read.events quarantine", target: `GET /admin/quarantine/${mine.id}`, filters: { id: mine.id }, status: "done", counts: { events: 1 } });
+  });
+
   it("config: the dev sources and destinations only, no write keys, secrets as their references", async () => {
     const qa = await json<{ revision: { hash: string }; sources: { id: string; write_keys: unknown }[]; destinations: { id: string }[]; access?: unknown }>("qa", "GET", "/admin/config");
     expect(qa.revision.hash).toBe(configHash(config));
