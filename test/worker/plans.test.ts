@@ -54,11 +54,18 @@ const sumPrefix = (c: Counters, prefix: string) => Object.entries(c).reduce((a, 
 async function quarantined(query: string): Promise<Entry[]> {
   return (await adminJson<{ entries: Entry[] }>(`/admin/quarantine?${query}`)).entries;
 }
+/** Entry id → its record's messageId: records never change, so each entry is shown (an audited read) once. */
+const messageIds = new Map<string, string>();
 async function entryFor(messageId: string): Promise<{ entry: Entry; record: QuarantineRecord }> {
+  const show = (id: string) => adminJson<{ entry: Entry; record: QuarantineRecord }>(`/admin/quarantine/${id}?source=strict`);
   return eventually(async () => {
     for (const e of await quarantined("source=strict&limit=1000")) {
-      const shown = await adminJson<{ entry: Entry; record: QuarantineRecord }>(`/admin/quarantine/${e.id}?source=strict`);
-      if (shown.record.event.messageId === messageId && e.status === "stored") return shown;
+      if (e.status !== "stored") continue;
+      const known = messageIds.get(e.id);
+      if (known !== undefined && known !== messageId) continue;
+      const shown = await show(e.id);
+      messageIds.set(e.id, shown.record.event.messageId);
+      if (shown.record.event.messageId === messageId) return shown;
     }
     return undefined;
   });
