@@ -1,6 +1,6 @@
 /**
- * Looking up write keys so that response timing says nothing about them (admin and access tokens: src/access/). They
- * are compared as SHA-256 digests: what a lookup or a comparison takes then depends on the digest of what was sent,
+ * Checking credentials (write keys, the admin token) so that response timing says nothing about them. Both are
+ * compared as SHA-256 digests: what a lookup or a comparison takes then depends on the digest of what was sent,
  * which a caller cannot steer toward a real credential byte by byte, and never on the credentials' lengths.
  */
 import { createHash } from "node:crypto";
@@ -24,4 +24,12 @@ export class CredentialMap<T> {
   get(credential: string): T | undefined {
     return this.byDigest.get(sha256(credential).digest("hex"));
   }
+}
+
+/**
+ * Whether `given` is the credential `expected`, in a time that depends on neither (workerd's
+ * crypto.subtle.timingSafeEqual over their digests, which have one length).
+ */
+export function sameCredential(given: string, expected: string): boolean {
+  return crypto.subtle.timingSafeEqual(sha256(given).digest(), sha256(expected).digest());
 }
