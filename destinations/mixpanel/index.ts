@@ -114,8 +114,8 @@ function contextProperties(event: SluiceEvent): Props {
   ]);
 }
 
-/** An /import record: the event's own properties, then context and identity (which they may not override). */
-function importRecord(event: SluiceEvent, name: string, own: Props, token: string): { event: string; properties: Props } {
+/** An /import record: the event's own properties, then context and identity (which they may not override), then `special` (what an $identify or $create_alias means). */
+function importRecord(event: SluiceEvent, name: string, own: Props, token: string, special: Props = {}): { event: string; properties: Props } {
   const properties: Props = {};
   for (const [k, v] of Object.entries(own)) if (!RESERVED.has(k)) properties[k] = v;
   const userId = str(event.userId);
@@ -128,6 +128,7 @@ function importRecord(event: SluiceEvent, name: string, own: Props, token: strin
       ["$device_id", anonymousId ?? str(obj(obj(event.context).device).id)],
     ]),
     { token, time: eventTime(event), distinct_id: userId ?? anonymousId ?? "", $insert_id: insertId(event.messageId) },
+    special,
   );
   return { event: name, properties };
 }
@@ -151,7 +152,7 @@ function map(event: SluiceEvent, c: Compiled): MixpanelPart {
       const part: MixpanelPart = {};
       const userId = str(event.userId);
       const anonymousId = str(event.anonymousId);
-      if (userId && anonymousId) part.import = importRecord(event, "$identify", { $identified_id: userId, $anon_id: anonymousId }, c.token);
+      if (userId && anonymousId) part.import = importRecord(event, "$identify", {}, c.token, { $identified_id: userId, $anon_id: anonymousId });
       const traits = obj(event.traits);
       const distinctId = userId ?? anonymousId;
       if (distinctId && Object.keys(traits).length > 0) {
@@ -168,7 +169,7 @@ function map(event: SluiceEvent, c: Compiled): MixpanelPart {
       const previousId = str(event.previousId);
       const userId = str(event.userId);
       if (!previousId || !userId) throw new PermanentError("an alias call needs previousId and userId", undefined, "missing_field");
-      return { import: importRecord(event, "$create_alias", { alias: userId, distinct_id: previousId }, c.token) };
+      return { import: importRecord(event, "$create_alias", {}, c.token, { alias: userId, distinct_id: previousId }) };
     }
   }
 }
