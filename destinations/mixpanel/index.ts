@@ -191,7 +191,8 @@ async function send(parts: readonly MixpanelPart[], c: Compiled, ctx: DeliveryCo
     // A final failure outranks a retryable one: retrying would not change it.
     if (!prev || (prev.retryable && !error.retryable)) errors[i] = error;
   };
-  for (const endpoint of ["import", "engage", "groups"] as const) {
+  // The three endpoints are independent: their requests go out side by side.
+  const post = async (endpoint: "import" | "engage" | "groups") => {
     const owners: number[] = [];
     const items: unknown[] = [];
     parts.forEach((p, i) => {
@@ -235,7 +236,8 @@ async function send(parts: readonly MixpanelPart[], c: Compiled, ctx: DeliveryCo
         if (why) for (const i of at) fail(i, new PermanentError(`Mixpanel /${endpoint}: ${why}`, response.status, `${endpoint}_rejected`));
       }
     }
-  }
+  };
+  await Promise.all([post("import"), post("engage"), post("groups")]);
   return parts.map((_, i) => {
     const error = errors[i];
     return error ? { ok: false, error } : { ok: true };

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { destinationKinds } from "../../destinations/index.ts";
 import { DestinationSchema, type BuiltConfig } from "../../src/config/model.ts";
 import type { Problem } from "../../src/config/schema.ts";
@@ -122,8 +122,8 @@ describe.each(vendorKinds.filter((k) => fixtures.has(k.kind)).map((k) => [k.kind
       }
     });
 
-    it("takes `endpoint` or `host` as an http(s) URL or a ${env.NAME} reference, and nothing else", () => {
-      const key = ["endpoint", "host"].find((k) => k in shape);
+    it("takes `endpoint` (or `host`, or a `webhook_url` that is the whole URL) as an http(s) URL or a ${env.NAME} reference, and nothing else", () => {
+      const key = ["endpoint", "host", "webhook_url"].find((k) => k in shape);
       expect(key, "a vendor kind takes `endpoint` (or `host`) overriding the vendor's base URL").toBeDefined();
       const withKey = (v: unknown) => problemsOf({ ...fixture.settings(BASE), [key!]: v });
       expect(withKey("https://eu.proxy.example/collect")).toEqual([]);
@@ -131,6 +131,19 @@ describe.each(vendorKinds.filter((k) => fixtures.has(k.kind)).map((k) => [k.kind
       expect(withKey("${env.VENDOR_ENDPOINT}")).toEqual([]);
       for (const bad of ["ftp://example.com", "example.com", "https://", "https://a b", 42]) expect(withKey(bad), String(bad)).not.toEqual([]);
     });
+  });
+
+  it("compiles its settings once, however many deliveries use them", async () => {
+    if (!vendor.compile) return;
+    const spy = vi.spyOn(vendor, "compile");
+    try {
+      const settings = settingsFor();
+      const { fetch } = recordingFetch();
+      for (let i = 0; i < 3; i++) await definition.deliver([eventOf(supported[0]!, i)], vendorContext(settings, fetch));
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   describe("event types", () => {
