@@ -3,11 +3,13 @@
  * covered here with no change to this file, once its folder has `contract.ts` exporting a `fixture` (VendorFixture,
  * src/delivery/vendor.ts) that says how to read its requests and how its API fails part of a request.
  */
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
 import { destinationKinds } from "../../destinations/index.ts";
 import { DestinationSchema, type BuiltConfig } from "../../src/config/model.ts";
+import { formatConfigError, loadConfigDir } from "../../src/config/load.ts";
 import type { Problem } from "../../src/config/schema.ts";
 import type { DestinationDefinition, EventResult } from "../../src/delivery/destination.ts";
 import { DeliveryError, PermanentError, RetryableError } from "../../src/delivery/errors.ts";
@@ -16,6 +18,7 @@ import { compilePipeline } from "../../src/pipeline/compile.ts";
 import { EVENT_TYPES, type EventType, type SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { routeEvents, type Tally } from "../../src/pipeline/route.ts";
 import { corpusEvents } from "../fixtures/corpus.ts";
+import { tempFolder } from "../support/temp-folder.ts";
 import { checkedSettings, NOW, recordingFetch, vendorContext, type Responder } from "../support/vendor-fetch.ts";
 
 type VendorKind = DestinationDefinition<any> & { vendor: VendorDefinition<any, any, any> };
@@ -28,6 +31,7 @@ for (const kind of vendorKinds) {
 }
 
 const BASE = "https://vendor.test";
+const configDir = tempFolder("contract-config");
 const RECEIVED = new Date(NOW).toISOString();
 
 /** One event of each type, with the fields a Segment library sends. */
@@ -120,6 +124,22 @@ describe.each(vendorKinds.filter((k) => fixtures.has(k.kind)).map((k) => [k.kind
         delete raw[key];
         expect(problemsOf(raw), key).toContainEqual({ path: ["destinations", 0, "settings", key], message: `missing required key "${key}"` });
       }
+    });
+
+    it("`sluice check` names the file, line and path of a misspelt or missing key", () => {
+      const raw = fixture.settings(BASE);
+      const first = Object.keys(raw).find((k) => shape[k] && !("optional" in shape[k]));
+      const { [first!]: _, ...rest } = raw;
+      const settings = { ...rest, [`${first}_typo`]: raw[first!] };
+      const lines = Object.entries(settings).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`);
+      const yaml = ["sources:", "  - { id: web, name: Web, write_keys: [wk_contract_1] }", "destinations:", "  - id: vendor", "    name: Vendor", `    kind: ${kind}`, '    sources: "*"', "    settings:", ...lines, ""].join("\n");
+      writeFileSync(join(configDir, "sluice.yaml"), yaml);
+      const { config, errors } = loadConfigDir(configDir, configDir);
+      expect(config).toBeUndefined();
+      const formatted = errors.map(formatConfigError);
+      // The misspelt key on its own line (the settings start on line 9), the missing one at the settings.
+      expect(formatted).toContain(`sluice.yaml:${9 + lines.length - 1}: destinations[0].settings.${first}_typo: unknown key "${first}_typo" (expected one of: ${Object.keys(shape).join(", ")})`);
+      expect(formatted.some((e) => e.startsWith("sluice.yaml:") && e.includes(`destinations[0].settings.${first}: missing required key "${first}"`))).toBe(true);
     });
 
     it("takes `endpoint` (or `host`, or a `webhook_url` that is the whole URL) as an http(s) URL or a ${env.NAME} reference, and nothing else", () => {
