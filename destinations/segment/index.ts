@@ -19,6 +19,18 @@ interface Compiled {
   auth: string;
 }
 
+/**
+ * The event as it is, but for its own `sentAt`: the receiver corrects `timestamp` for clock skew by
+ * `receivedAt - (sentAt - timestamp)`, and the client's sentAt would move an already corrected timestamp to the
+ * time of forwarding. Without it, the request's `sentAt` (when Sluice sent it) applies, and the timestamp arrives
+ * as Sluice holds it, give or take the clock difference between Sluice and the receiver.
+ */
+function forwarded(event: SluiceEvent): SluiceEvent {
+  if (!("sentAt" in event)) return event;
+  const { sentAt: _, ...rest } = event;
+  return rest as SluiceEvent;
+}
+
 async function send(parts: readonly SluiceEvent[], c: Compiled, ctx: DeliveryContext<SegmentSettings>): Promise<EventResult[]> {
   const response = await postJson(ctx, c.url, { batch: parts, sentAt: new Date(ctx.now()).toISOString() }, { authorization: c.auth });
   const error = responseError(response, ctx);
@@ -34,7 +46,7 @@ export const segment = defineVendorDestination<SegmentSettings, SluiceEvent, Com
   // 500 KB per batch (1 KB kept for the envelope), 32 KB per event; at most as many events as a batch Sluice takes.
   limits: () => ({ maxEvents: LIMITS.maxBatchEvents, maxBytes: LIMITS.maxRequestBytes - 1024, maxEventBytes: LIMITS.maxEventBytes }),
   compile: (cfg) => ({ url: `${baseUrl(cfg.endpoint)}/v1/batch`, auth: basicAuth(cfg.write_key) }),
-  map: (event) => event,
+  map: forwarded,
   send,
   docs: {
     settings: {
@@ -43,8 +55,9 @@ export const segment = defineVendorDestination<SegmentSettings, SluiceEvent, Com
     },
     mapping: [
       { from: "every event", to: "the same event in `batch`", note: "as Sluice holds it after filters: messageId, timestamp, context, integrations unchanged" },
+      { from: "`sentAt`", to: "left out", note: "the request's `sentAt` stands for it, so the receiver's clock-skew correction keeps `timestamp`" },
       { from: "`messageId`", to: "`messageId`", note: "Segment and Sluice dedupe on it" },
-      { from: "—", to: "`sentAt`", note: "when the request is sent" },
+      { from: "—", to: "`sentAt` of the request", note: "when it is sent" },
     ],
     notes: [
       "Segment answers 200 for a batch it takes and 400 for one it cannot read: the whole request is classified by its status.",
