@@ -1,14 +1,20 @@
 /**
  * The static registry of destination kinds. Adding a kind: create destinations/<kind>/index.ts exporting a
- * definition (see src/delivery/destination.ts) and add one line here.
+ * definition (see src/delivery/destination.ts, or src/delivery/vendor.ts for an HTTP API) and add one line here.
  */
 import type { DestinationDefinition } from "../src/delivery/destination.ts";
+import { amplitude } from "./amplitude/index.ts";
 import { datalake } from "./datalake/index.ts";
+import { mixpanel } from "./mixpanel/index.ts";
 import { r2 } from "./r2/index.ts";
+import { segment } from "./segment/index.ts";
 import { webhook } from "./webhook/index.ts";
 
 export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [webhook.kind]: webhook,
   [r2.kind]: r2,
   [datalake.kind]: datalake,
+  [mixpanel.kind]: mixpanel,
+  [amplitude.kind]: amplitude,
+  [segment.kind]: segment,
 };

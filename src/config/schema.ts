@@ -124,12 +124,15 @@ function optional<T>(inner: Schema<T>): Optional<T> {
 interface Defaulted<T> extends Schema<T> {
   readonly optional: true;
   readonly defaulted: true;
+  /** The value used when the key is omitted (generated docs show it). */
+  readonly fallback: T;
 }
 function withDefault<T>(inner: Schema<T>, fallback: T): Defaulted<T> {
   return {
     describe: inner.describe,
     optional: true,
     defaulted: true,
+    fallback,
     check: (v, path, problems) => (v === undefined ? structuredClone(fallback) : inner.check(v, path, problems)),
   };
 }

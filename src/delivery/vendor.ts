@@ -7,7 +7,7 @@
  */
 import type { Schema } from "../config/schema.ts";
 import type { EventType, SluiceEvent } from "../pipeline/normalize.ts";
-import { DeliveryError, PermanentError, RetryableError, unsendable } from "./errors.ts";
+import { DeliveryError, errorForResponse, PermanentError, RetryableError, unsendable } from "./errors.ts";
 import type { DeliveryContext, DestinationDefinition, EventResult } from "./destination.ts";
 
 export interface VendorLimits {
@@ -23,6 +23,8 @@ export interface VendorLimits {
 export interface VendorDocs {
   /** The mapping table: Segment field or event → vendor field or event. */
   mapping: readonly { from: string; to: string; note?: string }[];
+  /** What each setting means, by key (the generated page adds its type, default and whether it is required). */
+  settings?: Readonly<Record<string, string>>;
   /** Further facts operators need (regions, dedup, what a partial failure looks like), one paragraph each. */
   notes?: readonly string[];
 }
@@ -121,4 +123,102 @@ export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S,
       return results;
     },
   };
+}
+
+/** `http(s)://…` or a `${env.NAME}` reference (optionally followed by a path): what every vendor's `endpoint` takes. */
+export const ENDPOINT_PATTERN = /^(https?:\/\/[^\s/?#]+[^\s?#]*|\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}[^\s?#]*)$/;
+
+/** A base URL without its trailing slashes, so kinds append `/path` to it. */
+export function baseUrl(endpoint: string): string {
+  return endpoint.replace(/\/+$/, "");
+}
+
+/** `Basic base64(user:password)`, as Mixpanel and Segment take their secrets. */
+export function basicAuth(user: string, password = ""): string {
+  const bytes = encoder.encode(`${user}:${password}`);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return `Basic ${btoa(binary)}`;
+}
+
+/** What a vendor answered: status, a bounded body and the headers kinds read (Retry-After). */
+export interface VendorResponse {
+  status: number;
+  /** The body's text, at most 64 KB (vendors' partial-failure bodies are small). */
+  body: string;
+  headers: Headers;
+}
+
+/**
+ * POSTs a JSON body; a network error or timeout throws a RetryableError (codes `network`, `timeout`), so `send`
+ * only handles HTTP statuses. The body is read only when a kind needs it (not 2xx, or `readOk`).
+ */
+export async function postJson(
+  ctx: DeliveryContext<unknown>,
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<VendorResponse> {
+  let response: Response;
+  try {
+    response = await ctx.fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "user-agent": "Sluice/0.1", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    throw timedOut
+      ? new RetryableError(`timed out after ${timeoutMs} ms`, undefined, undefined, "timeout")
+      : new RetryableError(`network error: ${err instanceof Error ? err.message : String(err)}`, undefined, undefined, "network");
+  }
+  const text = (await response.text().catch(() => "")).slice(0, 64 * 1024);
+  return { status: response.status, body: text, headers: response.headers };
+}
+
+/** The whole-request error of a response (undefined for 2xx), its body's first 200 characters as the reason. */
+export function responseError(response: VendorResponse, ctx: DeliveryContext<unknown>): DeliveryError | undefined {
+  return errorForResponse(response.status, response.body.slice(0, 200), response.headers.get("retry-after"), ctx.now());
+}
+
+/** Parses a vendor's JSON answer; undefined when it is not a JSON object. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One request a kind made, as a test's fake fetch saw it. */
+export interface CapturedRequest {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * What the destination contract suite (test/unit/destination-contract.test.ts) needs to know of a vendor kind's
+ * API, kept beside the kind as `destinations/<kind>/contract.ts` exporting `fixture`. Test-only: the worker never
+ * imports it.
+ */
+export interface VendorFixture {
+  /** Settings as an operator writes them (every required key set), pointing the kind at `base`, an http URL. */
+  settings(base: string): Record<string, unknown>;
+  /**
+   * The items one request carries, in order: each item's JSON and the `messageId`-derived id it carries (its
+   * dedup key), when it carries one. Each item is one mapped event's share of the request.
+   */
+  items(request: CapturedRequest): { id?: string; item: unknown }[];
+  /**
+   * The vendor's answer that fails, finally, the items at `positions` of `request` and accepts the others (its
+   * partial-failure shape, e.g. Mixpanel's `failed_records`); omitted when the API has no such answer.
+   */
+  partialFailure?(request: CapturedRequest, positions: readonly number[]): { status: number; body: string; headers?: Record<string, string> };
+  /** Corpus events the suite sends (default: all 5,000); for kinds that send one event per request at a paced rate. */
+  corpusEvents?: number;
 }
