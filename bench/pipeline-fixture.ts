@@ -26,6 +26,7 @@ import type { FilterSpec } from "../src/pipeline/filters/index.ts";
 import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
 import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
 import { accept } from "../src/ingest/accept.ts";
+import { EdgeCounts } from "../src/ingest/counts.ts";
 import type { IngestGuards, IngestStats } from "../src/ingest/ports.ts";
 import { enqueue, parseDeliveryMessage, utf8Length } from "../src/queue/messages.ts";
 import type { QuarantineHold, RouterPorts } from "../src/router/ports.ts";
@@ -208,13 +209,12 @@ export class BenchIngest {
     throw new Error("bench: telemetry is never flushed");
   });
   private readonly usage = new UsageRecorder();
-  /** Counters as the worker keeps them per isolate; never flushed. */
-  private readonly stats: IngestStats = { count: (scope, metric, n) => this.telemetry.count(scope, metric, n), flushSoon: () => {} };
+  /** The request path's counters as the worker keeps them (they ride in the ingest messages); never flushed. */
+  private readonly stats: IngestStats = new EdgeCounts({ count: (scope, metric, n) => this.telemetry.count(scope, metric, n), flush: async () => {} });
   /** What SourceGuards does in the isolate, without its Durable Object calls (used with `full`). */
   private readonly guards: IngestGuards = {
     admit: async () => ({ admitted: true, taken: 0 }),
     refund: () => {},
-    accepted: (source, events, day) => this.usage.observe(source, events, day),
   };
   /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
   private readonly fallbackPlan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
@@ -302,7 +302,8 @@ export class BenchIngest {
       quarantine: NO_QUARANTINE,
       deliver: async (_dest, messages) => void (await Promise.all(messages.map(({ v: _, events, ...header }) => enqueue(queue, header, events)))),
       deadLetters: queue,
-      stats: this.stats,
+      stats: this.telemetry,
+      ...(this.full ? { users: (source, events, day) => this.usage.observe(source, events, day) } : {}),
     };
   }
 
