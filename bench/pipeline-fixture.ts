@@ -292,6 +292,62 @@ export class BenchIngest {
     return { ...outcome, sent };
   }
 
+  /** The ingest message bodies `accept()` writes for the request (untimed set-up of the router contenders). */
+  async ingestBodies(req: BenchRequest): Promise<string[]> {
+    const bodies: string[] = [];
+    const reply = await accept(
+      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
+      {
+        pipeline: () => this.pipeline,
+        stats: this.stats,
+        ingest: { sendBatch: async (messages) => void bodies.push(...messages.map((m) => m.body as string)) },
+        clock: () => new Date(),
+        newMessageId: randomUUID,
+        waitUntil: () => {},
+      },
+    );
+    if (reply.status !== 200) throw new Error(`bench: accept() answered ${reply.status} ${JSON.stringify(reply.body)}`);
+    return bodies;
+  }
+
+  /**
+   * The router itself, `route()` (src/router/route.ts) as production calls it, on one queue batch of ingest message
+   * bodies: parse, dedup (no duplicates: the claim's I/O is not CPU), plan, filters, fan-out; each destination's
+   * messages are handed to `deliver`, which by default serializes their events once (JSON.stringify of the
+   * events: the body any delivery writes). Returns the bytes serialized.
+   */
+  async routeBatch(bodies: readonly string[], deliver?: (dest: string, events: readonly SluiceEvent[]) => void): Promise<number> {
+    let bytes = 0;
+    let failed: unknown;
+    const settle = {
+      ack() {},
+      retry() {
+        failed ??= new Error("bench: the router retried a message");
+      },
+    };
+    const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
+    const timestamp = new Date();
+    await route(
+      { messages: bodies.map((body, i) => ({ id: String(i), timestamp, attempts: 1, body, ...settle }) as Message<unknown>) },
+      {
+        pipeline: this.pipeline,
+        dedup: async (_source, events) => ({ ...none, fresh: events }),
+        newToken: () => "bench",
+        quarantine: NO_QUARANTINE,
+        deliver: async (dest, messages) => {
+          for (const m of messages) {
+            if (deliver) deliver(dest, m.events);
+            else bytes += JSON.stringify(m.events).length;
+          }
+        },
+        deadLetters: { sendBatch: async () => void (failed ??= new Error("bench: the router dead-lettered events")) },
+        stats: this.telemetry,
+      },
+    );
+    if (failed) throw failed;
+    return bytes;
+  }
+
   /** The router's ports: deliveries enqueued to `queue` (counted), dedup as the guards' claim planning (`full`). */
   private routerPorts(queue: { sendBatch(messages: MessageSendRequest[]): Promise<void> }): RouterPorts {
     const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
