@@ -264,7 +264,8 @@ export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined
 export function parseIngestMessage(body: unknown): IngestMessage | undefined {
   const m = bodyValue(body) as Partial<IngestMessage> | null | undefined;
   if (!m || typeof m !== "object" || m.v !== 1 || m.kind !== "ingest" || typeof m.source !== "string" || typeof m.t0 !== "number" || !Array.isArray(m.events)) return undefined;
-  if (m.counts !== undefined && (typeof m.counts !== "object" || m.counts === null || Object.values(m.counts).some((n) => typeof n !== "number"))) return undefined;
+  // Counts that are not numbers are left out (the events still go on): they are telemetry, not data.
+  if (m.counts !== undefined && (typeof m.counts !== "object" || m.counts === null || Object.values(m.counts).some((n) => typeof n !== "number"))) delete m.counts;
   return m as IngestMessage;
 }
 

@@ -235,6 +235,13 @@ describe("route(): what the request path counted, and the users", () => {
     expect(w.users).toHaveLength(1);
   });
 
+  it("routes the events of a message whose counts are not numbers, and leaves those counts out", async () => {
+    const w = world();
+    expect(await w.run(message("a", "web", [{ messageId: "b1" }], 1, { accepted: "many" as unknown as number }))).toEqual(["ack"]);
+    expect(w.received.good).toEqual(["b1"]);
+    expect(w.tally.counts["source:web accepted"]).toBeUndefined();
+  });
+
   it("keeps the counts of a source no longer configured (its events go to the dead letters)", async () => {
     const w = world();
     expect(await w.run(message("a", "gone", [{ messageId: "g1" }], 1, { requests: 1, accepted: 1 }))).toEqual(["ack"]);
