@@ -13,8 +13,8 @@
  *    on what it queued, both with in-memory ports: write key → JSON.parse of the body → normalizeRequest → ingest
  *    message → tracking plan, source filters, integrations, destination filters → one delivery message per
  *    destination (the router's deliver port enqueues them, as a quarantine replay does, instead of calling the
- *    adapters). With `full`, also what the guards do per event in the isolates (the lease; in the router, dedup
- *    claim planning and the usage sketch).
+ *    adapters). With `full`, also a rate-limit admit (always admitted) and what the router does per event beyond
+ *    routing (dedup claim planning, the usage sketch).
  *    Its other methods time stages of that path on their own.
  */
 import { randomUUID } from "node:crypto";
@@ -253,8 +253,8 @@ export class BenchIngest {
   /**
    * The worker's request path itself: `accept()` (src/ingest/accept.ts) with in-memory ports. The queues count
    * what sendBatch is given; counters ride in the ingest messages and the router adds them to the real Telemetry
-   * (flushing is I/O: not here). With `full`, the guards do what SourceGuards does without a Durable Object call
-   * (the lease on the request path; dedup claim planning and the usage sketch in the router).
+   * (flushing is I/O: not here). With `full`, a rate-limit admit (always admitted), and the router's dedup claim
+   * planning and usage sketch, as in production without their Durable Object calls.
    */
   async run(req: BenchRequest): Promise<IngestOutcome> {
     const sent: string[] = [];

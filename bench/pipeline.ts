@@ -17,8 +17,8 @@
  *                        messages accept() wrote (queue batches of 5 × 100 events, and of 100 single-event messages),
  *                        each destination's events serialized once; vs its per-copy floor: parse the message bodies +
  *                        one JSON.stringify per event per destination that receives it.
- *  - ingest d10 r100/r1: the headline plus what the guards add per event in the isolates (the lease; in the
- *                        router, dedup claim planning: a 64-bit hash per messageId, and the usage HyperLogLog), for 100-event batches and
+ *  - ingest d10 r100/r1: the headline plus what the router adds per event beyond routing (dedup claim planning:
+ *                        a 64-bit hash per messageId; the usage HyperLogLog), for 100-event batches and
  *                        for single-event requests (`/v1/track` bodies): the CPU the "cost" suite prices.
  *
  * Units: ns per event (accepted events = corpus events; the corpus has no invalid events). Per-destination cost
