@@ -3,7 +3,7 @@
  * which must not leak into other suites): the real HTTP app (src/http/app.ts createApp, with the real SourceGuards
  * and Telemetry) serves a stream of requests on one isolate, and the real router (src/router/route.ts route, with
  * the real dedup claims and the consumer's deliverFirst) then routes and delivers what was queued on the ingest
- * queue, in batches of max_batch_size (100), flushing its telemetry after each batch as src/index.ts does. Every binding is an in-memory fake that counts the
+ * queue, in batches of max_batch_size (100), flushing its telemetry and user sketches after each batch as src/index.ts does. Every binding is an in-memory fake that counts the
  * billable operations: Durable Object calls (by method) and the SQLite rows each writes, Queue messages and bytes.
  *
  * Usage: tsx bench/cost-sim.ts '<json scenario list>' — prints one JSON line with a result per scenario.
@@ -201,12 +201,13 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
     events += size;
     accepted += json.accepted ?? 0;
   }
-  await advanceTo(now + 5_000); // the last coalesced flushes (telemetry, usage)
+  await advanceTo(now + 15_000); // a spill of counts no message carried (none here: every request is accepted)
   await Promise.all(pending);
 
   // The router, in a separate isolate: batches of 100 messages (max_batch_size), telemetry flushed per batch.
   c.state.phase = "router";
   const consumerTelemetry = new Telemetry(() => env.STATS as never);
+  const routerGuards = new SourceGuards();
   const consumer = { invocations: 0, deliveryCalls: 0, acked: 0, retried: 0 };
   const fakeFetch = (async () => {
     consumer.deliveryCalls++;
@@ -252,8 +253,9 @@ async function simulate(s: Scenario, lines: string[]): Promise<SimResult> {
       deliver: (dest, msgs) => deliverFirst(dest, msgs, deps),
       deadLetters: counting,
       stats: consumerTelemetry,
+      users: (source, events, day) => routerGuards.users(source, events, day),
     });
-    await consumerTelemetry.flush();
+    await Promise.all([consumerTelemetry.flush(), routerGuards.flushUsers(env)]);
   }
   return { ...s, requests: total, events, accepted, doCalls: c.doCalls, doRowsWritten: c.doRowsWritten, queue, consumer };
 }

@@ -13,7 +13,8 @@
  *    on what it queued, both with in-memory ports: write key → JSON.parse of the body → normalizeRequest → ingest
  *    message → tracking plan, source filters, integrations, destination filters → one delivery message per
  *    destination (the router's deliver port enqueues them, as a quarantine replay does, instead of calling the
- *    adapters). With `full`, also what the guards do per event in the isolate (dedup claim planning, usage sketch).
+ *    adapters). With `full`, also a rate-limit admit (always admitted) and what the router does per event beyond
+ *    routing (dedup claim planning, the usage sketch).
  *    Its other methods time stages of that path on their own.
  */
 import { randomUUID } from "node:crypto";
@@ -26,6 +27,7 @@ import type { FilterSpec } from "../src/pipeline/filters/index.ts";
 import { normalizeRequest, type EventType, type NormalizeResult, type SluiceEvent } from "../src/pipeline/normalize.ts";
 import { compilePlan, enforcePlan, type CompiledPlan, type PlanRule } from "../src/plans/index.ts";
 import { accept } from "../src/ingest/accept.ts";
+import { EdgeCounts } from "../src/ingest/counts.ts";
 import type { IngestGuards, IngestStats } from "../src/ingest/ports.ts";
 import { enqueue, parseDeliveryMessage, utf8Length } from "../src/queue/messages.ts";
 import type { QuarantineHold, RouterPorts } from "../src/router/ports.ts";
@@ -208,13 +210,12 @@ export class BenchIngest {
     throw new Error("bench: telemetry is never flushed");
   });
   private readonly usage = new UsageRecorder();
-  /** Counters as the worker keeps them per isolate; never flushed. */
-  private readonly stats: IngestStats = { count: (scope, metric, n) => this.telemetry.count(scope, metric, n), flushSoon: () => {} };
+  /** The request path's counters as the worker keeps them (they ride in the ingest messages); never flushed. */
+  private readonly stats: IngestStats = new EdgeCounts({ count: (scope, metric, n) => this.telemetry.count(scope, metric, n), flush: async () => {} });
   /** What SourceGuards does in the isolate, without its Durable Object calls (used with `full`). */
   private readonly guards: IngestGuards = {
     admit: async () => ({ admitted: true, taken: 0 }),
     refund: () => {},
-    accepted: (source, events, day) => this.usage.observe(source, events, day),
   };
   /** Set when this version of routeNormalized does not apply the tracking plan itself (then we do, before it). */
   private readonly fallbackPlan: { plan: CompiledPlan; enforcement: SourceConfig["enforcement"] } | undefined;
@@ -251,9 +252,9 @@ export class BenchIngest {
 
   /**
    * The worker's request path itself: `accept()` (src/ingest/accept.ts) with in-memory ports. The queues count
-   * what sendBatch is given; counters aggregate in the real Telemetry (flushing is I/O: not here). With `full`, the
-   * guards do in the isolate what SourceGuards does there without a Durable Object call (dedup claim planning,
-   * usage sketch).
+   * what sendBatch is given; counters ride in the ingest messages and the router adds them to the real Telemetry
+   * (flushing is I/O: not here). With `full`, a rate-limit admit (always admitted), and the router's dedup claim
+   * planning and usage sketch, as in production without their Durable Object calls.
    */
   async run(req: BenchRequest): Promise<IngestOutcome> {
     const sent: string[] = [];
@@ -292,6 +293,62 @@ export class BenchIngest {
     return { ...outcome, sent };
   }
 
+  /** The ingest message bodies `accept()` writes for the request (untimed set-up of the router contenders). */
+  async ingestBodies(req: BenchRequest): Promise<string[]> {
+    const bodies: string[] = [];
+    const reply = await accept(
+      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
+      {
+        pipeline: () => this.pipeline,
+        stats: this.stats,
+        ingest: { sendBatch: async (messages) => void bodies.push(...messages.map((m) => m.body as string)) },
+        clock: () => new Date(),
+        newMessageId: randomUUID,
+        waitUntil: () => {},
+      },
+    );
+    if (reply.status !== 200) throw new Error(`bench: accept() answered ${reply.status} ${JSON.stringify(reply.body)}`);
+    return bodies;
+  }
+
+  /**
+   * The router itself, `route()` (src/router/route.ts) as production calls it, on one queue batch of ingest message
+   * bodies: parse, dedup (no duplicates: the claim's I/O is not CPU), plan, filters, fan-out; each destination's
+   * messages are handed to `deliver`, which by default serializes their events once (JSON.stringify of the
+   * events: the body any delivery writes). Returns the bytes serialized.
+   */
+  async routeBatch(bodies: readonly string[], deliver?: (dest: string, events: readonly SluiceEvent[]) => void): Promise<number> {
+    let bytes = 0;
+    let failed: unknown;
+    const settle = {
+      ack() {},
+      retry() {
+        failed ??= new Error("bench: the router retried a message");
+      },
+    };
+    const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
+    const timestamp = new Date();
+    await route(
+      { messages: bodies.map((body, i) => ({ id: String(i), timestamp, attempts: 1, body, ...settle }) as Message<unknown>) },
+      {
+        pipeline: this.pipeline,
+        dedup: async (_source, events) => ({ ...none, fresh: events }),
+        newToken: () => "bench",
+        quarantine: NO_QUARANTINE,
+        deliver: async (dest, messages) => {
+          for (const m of messages) {
+            if (deliver) deliver(dest, m.events);
+            else bytes += JSON.stringify(m.events).length;
+          }
+        },
+        deadLetters: { sendBatch: async () => void (failed ??= new Error("bench: the router dead-lettered events")) },
+        stats: this.telemetry,
+      },
+    );
+    if (failed) throw failed;
+    return bytes;
+  }
+
   /** The router's ports: deliveries enqueued to `queue` (counted), dedup as the guards' claim planning (`full`). */
   private routerPorts(queue: { sendBatch(messages: MessageSendRequest[]): Promise<void> }): RouterPorts {
     const none = { duplicates: 0, inFlight: new Set<string>(), retryAfterSeconds: 0, release: async () => {}, commit: async () => {} };
@@ -302,7 +359,8 @@ export class BenchIngest {
       quarantine: NO_QUARANTINE,
       deliver: async (_dest, messages) => void (await Promise.all(messages.map(({ v: _, events, ...header }) => enqueue(queue, header, events)))),
       deadLetters: queue,
-      stats: this.stats,
+      stats: this.telemetry,
+      ...(this.full ? { users: (source, events, day) => this.usage.observe(source, events, day) } : {}),
     };
   }
 

@@ -13,8 +13,12 @@
  *  - pipeline dN rM:     N destinations (1, 10, 50), requests of M events (10, 100). d10 r100 is the headline.
  *  - stage 1 / stage 2:  d10 r100 cut short — parse+normalize+plan; then + routing with filters (no
  *                        serialization) — so the table says where the time goes.
- *  - ingest d10 r100/r1: the headline plus what the request guards add per event in the isolate (dedup claim
- *                        planning: a 64-bit hash per messageId; the usage HyperLogLog), for 100-event batches and
+ *  - router d10:        the router itself, route() (src/router/route.ts) as production calls it, on the ingest
+ *                        messages accept() wrote (queue batches of 5 × 100 events, and of 100 single-event messages),
+ *                        each destination's events serialized once; vs its per-copy floor: parse the message bodies +
+ *                        one JSON.stringify per event per destination that receives it.
+ *  - ingest d10 r100/r1: the headline plus what the router adds per event beyond routing (dedup claim planning:
+ *                        a 64-bit hash per messageId; the usage HyperLogLog), for 100-event batches and
  *                        for single-event requests (`/v1/track` bodies): the CPU the "cost" suite prices.
  *
  * Units: ns per event (accepted events = corpus events; the corpus has no invalid events). Per-destination cost
@@ -58,6 +62,36 @@ export function requestContender(name: string, requests: BenchRequest[], run: (r
       }
     },
   };
+}
+
+/** One queue batch of ingest message bodies for the router, and how many events it carries. */
+interface RouterBatch {
+  bodies: string[];
+  events: number;
+}
+
+/** The ingest messages accept() writes for `requests`, cut into queue batches of ≤ `maxMessages` and ~500 events. */
+async function routerBatches(engine: BenchIngest, requests: BenchRequest[], maxMessages: number): Promise<RouterBatch[]> {
+  const batches: RouterBatch[] = [];
+  let current: RouterBatch = { bodies: [], events: 0 };
+  for (const req of requests) {
+    for (const body of await engine.ingestBodies(req)) {
+      current.bodies.push(body);
+      current.events += (JSON.parse(body) as { events: unknown[] }).events.length;
+      if (current.bodies.length >= maxMessages || current.events >= 500) {
+        batches.push(current);
+        current = { bodies: [], events: 0 };
+      }
+    }
+  }
+  if (current.bodies.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Times `run` over the router batches, one batch per timed run. */
+function batchContender(name: string, batches: RouterBatch[], run: (batch: RouterBatch) => number | Promise<number>): Contender<RouterBatch> {
+  let next = 0;
+  return { name, unit: "event", prepare: () => batches[next++ % batches.length]!, opsPerRun: (b) => b.events, batchMultiple: batches.length, run };
 }
 
 /** Divides a measurement by `k` (e.g. ns per event → ns per event per destination), keeping its rounds. */
@@ -136,7 +170,38 @@ export const pipelineSuite: Suite = {
     const ingestBatch = requestContender("ingest d10 r100 (+dedup plan, usage)", r100, async (req) => (await full.run(req)).bytes);
     const ingestSingle = requestContender("ingest d10 r1 (+dedup plan, usage)", r1, async (req) => (await full.run(req)).bytes);
 
-    const contenders = [floor, deliveryFloor, designFloor, ...pipelines, front, frontNoCheck, route, ingestBatch, ingestSingle];
+    // The router, route() as production calls it, on the ingest messages accept() wrote (batches of 5 messages of 100
+    // events, and of 100 single-event messages: the queue's max_batch_size), vs its per-copy floor: parse those
+    // message bodies + one JSON.stringify per event per destination that receives it (the serialization any
+    // delivery pays). Copies are counted untimed, from the router's own fan-out.
+    const routerSets = { r100: await routerBatches(d10, r100, 100), r1: await routerBatches(d10, r1, 100) };
+    // Copies per event of each message body, from a run of the router over the batch (ids are unique within one).
+    const copiesOf = new Map<string, number[]>();
+    for (const batch of [...routerSets.r100, ...routerSets.r1]) {
+      const copiesById = new Map<string, number>();
+      await d10.routeBatch(batch.bodies, (_dest, events) => {
+        for (const e of events) copiesById.set(e.messageId, (copiesById.get(e.messageId) ?? 0) + 1);
+      });
+      for (const body of batch.bodies) copiesOf.set(body, (JSON.parse(body) as { events: SluiceEvent[] }).events.map((e) => copiesById.get(e.messageId) ?? 0));
+    }
+    let routerCopies = 0;
+    for (const batch of routerSets.r100) for (const body of batch.bodies) for (const k of copiesOf.get(body)!) routerCopies += k;
+    const routerFloor = (name: string, batches: RouterBatch[]) =>
+      batchContender(name, batches, (batch) => {
+        let sum = 0;
+        for (const body of batch.bodies) {
+          const events = (JSON.parse(body) as { events: SluiceEvent[] }).events;
+          const k = copiesOf.get(body)!;
+          for (let i = 0; i < events.length; i++) for (let c = 0; c < k[i]!; c++) sum += JSON.stringify(events[i]).length;
+        }
+        return sum;
+      });
+    const routerR100 = batchContender("router d10 (route(), 100-event messages)", routerSets.r100, (batch) => d10.routeBatch(batch.bodies));
+    const routerR1 = batchContender("router d10 (route(), single-event messages)", routerSets.r1, (batch) => d10.routeBatch(batch.bodies));
+    const routerFloorR100 = routerFloor("router per-copy floor (100-event messages)", routerSets.r100);
+    const routerFloorR1 = routerFloor("router per-copy floor (single-event messages)", routerSets.r1);
+
+    const contenders = [floor, deliveryFloor, designFloor, ...pipelines, front, frontNoCheck, route, ingestBatch, ingestSingle, routerR100, routerFloorR100, routerR1, routerFloorR1];
     const result = await measure(contenders);
     const m = (name: string) => result.measurements.find((x) => x.name === name)!;
     const mFloor = m("parse+stringify");
@@ -174,6 +239,14 @@ export const pipelineSuite: Suite = {
       }),
       ratio("pipeline", "10-event / 100-event requests, d10", p(10, 10), p(10, 100), { note: "per-request overhead (headers, message envelopes), per event" }),
       ratio("pipeline", "10-event / 100-event requests, d50", p(50, 10), p(50, 100)),
+      ratio("pipeline", "router d10 / its per-copy floor", m(routerR100.name), m(routerFloorR100.name), {
+        target: { op: "<=", value: 1.5 },
+        note: "route() on 5 ingest messages of 100 events per batch vs parse + one stringify per event per receiving destination",
+      }),
+      ratio("pipeline", "router d10 / its per-copy floor, single-event messages", m(routerR1.name), m(routerFloorR1.name), {
+        target: { op: "<=", value: 1.5 },
+        note: "route() on queue batches of 100 one-event messages (single-event clients)",
+      }),
       ratio("pipeline", "ingest r100 (+guards) / floor", m(ingestBatch.name), mFloor, { note: "what the cost model prices for batched clients" }),
       ratio("pipeline", "ingest r1 / ingest r100, per event", m(ingestSingle.name), m(ingestBatch.name), { note: "single-event requests (/v1/track) vs batches of 100" }),
     ];
@@ -187,6 +260,7 @@ export const pipelineSuite: Suite = {
       `pipeline: ${lines.length} events as ${r100.length} requests of 100 (and ${r10.length} of 10, ${r1.length} of 1); plan stage: ${d10.planStage}.`,
       `  d10 r100 shape: ${shape.deliveries} deliveries for ${shape.events} events (${(shape.deliveries / shape.events).toFixed(2)} destinations per event after filters), ${(distinctCopies / shape.events).toFixed(2)} distinct copies per event (${(distinctJson / shape.events).toFixed(2)} distinct JSON texts),` +
         ` ${shape.messages} queue messages of ${(shape.bytes / shape.messages / 1024).toFixed(1)} KB on average (${(shape.messages / shape.events).toFixed(3)} per event).`,
+      `  router: ${routerSets.r100.length} batches of 100-event messages, ${routerSets.r1.length} of single-event messages; ${(routerCopies / lines.length).toFixed(2)} destination copies per event (the floor's stringifies).`,
     );
     for (const r of [100, 10]) {
       const c1 = p(1, r).nsPerOp;

@@ -271,8 +271,8 @@ export const ratelimitSuite: Suite = {
         ` Durable Object round trip ${RTT_MS} ms, real lease code and bucket maths.`,
       `  ${ISOLATE_SHARES.length} isolates with ${ISOLATE_SHARES.map((s) => `${s * 100}%`).join("/")} of the traffic:`,
       ...renderTable(header, rows(main), align).split("\n").map((l) => `  ${l}`),
-      `  16 isolates, even shares (diagnostic: 50–94 events/s per isolate; each renews about once a second, so calls per`,
-      `  1,000 events ≈ 1,000 × isolates ÷ events/s, above 10 whenever isolates see < 100 events/s each):`,
+      `  16 isolates, even shares (diagnostic: 50–94 events/s per isolate; a lease holds up to 30 s of an isolate's traffic`,
+      `  but at most a quarter of burst, 250 events here, so each renews every 3–5 s):`,
       ...renderTable(header, rows(extra), align).split("\n").map((l) => `  ${l}`),
       `  isolate-side costs: ${timed.measurements.map((m) => `${m.name} ${m.nsPerOp.toFixed(0)} ns/${m.unit}`).join(", ")}`,
     ];

@@ -41,7 +41,9 @@ const breakers = new Breakers();
 const claims = new DedupClaims({ onError: (what, err) => console.error(JSON.stringify({ msg: `${what} failed`, error: String(err) })) });
 const dedupShards = (env: SluiceEnv): DedupShards => (sourceId, shard) => env.DEDUP.get(env.DEDUP.idFromName(`${sourceId}:${shard}`));
 
-const app = createApp({ pipeline, kinds: destinationKinds, telemetry, guards: new SourceGuards() });
+/** Rate-limit leases (request path) and user sketches (router), per isolate. */
+const guards = new SourceGuards();
+const app = createApp({ pipeline, kinds: destinationKinds, telemetry, guards });
 
 /** The delivery consumer's dependencies; the router makes its first attempts with them (inRetryQueue false). */
 function consumerDeps(env: SluiceEnv, inRetryQueue: boolean, storeDeadLetter: (d: DeadLetter) => Promise<unknown>): ConsumerDeps {
@@ -84,7 +86,9 @@ export default {
           deliver: (dest, messages) => deliverFirst(dest, messages, deliveries),
           deadLetters: env.DEAD_LETTERS,
           stats: telemetry,
+          users: (source, events, day) => guards.users(source, events, day),
         });
+        ctx.waitUntil(guards.flushUsers(env));
       } else {
         // Deliveries queued by the previous release, dead-letter replays, quarantine replays; and the retries.
         await consumeDeliveries(batch, consumerDeps(env, batch.queue.startsWith("sluice-retries"), store));

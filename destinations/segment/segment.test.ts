@@ -1,4 +1,5 @@
 /** Segment's /v1/batch as its HTTP Tracking API documents it, and a Sluice receiving what Sluice forwards. */
+import { EdgeCounts } from "../../src/ingest/counts.ts";
 import { describe, expect, it } from "vitest";
 import type { BuiltConfig } from "../../src/config/model.ts";
 import { accept } from "../../src/ingest/accept.ts";
@@ -43,7 +44,7 @@ describe("segment", () => {
     const queued: SluiceEvent[] = [];
     const ports: IngestPorts = {
       pipeline: () => pipeline,
-      stats: { count: () => {}, flushSoon: () => {} },
+      stats: new EdgeCounts({ count: () => {}, flush: async () => {} }),
       ingest: { sendBatch: async (messages) => void messages.forEach((m) => queued.push(...parseIngestMessage(m.body)!.events)) },
       clock: () => new Date(NOW),
       newMessageId: () => "generated",

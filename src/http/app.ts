@@ -7,6 +7,7 @@ import { cors } from "hono/cors";
 import { r2KeyPrefix } from "../../destinations/r2/index.ts";
 import type { DestinationDefinition } from "../delivery/destination.ts";
 import { accept, TRACKING_ROUTES } from "../ingest/accept.ts";
+import { EdgeCounts } from "../ingest/counts.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { planScope } from "../pipeline/plan-stage.ts";
 import type { Telemetry } from "../telemetry.ts";
@@ -34,12 +35,16 @@ export interface AppDeps {
   kinds: Record<string, DestinationDefinition<any>>;
   telemetry: Telemetry;
   newMessageId?: () => string;
-  /** Per-source rate limits and usage (src/limits, src/usage); without it, none of them. */
+  /** Per-source rate limits (src/limits); without it, none. */
   guards?: Pick<SourceGuards, "bind">;
+  /** How long counts of requests no ingest message carried wait before they are written (src/ingest/counts.ts). */
+  countsSpillMs?: number;
 }
 
 export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   const app = new Hono<{ Bindings: SluiceEnv }>();
+  // The request path's counters ride to the router in the ingest messages; only leftovers reach the telemetry.
+  const edgeCounts = new EdgeCounts(deps.telemetry, deps.countsSpillMs);
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
@@ -69,9 +74,9 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
       { route: c.req.param("route") ?? "", path: c.req.path, authorization: c.req.header("authorization") ?? null, readBody: () => readJsonBody(c.req.raw) },
       {
         pipeline: () => deps.pipeline(c.env),
-        stats: deps.telemetry,
+        stats: edgeCounts,
         ingest: c.env.INGEST,
-        guards: deps.guards?.bind(c.env, waitUntil),
+        guards: deps.guards?.bind(c.env),
         clock: () => new Date(),
         newMessageId: deps.newMessageId ?? (() => crypto.randomUUID()),
         waitUntil,

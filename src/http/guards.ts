@@ -1,14 +1,14 @@
 /**
- * What the Tracking API handler asks of a source beyond the pipeline: may this request in (rate limit), and who
- * sent its events (usage). One instance per isolate holds the leases and the user sketches; the Durable Objects
- * are reached through the request's env. (Dedup runs behind the queue: src/router/.)
+ * What Sluice asks of a source beyond the pipeline: may this request in (rate limit, on the request path), and who
+ * sent its events (usage, counted by the router from settled ingest messages). One instance per isolate holds the
+ * leases and the user sketches; the Durable Objects are reached through the env of the request or queue batch.
  */
 import type { SourceConfig } from "../config/model.ts";
 import type { Admission } from "../limits/lease.ts";
 import { RateLimiter, type LeaseStub } from "../limits/rate-limiter.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { UsageRecorder, type UsersStub } from "../usage/recorder.ts";
-import type { IngestGuards, WaitUntil } from "../ingest/ports.ts";
+import type { IngestGuards } from "../ingest/ports.ts";
 
 type Bindings = Pick<Env, "SOURCES">;
 
@@ -32,18 +32,21 @@ export class SourceGuards {
     this.limiter.refund(source.id, admission);
   }
 
-  /** These guards as the request path's port, bound to one request's env and waitUntil. */
-  bind(env: Bindings, waitUntil: WaitUntil): IngestGuards {
+  /** These guards as the request path's port, bound to one request's env. */
+  bind(env: Bindings): IngestGuards {
     return {
       admit: (source, events) => this.admit(env, source, events),
       refund: (source, admission) => this.refund(source, admission),
-      accepted: (source, events, day) => this.accepted(env, source, events, day, waitUntil),
     };
   }
 
-  /** After the events are queued: count the users (flushed within about a second). */
-  accepted(env: Bindings, source: SourceConfig, events: readonly SluiceEvent[], day: string, waitUntil: WaitUntil): void {
+  /** The router's port: the users of a settled message's events, received on `day`. */
+  users(source: SourceConfig, events: readonly SluiceEvent[], day: string): void {
     this.usage.observe(source, events, day);
-    this.usage.flushSoon(usersStub(env), waitUntil);
+  }
+
+  /** After a router batch: merges the sketches it changed into the sources' SourceObjects (one call per source and day). */
+  flushUsers(env: Bindings): Promise<void> {
+    return this.usage.flush(usersStub(env));
   }
 }

@@ -3,7 +3,8 @@
  * The HTTP shell (src/http/app.ts) calls it with the Worker's bindings; tests and benchmarks with in-memory fakes.
  * Steps, in order: route → write key (a header key before the body is read, so a bad key costs nothing) → body →
  * batch size → rate limit → normalize → one durable write (the events on the ingest queue, ≤ 128 KB a message) →
- * 200. Dedup, the tracking plan, the quarantine and the fan-out run behind the queue, in the router (src/router/).
+ * 200. Dedup, the tracking plan, the quarantine and the fan-out run behind the queue, in the router (src/router/),
+ * which also writes what this path counts (./counts.ts: the counts ride in the ingest message) and the source's users.
  */
 import { ApiError } from "../api-error.ts";
 import type { Admission } from "../limits/lease.ts";
@@ -66,17 +67,18 @@ async function ingestAdmitted(source: CompiledSource, routeType: EventType | "ba
   if (normalized.accepted.length > 0) ports.stats.count(scope, "accepted", normalized.accepted.length);
   for (const r of normalized.rejected) ports.stats.count(scope, `rejected.${r.code}`);
   if (normalized.accepted.length === 0) {
-    ports.stats.flushSoon(ports.waitUntil);
+    ports.stats.spillSoon(ports.waitUntil);
     throw nothingUsable(normalized.rejected, routeType === "batch");
   }
+  // The source's counts (this request's and any earlier ones no message took yet) ride in the first message.
+  const counts = ports.stats.take(scope);
   try {
-    // The one durable write: dedup, the tracking plan and the fan-out run behind the queue (src/router/).
-    await enqueue(ports.ingest, { kind: "ingest", source: source.config.id, t0: receivedAt.getTime() }, normalized.accepted, { targetBytes: INGEST_TARGET_BYTES });
+    // The one durable write: dedup, the tracking plan, the fan-out, stats and users run behind the queue (src/router/).
+    await enqueue(ports.ingest, { kind: "ingest", source: source.config.id, t0: receivedAt.getTime() }, normalized.accepted, { targetBytes: INGEST_TARGET_BYTES, ...(counts ? { first: { counts } } : {}) });
   } catch (err) {
+    ports.stats.restore(scope, counts);
     throw notQueued(err, source, normalized.accepted.length, ports);
   }
-  ports.guards?.accepted(source.config, normalized.accepted, receivedAt.toISOString().slice(0, 10));
-  ports.stats.flushSoon(ports.waitUntil);
   return { success: true, accepted: normalized.accepted.length, ...(normalized.rejected.length > 0 ? { rejected: normalized.rejected } : {}) };
 }
 
@@ -143,7 +145,7 @@ async function admit(source: CompiledSource, events: number, ports: IngestPorts)
   const admission = ports.guards ? await ports.guards.admit(source.config, events) : undefined;
   if (admission && !admission.admitted) {
     ports.stats.count(`source:${source.config.id}`, "rejected.rate_limited", events);
-    ports.stats.flushSoon(ports.waitUntil);
+    ports.stats.spillSoon(ports.waitUntil);
     throw new ApiError(429, "rate_limited", `source "${source.config.id}" is over its rate limit; retry in ${admission.retryAfterSeconds} s`, { "retry-after": String(admission.retryAfterSeconds) });
   }
   return admission;
@@ -153,7 +155,7 @@ async function admit(source: CompiledSource, events: number, ports: IngestPorts)
 function normalize(json: unknown, routeType: EventType | "batch", bytes: number, receivedAt: Date, ports: IngestPorts): NormalizeResult {
   const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: ports.newMessageId });
   if (normalized.invalid) {
-    ports.stats.flushSoon(ports.waitUntil);
+    ports.stats.spillSoon(ports.waitUntil);
     throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
   }
   return normalized;
@@ -173,6 +175,6 @@ function nothingUsable(rejected: Rejection[], isBatch: boolean): ApiError {
 function notQueued(err: unknown, source: CompiledSource, events: number, ports: IngestPorts): ApiError {
   console.error(JSON.stringify({ msg: "enqueue failed", source: source.config.id, error: String(err) }));
   ports.stats.count(`source:${source.config.id}`, "enqueue_failed", events);
-  ports.stats.flushSoon(ports.waitUntil);
+  ports.stats.spillSoon(ports.waitUntil);
   return new ApiError(503, "queue_unavailable", "events could not be queued; retry the request", { "retry-after": "5" });
 }

@@ -2,8 +2,11 @@
  * The isolate's side of a leased rate limit. A Durable Object serves about a thousand calls a second, so the
  * request path must not call it per request: an isolate leases a block of tokens from the source's bucket and
  * spends it locally, asking again only when the block runs low or expires (and returning what it did not
- * spend). The block is about one second of this isolate's recent traffic, bounded by the bucket's burst, so a
- * busy isolate calls about once a second and a quiet one holds few tokens others might need.
+ * spend). The block is sized from this isolate's recent traffic: up to `leaseSeconds` (30) of it while that is at
+ * most a quarter of the bucket's burst (a source well under its limit: one call per half minute per isolate), else
+ * about one second of it, bounded by the burst (a source near its limit: a busy isolate calls about once a second,
+ * and none holds many tokens others might need). A lease may be spent for twice the time its traffic needs to spend
+ * it (at least 2 s, at most `leaseSeconds` + 2 s); what is left then goes back with the next call.
  *
  * No Workers APIs: the clock and the call to the bucket (`acquire`) are injected, so the logic is tested and
  * benchmarked with a simulated clock against the real bucket maths.
@@ -36,9 +39,11 @@ export interface LeaseOptions {
   acquire: Acquire;
   /** ms since the epoch. */
   now?: () => number;
-  /** A lease aims at this many seconds of the isolate's recent traffic (default 1). */
+  /** A long lease: this many seconds of the isolate's recent traffic, while that fits `longShare` of burst (default 30). */
   leaseSeconds?: number;
-  /** Leased tokens not spent within this many seconds are no longer spent, and are returned (default 2). */
+  /** The share of burst a long lease may hold (default 0.25); above it a lease is about a second of traffic. */
+  longShare?: number;
+  /** A lease is spent within twice its traffic's time, at least this many seconds (default 2), at most `leaseSeconds` more. */
   ttlSeconds?: number;
   /** Time constant of the traffic estimate, in seconds (default 1). */
   rateWindowSeconds?: number;
@@ -76,13 +81,15 @@ export class TokenLease {
   private inflight: Promise<void> | undefined;
   private readonly now: () => number;
   private readonly leaseMs: number;
+  private readonly longShare: number;
   private readonly ttlMs: number;
   private readonly tauMs: number;
   private readonly failOpenMs: number;
 
   constructor(private readonly options: LeaseOptions) {
     this.now = options.now ?? Date.now;
-    this.leaseMs = (options.leaseSeconds ?? 1) * 1000;
+    this.leaseMs = (options.leaseSeconds ?? 30) * 1000;
+    this.longShare = options.longShare ?? 0.25;
     this.ttlMs = (options.ttlSeconds ?? 2) * 1000;
     this.tauMs = (options.rateWindowSeconds ?? 1) * 1000;
     this.failOpenMs = (options.failOpenSeconds ?? 1) * 1000;
@@ -160,7 +167,9 @@ export class TokenLease {
 
   private async renew(cost: number, now: number): Promise<void> {
     // What is left (too little for this request, or expired) goes back to the bucket with the call.
-    const want = Math.max(cost, Math.ceil((this.demandRate(now) * this.leaseMs) / 1000));
+    const rate = this.demandRate(now);
+    const long = Math.min(Math.ceil((rate * this.leaseMs) / 1000), Math.floor(this.options.limits.burst * this.longShare));
+    const want = Math.max(cost, Math.ceil(rate), long);
     const req: LeaseRequest = {
       need: cost,
       want: Math.min(want, this.options.limits.burst),
@@ -181,7 +190,9 @@ export class TokenLease {
     if (grant.granted > 0) {
       this.tokens += grant.granted;
       this.validFrom = at + (grant.startsInSeconds ?? 0) * 1000;
-      this.expiresAt = this.validFrom + this.ttlMs;
+      // Twice the time the isolate's traffic needs to spend the lease, within [ttl, ttl + leaseSeconds].
+      const spendMs = rate > 0 ? (this.tokens / rate) * 1000 : 0;
+      this.expiresAt = this.validFrom + Math.min(this.ttlMs + this.leaseMs, Math.max(this.ttlMs, 2 * spendMs));
       this.blockedUntil = this.validFrom;
     } else {
       this.blockedUntil = at + Math.max(1, (grant.retryAfterSeconds ?? 1) * 1000);

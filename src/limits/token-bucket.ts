@@ -64,7 +64,7 @@ export function giveBack(state: BucketState, n: number, limits: BucketLimits, no
 export interface LeaseRequest {
   /** Tokens the request waiting for this lease needs. */
   need: number;
-  /** Tokens the isolate would like to hold (about a second of its traffic). */
+  /** Tokens the isolate would like to hold (up to 30 s of its traffic, or about a second near the limit: lease.ts). */
   want: number;
   /** The smallest immediate grant worth a round trip; below it the lease is reserved instead (see `lease`). */
   min: number;

@@ -40,6 +40,12 @@ export interface IngestMessage {
   source: string;
   /** When the request was received (ms): its deliveries' retry window counts from here. */
   t0: number;
+  /**
+   * What the request path counted for the source since its last message (requests, bytes, accepted,
+   * rejected.<reason>, …): carried in the first message of a request, added to the source's stats by the router once
+   * the message is settled, so the request path writes no counters itself.
+   */
+  counts?: Record<string, number>;
   events: SluiceEvent[];
 }
 
@@ -94,17 +100,20 @@ export function packMessages(
   targetBytes = MESSAGE_TARGET_BYTES,
   maxEvents = Number.POSITIVE_INFINITY,
   serialize: EventSerializer = serializeEvent,
+  firstHeader?: object,
 ): PackedMessage[] {
-  const head = JSON.stringify(header).slice(0, -1) + ',"events":[';
-  const headBytes = utf8Length(head) + 2;
+  const headOf = (h: object) => JSON.stringify(h).slice(0, -1) + ',"events":[';
+  const rest = headOf(header);
+  let head = firstHeader ? headOf(firstHeader) : rest;
   const out: PackedMessage[] = [];
   let parts: string[] = [];
-  let bytes = headBytes;
+  let bytes = utf8Length(head) + 2;
   const flush = () => {
     if (parts.length === 0) return;
     out.push({ body: head + parts.join(",") + "]}", bytes, events: parts.length });
     parts = [];
-    bytes = headBytes;
+    head = rest;
+    bytes = utf8Length(head) + 2;
   };
   for (const event of events) {
     const { json, size } = serialize(event);
@@ -146,6 +155,8 @@ export interface EnqueueOptions {
   delaySeconds?: number;
   /** Body size to pack to (default MESSAGE_TARGET_BYTES, one billing unit). */
   targetBytes?: number;
+  /** Header fields only the first message carries (an ingest message's `counts`: counted once however many follow). */
+  first?: Pick<IngestMessage, "counts">;
 }
 
 /**
@@ -159,7 +170,7 @@ export async function enqueue(queue: MessageQueue, header: Omit<DeliveryMessage,
   const delay = options.delaySeconds !== undefined ? { delaySeconds: options.delaySeconds } : {};
   const sends: Promise<unknown>[] = [];
   try {
-    for (const group of sendBatches(packMessages({ v: 1, ...header }, events, options.targetBytes ?? MESSAGE_TARGET_BYTES, Infinity, options.serialize))) {
+    for (const group of sendBatches(packMessages({ v: 1, ...header }, events, options.targetBytes ?? MESSAGE_TARGET_BYTES, Infinity, options.serialize, options.first && { v: 1, ...header, ...options.first }))) {
       sends.push(queue.sendBatch(group.map((m) => ({ body: m.body, contentType: "text" as const, ...delay }))));
     }
   } catch (err) {
@@ -253,6 +264,8 @@ export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined
 export function parseIngestMessage(body: unknown): IngestMessage | undefined {
   const m = bodyValue(body) as Partial<IngestMessage> | null | undefined;
   if (!m || typeof m !== "object" || m.v !== 1 || m.kind !== "ingest" || typeof m.source !== "string" || typeof m.t0 !== "number" || !Array.isArray(m.events)) return undefined;
+  // Counts that are not numbers are left out (the events still go on): they are telemetry, not data.
+  if (m.counts !== undefined && (typeof m.counts !== "object" || m.counts === null || Object.values(m.counts).some((n) => typeof n !== "number"))) delete m.counts;
   return m as IngestMessage;
 }
 

@@ -47,4 +47,6 @@ export interface RouterPorts extends StepPorts {
   dedup(source: SourceConfig, events: SluiceEvent[], token: string): Promise<BatchClaim<SluiceEvent>>;
   /** Names this batch's dedup claims. */
   newToken(): string;
+  /** Counts the users of a settled message's events, received on `day` (UTC); without it, users are not counted. */
+  users?(source: SourceConfig, events: readonly SluiceEvent[], day: string): void;
 }

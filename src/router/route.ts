@@ -4,8 +4,10 @@
  * per destination its integrations object, filters and transformations (planAndRoute) → the first delivery attempt
  * inline, destinations concurrently (what fails goes to the retries queue, for that destination only). The dedup
  * ids are committed once every outcome is durable, then the messages are acked; if anything fails before that they
- * are retried and nothing is committed: a redelivery may deliver an event twice, never lose it.
+ * are retried and nothing is committed: a redelivery may deliver an event twice, never lose it. A settled message's
+ * `counts` (what the request path counted) go to the source's stats, and its users to the usage sketch.
  */
+import type { SourceConfig } from "../config/model.ts";
 import type { CompiledSource } from "../pipeline/compile.ts";
 import { planAndRoute } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
@@ -84,7 +86,19 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
     for (const i of items) i.msg.retry({ delaySeconds: 5 });
     return;
   }
+  settled(scope, items, ports, source.config);
   for (const i of items) i.msg.ack();
+}
+
+/**
+ * Messages settled for good: what the request path counted (their `counts`) goes to the source's stats and their
+ * users to the usage sketch, once per message (a message retried is counted when it is finally settled).
+ */
+function settled(scope: string, items: readonly Item[], ports: RouterPorts, source?: SourceConfig): void {
+  for (const { message } of items) {
+    if (message.counts) for (const [metric, n] of Object.entries(message.counts)) ports.stats.count(scope, metric, n);
+    if (source && ports.users) ports.users(source, message.events, new Date(message.t0).toISOString().slice(0, 10));
+  }
 }
 
 /** Events of a source no longer configured: dead letters (replayable once it is back), never dropped. */
@@ -94,6 +108,7 @@ async function sourceGone(sourceId: string, items: Item[], ports: RouterPorts): 
       try {
         const failure = { code: "source_removed", reason: `source "${sourceId}" is no longer configured` };
         await enqueue(ports.deadLetters, { dest: "-", source: sourceId, t0: message.t0, tries: 0, failure }, message.events);
+        settled(`source:${sourceId}`, [{ msg, message }], ports);
         msg.ack();
       } catch (err) {
         log("dead letter send failed", { source: sourceId, error: String(err) });

@@ -1,7 +1,8 @@
 /**
  * Distinct users per source and day, per isolate: each accepted event's userId (else anonymousId) goes into a
- * HyperLogLog sketch held in memory; a sketch that gained information is merged into the source's
- * SourceObject at most about once a second (merging is idempotent, so the whole day's sketch is sent).
+ * HyperLogLog sketch held in memory; the router (src/router/) observes the events of the ingest messages it settles,
+ * and after each queue batch a sketch that gained information is merged into the source's SourceObject (merging is
+ * idempotent, so the whole day's sketch is sent).
  */
 import type { MtuBudgetConfig } from "../config/source-limits.ts";
 import { HyperLogLog } from "./hyperloglog.ts";
@@ -39,7 +40,6 @@ export function userKey(event: Readonly<Record<string, unknown>>): string | unde
 
 export class UsageRecorder {
   private sketches = new Map<string, DaySketch>();
-  private flushing: Promise<void> | undefined;
 
   constructor(private readonly options: { onError?: (err: unknown) => void } = {}) {}
 
@@ -56,17 +56,6 @@ export class UsageRecorder {
       const k = userKey(e);
       if (k !== undefined && entry.sketch.add(k)) entry.dirty = true;
     }
-  }
-
-  /** Merges changed sketches about `delayMs` from now, once, however many requests ask meanwhile. */
-  flushSoon(stub: UsersStub, waitUntil: (p: Promise<unknown>) => void, delayMs = 1000): void {
-    if (this.flushing || ![...this.sketches.values()].some((s) => s.dirty)) return;
-    this.flushing = (async () => {
-      await new Promise((r) => setTimeout(r, delayMs));
-      this.flushing = undefined;
-      await this.flush(stub);
-    })();
-    waitUntil(this.flushing);
   }
 
   /** Merges every changed sketch now; a failed one stays dirty for the next flush. Past days are then dropped. */

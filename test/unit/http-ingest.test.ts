@@ -48,10 +48,12 @@ interface Harness {
   refunds: Admission[];
   /** Bindings other than INGEST the request touched, and pipeline stages it ran (plan, source filters). */
   touched: string[];
+  /** Counts that reached the isolate's Telemetry (`<scope> <metric>`). */
+  counted: string[];
 }
 
 /** The app as src/index.ts builds it, over in-memory bindings; `guards` and `sendBatch` replace the parts a test needs. */
-function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; newMessageId?: () => string; uncompiled?: true } = {}): Harness {
+function harness(options: { admission?: Admission | (() => Admission); sendBatch?: (msgs: MessageSendRequest[]) => Promise<unknown>; newMessageId?: () => string; uncompiled?: true } = {}): Harness {
   const sent: MessageSendRequest[] = [];
   const touched: string[] = [];
   const h = { refunds: [] as Admission[] };
@@ -62,9 +64,8 @@ function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSen
   Object.defineProperty(web, "plan", { get: () => (touched.push("plan"), plan) });
   web.stage = { transform: (event) => (touched.push("source filters"), { kept: true, event }) };
   const guards: IngestGuards = {
-    admit: async () => options.admission ?? { admitted: true, taken: 1 },
+    admit: async () => (typeof options.admission === "function" ? options.admission() : options.admission) ?? { admitted: true, taken: 1 },
     refund: (_source, admission) => void h.refunds.push(admission),
-    accepted: () => {},
   };
   const queue = { sendBatch: options.sendBatch ?? (async (msgs: MessageSendRequest[]) => void sent.push(...msgs)), send: async () => {} };
   // Every other binding (DEDUP, BUCKET, ARCHIVE, DELIVERIES, …) records that it was reached.
@@ -74,6 +75,10 @@ function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSen
   const telemetry = new Telemetry(() => {
     throw new Error("not flushed in this test");
   });
+  // What reaches the isolate's telemetry (the request path's counts should ride in the ingest messages instead).
+  const counted: string[] = [];
+  const count = telemetry.count.bind(telemetry);
+  telemetry.count = (scope, metric, n) => (counted.push(`${scope} ${metric}`), count(scope, metric, n));
   const compiled = () => {
     if (options.uncompiled) throw new Error("the config was compiled");
     return pipeline;
@@ -86,6 +91,7 @@ function harness(options: { admission?: Admission; sendBatch?: (msgs: MessageSen
     },
     sent,
     touched,
+    counted,
     request: async (path, init) => app.request(path, init, env, ctx),
     delivered: () => sent.map((m) => parseIngestMessage(m.body)),
   };
@@ -234,6 +240,47 @@ describe("the one durable write", () => {
     for (const m of h.sent) expect(new TextEncoder().encode(m.body as string).length).toBeLessThanOrEqual(INGEST_TARGET_BYTES);
     expect(h.delivered().flatMap((m) => m!.events.map((e) => e.messageId))).toEqual(batch.map((e) => e.messageId));
     expect(h.touched).toEqual([]);
+  });
+});
+
+describe("counters ride to the router", () => {
+  it("puts the request's counts in its first ingest message only, and writes no counter itself", async () => {
+    const h = harness();
+    const batch = Array.from({ length: 300 }, (_, i) => ({ ...track(`c-${i}`), properties: { text: "x".repeat(1400) } }));
+    const body = JSON.stringify({ batch: [...batch, { type: "track", userId: "u1" }] });
+    expect((await h.request("/v1/batch", post(body))).status).toBe(200);
+    const [first, ...rest] = h.delivered();
+    expect(rest.length).toBeGreaterThan(0);
+    expect(first!.counts).toEqual({ requests: 1, bytes: new TextEncoder().encode(body).length, accepted: 300, "rejected.missing_field": 1 });
+    for (const m of rest) expect(m!.counts).toBeUndefined();
+    // Nothing reached the isolate's telemetry or the STATS binding.
+    expect(h.counted).toEqual([]);
+    expect(h.touched).toEqual([]);
+  });
+
+  it("carries what requests answered 400 or 429 counted in the source's next message", async () => {
+    let denied = true;
+    const h = harness({ admission: () => (denied ? { admitted: false, retryAfterSeconds: 1 } : { admitted: true, taken: 1 }) });
+    expect((await h.request("/v1/track", post(track("m1")))).status).toBe(429);
+    denied = false;
+    expect((await h.request("/v1/batch", post({ batch: [{ type: "track", userId: "u1" }] }))).status).toBe(400);
+    expect(h.sent).toEqual([]);
+    expect((await h.request("/v1/track", post(track("m2")))).status).toBe(200);
+    expect((await h.request("/v1/track", post(track("m3")))).status).toBe(200);
+    const [second, third] = h.delivered();
+    expect(second!.counts).toMatchObject({ requests: 3, accepted: 1, "rejected.rate_limited": 1, "rejected.missing_field": 1 });
+    expect(third!.counts).toMatchObject({ requests: 1, accepted: 1 });
+    expect(third!.counts!["rejected.rate_limited"]).toBeUndefined();
+  });
+
+  it("keeps the counts of a request whose messages could not be queued for the next one", async () => {
+    let down = true;
+    const sent: MessageSendRequest[] = [];
+    const h = harness({ sendBatch: async (msgs) => (down ? Promise.reject(new Error("queue down")) : void sent.push(...msgs)) });
+    expect((await h.request("/v1/track", post(track("m1")))).status).toBe(503);
+    down = false;
+    expect((await h.request("/v1/track", post(track("m1")))).status).toBe(200);
+    expect(parseIngestMessage(sent[0]!.body)!.counts).toMatchObject({ requests: 2, accepted: 2, enqueue_failed: 1 });
   });
 });
 

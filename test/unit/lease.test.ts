@@ -50,7 +50,45 @@ describe("token lease (isolate side)", () => {
     }
     const wants = source.calls.map((c) => c.want);
     expect(Math.max(...wants)).toBe(300);
-    expect(wants[0]).toBe(1);
+    // The first request: 30 s of its 1 event/s estimate (a quarter of burst is 75).
+    expect(wants[0]).toBe(30);
+  });
+
+  it("leases half a minute of traffic to an isolate far under the limit: one call per ~30 s", async () => {
+    const clock = { now: 0 };
+    const big = { rate: 1_000_000, burst: 1_000_000 };
+    const source = fakeSource(big, clock);
+    const holder = new TokenLease({ limits: big, acquire: source.acquire, now: () => clock.now });
+    // 100 single-event requests a second for 5 minutes.
+    for (let i = 0; i < 30_000; i++) {
+      clock.now = i * 10;
+      expect((await holder.take(1)).admitted).toBe(true);
+    }
+    // After the estimate has ramped up (a few calls in the first seconds), a call per ~30 s: ≤ 1 per 1,000 events.
+    const later = source.times.filter((t) => t >= 10_000);
+    expect(later.length).toBeGreaterThanOrEqual(8);
+    expect(later.length).toBeLessThanOrEqual(11);
+    expect(Math.max(...source.calls.map((c) => c.want))).toBeLessThanOrEqual(3_100);
+    expect(source.calls.length).toBeLessThanOrEqual(30);
+  });
+
+  it("keeps a long lease to a quarter of burst, and to about a second of traffic once that is more", async () => {
+    const clock = { now: 0 };
+    const tight = { rate: 1000, burst: 1000 };
+    const source = fakeSource(tight, clock);
+    const holder = new TokenLease({ limits: tight, acquire: source.acquire, now: () => clock.now });
+    for (let i = 0; i < 2_000; i++) {
+      clock.now = i * 10; // 100 events/s: 30 s of it is 3,000, over a quarter of burst
+      await holder.take(1);
+    }
+    const wants = source.calls.slice(3).map((c) => c.want);
+    expect(Math.max(...wants)).toBe(250);
+    for (let i = 0; i < 2_000; i++) {
+      clock.now = 20_000 + i * 2; // 500 events/s: a second of it is more than a quarter of burst
+      await holder.take(1);
+    }
+    expect(source.calls.at(-1)!.want).toBeGreaterThan(400);
+    expect(source.calls.at(-1)!.want).toBeLessThanOrEqual(600);
   });
 
   it("denies over the limit with a Retry-After in whole seconds, without calling again meanwhile", async () => {

@@ -82,8 +82,8 @@ interface FakeMessage extends Message<unknown> {
   settled?: "ack" | { retry: number | undefined };
 }
 
-function message(id: string, source: string, events: Partial<SluiceEvent>[], attempts = 1): FakeMessage {
-  const body = JSON.stringify({ v: 1, kind: "ingest", source, t0: 1_000, events: events.map((e) => ({ type: "track", userId: "u1", event: "Signed Up", receivedAt: "2026-01-01T00:00:00.000Z", ...e })) });
+function message(id: string, source: string, events: Partial<SluiceEvent>[], attempts = 1, counts?: Record<string, number>): FakeMessage {
+  const body = JSON.stringify({ v: 1, kind: "ingest", source, t0: 1_000, ...(counts ? { counts } : {}), events: events.map((e) => ({ type: "track", userId: "u1", event: "Signed Up", receivedAt: "2026-01-01T00:00:00.000Z", ...e })) });
   const m: FakeMessage = {
     id,
     timestamp: new Date(),
@@ -113,6 +113,7 @@ function world() {
   };
   const fail = new Set<string>();
   const tally = new RecordingTally();
+  const users: { source: string; ids: string[]; day: string }[] = [];
   const ports: RouterPorts = {
     pipeline,
     dedup: (source, events, token) => claimBatch(dedup.claims, dedup.shards, source, events, token),
@@ -140,12 +141,13 @@ function world() {
       },
     },
     stats: tally,
+    users: (source, events, day) => void users.push({ source: source.id, ids: events.map((e) => String(e.userId ?? e.anonymousId)), day }),
   };
   const run = async (...msgs: FakeMessage[]) => {
     await route({ messages: msgs }, ports);
     return msgs.map((m) => m.settled);
   };
-  return { clock, dedup, received, log, held, deadLettered, deadBodies, fail, tally, ports, run };
+  return { clock, dedup, received, log, held, deadLettered, deadBodies, fail, tally, users, ports, run };
 }
 
 describe("route(): dedup", () => {
@@ -205,6 +207,46 @@ describe("route(): a router that fails after some destinations succeeded", () =>
     const w = world();
     w.fail.add("bad");
     expect(await w.run(message("a", "web", [{ messageId: "s1" }]), message("b", "shop", [{ messageId: "s2", event: "Order Completed", properties: { order_id: "o" } }]))).toEqual([{ retry: 5 }, "ack"]);
+  });
+});
+
+describe("route(): what the request path counted, and the users", () => {
+  it("adds a settled message's counts to the source's stats and its events' users to the sketch, once", async () => {
+    const w = world();
+    const counted = message("a", "web", [{ messageId: "c1", userId: "alice" }, { messageId: "c2", userId: "bob" }], 1, { requests: 2, bytes: 900, accepted: 2, "rejected.missing_field": 1 });
+    expect(await w.run(counted, message("b", "web", [{ messageId: "c3", userId: "alice" }]))).toEqual(["ack", "ack"]);
+    expect(w.tally.counts).toMatchObject({ "source:web requests": 2, "source:web bytes": 900, "source:web accepted": 2, "source:web rejected.missing_field": 1 });
+    expect(w.users).toEqual([
+      { source: "web", ids: ["alice", "bob"], day: "1970-01-01" },
+      { source: "web", ids: ["alice"], day: "1970-01-01" },
+    ]);
+  });
+
+  it("counts nothing for a message it retries: its counts are added when it is settled", async () => {
+    const w = world();
+    w.fail.add("bad");
+    const m = message("a", "web", [{ messageId: "r1" }], 1, { requests: 1, accepted: 1 });
+    expect(await w.run(m)).toEqual([{ retry: 5 }]);
+    expect(w.tally.counts["source:web accepted"]).toBeUndefined();
+    expect(w.users).toEqual([]);
+    w.fail.clear();
+    expect(await w.run(message("a", "web", [{ messageId: "r1" }], 2, { requests: 1, accepted: 1 }))).toEqual(["ack"]);
+    expect(w.tally.counts["source:web accepted"]).toBe(1);
+    expect(w.users).toHaveLength(1);
+  });
+
+  it("routes the events of a message whose counts are not numbers, and leaves those counts out", async () => {
+    const w = world();
+    expect(await w.run(message("a", "web", [{ messageId: "b1" }], 1, { accepted: "many" as unknown as number }))).toEqual(["ack"]);
+    expect(w.received.good).toEqual(["b1"]);
+    expect(w.tally.counts["source:web accepted"]).toBeUndefined();
+  });
+
+  it("keeps the counts of a source no longer configured (its events go to the dead letters)", async () => {
+    const w = world();
+    expect(await w.run(message("a", "gone", [{ messageId: "g1" }], 1, { requests: 1, accepted: 1 }))).toEqual(["ack"]);
+    expect(w.tally.counts["source:gone accepted"]).toBe(1);
+    expect(w.users).toEqual([]);
   });
 });
 

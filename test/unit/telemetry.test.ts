@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { EdgeCounts } from "../../src/ingest/counts.ts";
 import { Telemetry } from "../../src/telemetry.ts";
 import type { StatsObject } from "../../src/storage/stats-object.ts";
 
@@ -36,5 +37,34 @@ describe("telemetry flushes", () => {
     expect(f.adds).toHaveLength(0);
     await Promise.all(scheduled);
     expect(f.adds).toEqual([{ scope: "source:web", counts: { requests: 2 } }]);
+  });
+});
+
+describe("the request path's counts (EdgeCounts)", () => {
+  it("writes what no message took within the spill delay, once, through the telemetry", async () => {
+    const f = fakeStats();
+    const t = new Telemetry(() => f.ns);
+    const edge = new EdgeCounts(t, 20);
+    edge.count("source:web", "requests");
+    edge.count("source:web", "rejected.rate_limited", 5);
+    edge.count("source:app", "requests");
+    const waits: Promise<unknown>[] = [];
+    edge.spillSoon((p) => waits.push(p));
+    edge.spillSoon((p) => waits.push(p));
+    expect(waits).toHaveLength(1);
+    // A message of source app takes its counts before the spill: they are not written twice.
+    expect(edge.take("source:app")).toEqual({ requests: 1 });
+    await Promise.all(waits);
+    expect(f.adds).toEqual([{ scope: "source:web", counts: { requests: 1, "rejected.rate_limited": 5 } }]);
+    expect(edge.take("source:web")).toBeUndefined();
+  });
+
+  it("gives taken counts back when their message was not sent", () => {
+    const edge = new EdgeCounts(new Telemetry(() => fakeStats().ns));
+    edge.count("source:web", "accepted", 3);
+    const taken = edge.take("source:web");
+    edge.count("source:web", "accepted", 1);
+    edge.restore("source:web", taken);
+    expect(edge.take("source:web")).toEqual({ accepted: 4 });
   });
 });

@@ -13,24 +13,24 @@ import { compilePipeline } from "../../src/pipeline/compile.ts";
 import { Telemetry } from "../../src/telemetry.ts";
 import { basic } from "./helpers.ts";
 
-/** Telemetry whose next count of `accepted` throws: an unexpected error after the tokens were taken. */
-class FaultyTelemetry extends Telemetry {
+/** A messageId source that throws once when told to: an unexpected error after the tokens were taken. */
+class FaultyIds {
   failNext = false;
-  override count(scope: string, metric: string, n?: number): void {
-    if (metric === "accepted" && this.failNext) {
+  next = (): string => {
+    if (this.failNext) {
       this.failNext = false;
       throw new Error("unexpected failure");
     }
-    super.count(scope, metric, n);
-  }
+    return crypto.randomUUID();
+  };
 }
 
 function limitedApp() {
   const key = `wk_refund_${crypto.randomUUID().slice(0, 8)}`;
   const source = { ...config.sources.find((s) => s.id === "limited-a")!, id: `refund-${crypto.randomUUID().slice(0, 8)}`, write_keys: [key] };
   const pipeline = compilePipeline({ ...config, sources: [...config.sources, source] }, destinationKinds, env as unknown as Record<string, unknown>);
-  const telemetry = new FaultyTelemetry(() => env.STATS);
-  const app = createApp({ pipeline: () => pipeline, kinds: destinationKinds, telemetry, guards: new SourceGuards() });
+  const ids = new FaultyIds();
+  const app = createApp({ pipeline: () => pipeline, kinds: destinationKinds, telemetry: new Telemetry(() => env.STATS), guards: new SourceGuards(), newMessageId: ids.next, countsSpillMs: 0 });
   /** POSTs a batch of five events (the whole burst). */
   const postBatch = async (body: unknown = { batch: Array.from({ length: 5 }, () => ({ type: "track", userId: "u1", event: "Tick" })) }, bindings: SluiceEnv = env) => {
     const ctx = createExecutionContext();
@@ -39,13 +39,13 @@ function limitedApp() {
     await waitOnExecutionContext(ctx);
     return res;
   };
-  return { telemetry, postBatch };
+  return { ids, postBatch };
 }
 
 describe("rate-limit refunds", () => {
   it("gives the tokens of a request that failed with an unexpected 500 back, so its retry is admitted", async () => {
-    const { telemetry, postBatch } = limitedApp();
-    telemetry.failNext = true;
+    const { ids, postBatch } = limitedApp();
+    ids.failNext = true;
     const failed = await postBatch();
     expect(failed.status).toBe(500);
     expect(await postBatch().then((r) => r.status)).toBe(200);
