@@ -4,6 +4,7 @@
  */
 import type { DestinationDefinition } from "../src/delivery/destination.ts";
 import { datalake } from "./datalake/index.ts";
+import { postgresWarehouse } from "./postgres/index.ts";
 import { r2 } from "./r2/index.ts";
 import { webhook } from "./webhook/index.ts";
 
@@ -11,4 +12,5 @@ export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [webhook.kind]: webhook,
   [r2.kind]: r2,
   [datalake.kind]: datalake,
+  [postgresWarehouse.kind]: postgresWarehouse,
 };
