@@ -12,7 +12,9 @@ import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { connect } from "./driver.ts";
 import { loadEvents, type LoadOptions } from "./loader.ts";
 import { schemaName } from "./naming.ts";
-import type { KnownSchema } from "./plan.ts";
+import { planChanges, type KnownSchema } from "./plan.ts";
+import { eventRows } from "./rows.ts";
+import { changeSql } from "./sql.ts";
 
 const settings = s.object({
   /** The Hyperdrive binding in wrangler.toml. */
@@ -33,6 +35,30 @@ export function targetSchema(settings: PostgresSettings, sourceId: string): stri
   return settings.schema ?? schemaName(sourceId);
 }
 
+/** Events grouped by the schema they load into, with their positions in `events`. */
+function bySchema(events: readonly SluiceEvent[], sources: readonly string[], settings: PostgresSettings): Map<string, { events: SluiceEvent[]; index: number[] }> {
+  const groups = new Map<string, { events: SluiceEvent[]; index: number[] }>();
+  events.forEach((event, i) => {
+    const schema = targetSchema(settings, sources[i]!);
+    let group = groups.get(schema);
+    if (!group) groups.set(schema, (group = { events: [], index: [] }));
+    group.events.push(event);
+    group.index.push(i);
+  });
+  return groups;
+}
+
+/** The DDL that loading `events` into an empty database would run, one statement after another. */
+export function schemaSql(events: readonly SluiceEvent[], sources: readonly string[], settings: PostgresSettings): string {
+  const out: string[] = [];
+  for (const [schema, group] of bySchema(events, sources, settings)) {
+    const { tables } = eventRows(group.events, group.index, { skipTracksTable: settings.skip_tracks_table });
+    out.push(`-- schema ${schema}: ${tables.length} table(s) for ${group.events.length} event(s), max_columns ${settings.max_columns}`);
+    for (const change of planChanges(new Map(), tables, settings.max_columns)) out.push(`${changeSql(schema, change)};`);
+  }
+  return `${out.join("\n\n")}\n`;
+}
+
 /** What this isolate knows of each (binding, schema): saves the information_schema read on most calls. */
 const known = new Map<string, KnownSchema>();
 
@@ -41,20 +67,13 @@ export const postgresWarehouse = defineDestination({
   description: "Load Segment's warehouse schema (tracks, identifies, users, pages, … one table per event) into PostgreSQL through Hyperdrive",
   settings,
   hyperdrive: (settings) => [settings.binding],
+  schemaSql,
   receivesAllEvents: true,
   maxEventsPerCall: (settings) => settings.batch_rows,
   async deliver(events, ctx): Promise<EventResult[]> {
     const pool = ctx.hyperdrive?.(ctx.settings.binding);
     if (!pool) throw new RetryableError(`the Hyperdrive binding ${ctx.settings.binding} is missing (wrangler.toml)`, undefined, undefined, "pg_binding");
-    const sources = eventSources(events, ctx);
-    const groups = new Map<string, { events: SluiceEvent[]; index: number[] }>();
-    events.forEach((event, i) => {
-      const schema = targetSchema(ctx.settings, sources[i]!);
-      let group = groups.get(schema);
-      if (!group) groups.set(schema, (group = { events: [], index: [] }));
-      group.events.push(event);
-      group.index.push(i);
-    });
+    const groups = bySchema(events, eventSources(events, ctx), ctx.settings);
     const failures = new Map<number, DeliveryError>();
     const db = connect(pool.connectionString);
     try {

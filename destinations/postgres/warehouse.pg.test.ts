@@ -11,6 +11,7 @@ import { startPostgres, type LocalPostgres } from "../../scripts/embedded-postgr
 import { tempFolder } from "../../test/support/temp-folder.ts";
 import { connect, type Connection } from "./driver.ts";
 import { loadEvents, type LoadOptions } from "./loader.ts";
+import { schemaSql } from "./index.ts";
 import { eventTableName } from "./naming.ts";
 import type { KnownSchema } from "./plan.ts";
 
@@ -80,6 +81,15 @@ describe("loading into PostgreSQL", () => {
     expect(row).toMatchObject({ name: "Home", path: "/", context_library_name: "analytics.js", user_id: corpus[0]!.userId });
     expect((row.received_at as Date).toISOString()).toBe(corpus[0]!.receivedAt);
   }, 60_000);
+
+  it("the SQL `sluice warehouse schema` prints creates exactly the tables and columns the loader made", async () => {
+    await db.query(schemaSql(corpus, corpus.map(() => "ignored"), { binding: "WAREHOUSE", schema: "printed", max_columns: 500, batch_rows: 1000, skip_tracks_table: false }));
+    const columns = async (schema: string) =>
+      (await db.query(`SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1 ORDER BY 1, 2`, [schema])).map((r) => `${r.table_name}.${r.column_name} ${r.data_type}`);
+    const printed = await columns("printed");
+    expect(printed.length).toBeGreaterThan(300);
+    expect(printed).toEqual(await columns("web"));
+  });
 
   it("a property whose type changes mid-stream lands in sluice_discards and its row still loads", async () => {
     const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();

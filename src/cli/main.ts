@@ -6,6 +6,7 @@ import { secretRefs } from "../config/secrets.ts";
 import { AdminError, archiveCommand } from "./admin.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 import { USAGE_HELP, usageCommand } from "./usage.ts";
+import { WAREHOUSE_HELP, warehouseCommand } from "./warehouse.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -22,6 +23,7 @@ commands:
                   inspect what tracking plans quarantined; replay re-runs the current plan and filters
                   (filters: --source --from --to --name (event) --category (violation type) --status --limit)
   ${USAGE_HELP}
+  ${WAREHOUSE_HELP}
   help            this text`;
 
 /** Parses `--name value` options; returns them and the positional arguments. */
@@ -96,6 +98,16 @@ export async function main(argv: string[]): Promise<number> {
         }
         throw err;
       }
+    }
+    case "warehouse": {
+      let parsed: ReturnType<typeof parseOptions>;
+      try {
+        parsed = parseOptions(args);
+      } catch (err) {
+        console.error(`sluice warehouse: ${(err as Error).message}`);
+        return 2;
+      }
+      return await warehouseCommand(parsed.positional, parsed.options, configDir(undefined));
     }
     case "usage":
       return usageCommand(args);

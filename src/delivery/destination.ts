@@ -43,6 +43,12 @@ export interface DestinationDefinition<S = unknown> {
   durableObjects?: readonly string[];
   /** Hyperdrive bindings (wrangler.toml names) the adapter reaches through `ctx.hyperdrive`, for its settings. */
   hyperdrive?(settings: S): readonly string[];
+  /**
+   * For warehouse-like kinds: the SQL that would create the tables and columns these events need in an empty
+   * database (`sluice warehouse schema`), planned by the same code the loader runs. `sources` is parallel to
+   * `events`.
+   */
+  schemaSql?(events: readonly SluiceEvent[], sources: readonly string[], settings: S): string;
   /** Whether `integrations.All: false` still sends events here (warehouse-like destinations). */
   receivesAllEvents: boolean;
   /** Event types the kind takes (default: all); routing counts the others `dropped.unsupported_type`. */
