@@ -23,8 +23,8 @@ const settings = s.object({
   schema: s.optional(s.string({ pattern: /^[a-z_][a-z0-9_]{0,62}$/ })),
   /** Columns per table at most (PostgreSQL allows 1,600); properties past it go to sluice_discards. */
   max_columns: s.withDefault(s.number({ integer: true, min: 20, max: 1600 }), 500),
-  /** Events per load (per delivery call): one INSERT per table for them. */
-  batch_rows: s.withDefault(s.number({ integer: true, min: 1, max: 10_000 }), 1000),
+  /** Events per load (per delivery call): one INSERT per table for them (cut at 65,535 parameters). */
+  batch_rows: s.withDefault(s.number({ integer: true, min: 1, max: 10_000 }), 5000),
   /** Track events go only to their own table, not to `tracks` too. */
   skip_tracks_table: s.withDefault(s.boolean(), false),
 });

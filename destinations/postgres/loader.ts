@@ -11,6 +11,12 @@ import { fitRows, planChanges, type KnownSchema } from "./plan.ts";
 import { eventRows, type Discard } from "./rows.ts";
 import { changeSql, discardStatements, insertStatements, type Statement } from "./sql.ts";
 
+/** The rows a failed statement wrote: those whose events it carries (only worked out when one fails). */
+function mine<T extends { events: number[] }>(rows: readonly T[], statement: Statement): T[] {
+  const events = new Set(statement.events);
+  return rows.filter((r) => r.events.some((e) => events.has(e)));
+}
+
 export interface Db {
   query(text: string, params?: unknown[]): Promise<readonly Record<string, unknown>[]>;
 }
@@ -92,19 +98,6 @@ export async function loadEvents(db: Db, events: readonly SluiceEvent[], index: 
     return;
   }
   const uuidTs = new Date(options.now).toISOString();
-  const allDiscards: Discard[] = [...discards];
-  const work: { statement: Statement; single: () => Statement[] }[] = [];
-  for (const { table, shape, rows } of tables) {
-    const fitted = fitRows(known.get(table) ?? new Map(), rows, table, options.maxColumns, allDiscards);
-    const upsert = shape === "user";
-    for (const statement of insertStatements(options.schema, table, fitted, uuidTs, { upsert })) {
-      const mine = fitted.filter((r) => r.events.some((e) => statement.events.includes(e)));
-      work.push({ statement, single: () => mine.flatMap((r) => insertStatements(options.schema, table, [r], uuidTs, { upsert })) });
-    }
-  }
-  for (const statement of discardStatements(options.schema, allDiscards, uuidTs)) {
-    work.push({ statement, single: () => allDiscards.filter((d) => d.events.some((e) => statement.events.includes(e))).flatMap((d) => discardStatements(options.schema, [d], uuidTs)) });
-  }
   const run = async (statement: Statement): Promise<unknown> => {
     try {
       await db.query(statement.text, statement.params);
@@ -114,18 +107,35 @@ export async function loadEvents(db: Db, events: readonly SluiceEvent[], index: 
       return err;
     }
   };
-  await Promise.all(
-    work.map(async ({ statement, single }) => {
-      const err = await run(statement);
-      if (err === undefined) return;
-      const error = pgError(err, `insert into ${options.schema}`);
-      const rows = error.retryable ? [] : single();
-      if (rows.length <= 1) return fail(statement.events, error);
-      // Which rows does the server refuse? Each alone; the others load.
-      for (const one of rows) {
-        const e = await run(one);
-        if (e !== undefined) fail(one.events, pgError(e, `insert into ${options.schema}`));
-      }
-    }),
-  );
+  const execute = async (statement: Statement, single: () => Statement[]) => {
+    const err = await run(statement);
+    if (err === undefined) return;
+    const error = pgError(err, `insert into ${options.schema}`);
+    const rows = error.retryable ? [] : single();
+    if (rows.length <= 1) return fail(statement.events, error);
+    // Which rows does the server refuse? Each alone; the others load.
+    for (const one of rows) {
+      const e = await run(one);
+      if (e !== undefined) fail(one.events, pgError(e, `insert into ${options.schema}`));
+    }
+  };
+  // Each table's statements go out as soon as they are built, largest table first, and the next table is built
+  // while the server works on them: fitting and SQL text overlap the database's time instead of adding to it.
+  const pending: Promise<void>[] = [];
+  const allDiscards: Discard[] = [...discards];
+  for (const { table, shape, rows } of [...tables].sort((a, b) => b.rows.length - a.rows.length)) {
+    const fitted = fitRows(known.get(table) ?? new Map(), rows, table, options.maxColumns, allDiscards);
+    const upsert = shape === "user";
+    for (const statement of insertStatements(options.schema, table, fitted, uuidTs, { upsert })) {
+      pending.push(execute(statement, () => mine(fitted, statement).flatMap((r) => insertStatements(options.schema, table, [r], uuidTs, { upsert }))));
+    }
+    await yieldToIo();
+  }
+  for (const statement of discardStatements(options.schema, allDiscards, uuidTs)) {
+    pending.push(execute(statement, () => mine(allDiscards, statement).flatMap((d) => discardStatements(options.schema, [d], uuidTs))));
+  }
+  await Promise.all(pending);
 }
+
+/** Lets the sockets write what was queued (a macrotask: promise callbacks alone would not). */
+const yieldToIo = () => new Promise<void>((resolve) => setTimeout(resolve, 0));

@@ -72,6 +72,23 @@ export function columnName(path: readonly string[]): string {
   return safeIdentifier(path.map(snakeCase).filter((p) => p !== "").join("_"));
 }
 
+const memo = new Map<string, string>();
+/** Names seen before are looked up, not recomputed: an isolate meets the same few hundred keys again and again. */
+const MEMO_LIMIT = 20_000;
+
+/**
+ * `columnName` of a path given as its segments joined by NUL (how the flattener carries it), memoized per isolate.
+ */
+export function columnNameOfKey(key: string): string {
+  let name = memo.get(key);
+  if (name === undefined) {
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    name = columnName(key.split("\0"));
+    memo.set(key, name);
+  }
+  return name;
+}
+
 /**
  * The table of a track event: its name snake_cased; one that names a built-in table gets `_` in front.
  * @example eventTableName("Identifies") // "_identifies"

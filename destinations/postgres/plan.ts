@@ -5,7 +5,7 @@
  * discard. Pure: the loader runs the plan, `sluice warehouse schema` prints it.
  */
 import { SYSTEM_COLUMNS, type Discard, type Row, type TableRows } from "./rows.ts";
-import { coerce, inferType, kindOf, widen, type ColumnType } from "./types.ts";
+import { asText, coerce, inferType, kindOf, widen, type ColumnKind, type ColumnType } from "./types.ts";
 
 /** The columns of each table of one schema, as information_schema says: column → data_type. */
 export type KnownSchema = Map<string, Map<string, string>>;
@@ -76,19 +76,25 @@ export interface FittedRow {
  * (type mismatch; no column because the table has `maxColumns`). The row itself always loads.
  */
 export function fitRows(columns: ReadonlyMap<string, string>, rows: readonly Row[], table: string, maxColumns: number, discards: Discard[]): FittedRow[] {
-  return rows.map((row) => {
+  const kinds = new Map<string, ColumnKind>();
+  for (const [column, dataType] of columns) kinds.set(column, kindOf(dataType));
+  const fitted: FittedRow[] = new Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
     const values = new Map<string, unknown>();
     for (const [column, cell] of row.cells) {
-      const dataType = columns.get(column);
-      const discard = (reason: string) => discards.push({ table, rowId: row.id, column, value: cell.value, receivedAt: row.receivedAt, reason, events: row.events });
-      if (dataType === undefined) {
-        discard(`no column: the table has max_columns (${maxColumns}) columns`);
-        continue;
+      const kind = kinds.get(column);
+      let reason: string | undefined;
+      if (kind === undefined) reason = `no column: the table has max_columns (${maxColumns}) columns`;
+      else if (kind === "text") values.set(column, asText(cell.value));
+      else {
+        const result = coerce(cell.value, kind, columns.get(column)!);
+        if (result.ok) values.set(column, result.value);
+        else reason = result.reason;
       }
-      const fitted = coerce(cell.value, kindOf(dataType), dataType);
-      if (fitted.ok) values.set(column, fitted.value);
-      else discard(fitted.reason);
+      if (reason !== undefined) discards.push({ table, rowId: row.id, column, value: cell.value, receivedAt: row.receivedAt, reason, events: row.events });
     }
-    return { id: row.id, values, events: row.events };
-  });
+    fitted[r] = { id: row.id, values, events: row.events };
+  }
+  return fitted;
 }

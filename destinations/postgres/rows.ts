@@ -4,7 +4,7 @@
  * traits are flattened into columns joined by `_`; arrays become JSON text. Pure.
  */
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
-import { columnName, eventTableName, safeIdentifier } from "./naming.ts";
+import { columnNameOfKey, eventTableName, safeIdentifier } from "./naming.ts";
 import type { ColumnType } from "./types.ts";
 
 export type TableShape = "track" | "event" | "identify" | "user" | "page" | "screen" | "group" | "alias";
@@ -38,7 +38,7 @@ export const SYSTEM_COLUMNS: Record<TableShape, ReadonlyMap<string, ColumnType>>
   alias: new Map<string, ColumnType>([...COMMON, ["previous_id", "text"]]),
 };
 
-/** One value of a row, with the property path it came from (for discards and collisions). */
+/** One value of a row, with the property path it came from (segments joined by NUL; for name collisions). */
 export interface Cell {
   value: unknown;
   path: string;
@@ -80,12 +80,19 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 /** Calls `emit` for each leaf of `value` (objects are walked, arrays and scalars are leaves; nulls are skipped). */
 export function flatten(value: unknown, path: string[], emit: (path: string[], value: unknown) => void): void {
+  walk(value, path.join("\0"), (key, leaf) => emit(key.split("\0"), leaf));
+}
+
+/** `flatten` with the path as one string, segments joined by NUL: no array per leaf on the hot path. */
+function walk(value: unknown, key: string, emit: (key: string, value: unknown) => void): void {
   if (value === null || value === undefined) return;
   if (isObject(value)) {
-    for (const [key, inner] of Object.entries(value)) flatten(inner, [...path, key], emit);
+    for (const name in value) {
+      if (Object.prototype.hasOwnProperty.call(value, name)) walk(value[name], key === "" ? name : `${key}\0${name}`, emit);
+    }
     return;
   }
-  emit(path, value);
+  emit(key, value);
 }
 
 /** Accumulates one row's cells: system columns first, then flattened objects, never two values in one column. */
@@ -104,17 +111,18 @@ class RowBuilder {
     return this;
   }
   /** Flattens `object` into columns; a leaf whose column is a system column gets `_` in front. */
-  spread(object: unknown, prefix: string[]): this {
-    flatten(object, prefix, (path, value) => {
-      let column = columnName(path);
-      if (SYSTEM_COLUMNS[this.shape].has(column)) column = safeIdentifier(`_${column}`);
-      const dotted = path.join(".");
+  spread(object: unknown, prefix: string): this {
+    const system = SYSTEM_COLUMNS[this.shape];
+    walk(object, prefix, (key, value) => {
+      let column = columnNameOfKey(key);
+      if (system.has(column)) column = safeIdentifier(`_${column}`);
       const taken = this.cells.get(column);
       if (taken) {
-        this.discards.push({ table: this.table, rowId: this.id, column, value, receivedAt: this.receivedAt, reason: `column name collision: "${dotted}" and "${taken.path}" both map to ${column}`, events: [this.event] });
+        const dotted = (k: string) => k.replaceAll("\0", ".");
+        this.discards.push({ table: this.table, rowId: this.id, column, value, receivedAt: this.receivedAt, reason: `column name collision: "${dotted(key)}" and "${dotted(taken.path)}" both map to ${column}`, events: [this.event] });
         return;
       }
-      this.cells.set(column, { value, path: dotted });
+      this.cells.set(column, { value, path: key });
     });
     return this;
   }
@@ -149,20 +157,20 @@ export function eventRows(events: readonly SluiceEvent[], index: readonly number
         .system("original_timestamp", event.originalTimestamp)
         .system("user_id", str(event.userId))
         .system("anonymous_id", str(event.anonymousId))
-        .spread(event.context, ["context"]);
+        .spread(event.context, "context");
     switch (event.type) {
       case "track": {
         const name = str(event.event) ?? "";
         const table = eventTableName(name);
         if (!options.skipTracksTable) add("tracks", "track", common("tracks", "track").system("event", table).system("event_text", name).row());
-        add(table, "event", common(table, "event").system("event", table).system("event_text", name).spread(event.properties, []).row());
+        add(table, "event", common(table, "event").system("event", table).system("event_text", name).spread(event.properties, "").row());
         break;
       }
       case "identify": {
-        add("identifies", "identify", common("identifies", "identify").spread(event.traits, []).row());
+        add("identifies", "identify", common("identifies", "identify").spread(event.traits, "").row());
         const userId = str(event.userId);
         if (userId !== undefined) {
-          const row = new RowBuilder("users", "user", userId, receivedAt, discards, i).system("id", userId).system("received_at", receivedAt).spread(event.traits, []).row();
+          const row = new RowBuilder("users", "user", userId, receivedAt, discards, i).system("id", userId).system("received_at", receivedAt).spread(event.traits, "").row();
           users.set(userId, [...(users.get(userId) ?? []), row]);
         }
         break;
@@ -170,11 +178,11 @@ export function eventRows(events: readonly SluiceEvent[], index: readonly number
       case "page":
       case "screen": {
         const table = event.type === "page" ? "pages" : "screens";
-        add(table, event.type, common(table, event.type).system("name", str(event.name)).system("category", str(event.category)).spread(event.properties, []).row());
+        add(table, event.type, common(table, event.type).system("name", str(event.name)).system("category", str(event.category)).spread(event.properties, "").row());
         break;
       }
       case "group":
-        add("groups", "group", common("groups", "group").system("group_id", str(event.groupId)).spread(event.traits, []).row());
+        add("groups", "group", common("groups", "group").system("group_id", str(event.groupId)).spread(event.traits, "").row());
         break;
       case "alias":
         add("aliases", "alias", common("aliases", "alias").system("previous_id", str(event.previousId)).row());

@@ -57,18 +57,26 @@ export function insertStatements(schema: string, table: string, rows: readonly I
     conflict = `ON CONFLICT (${conflictKey}) DO UPDATE SET ${sets.join(", ")} WHERE ${target}."received_at" IS NULL OR EXCLUDED."received_at" >= ${target}."received_at"`;
   }
   const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length));
+  const uuidAt = columns.indexOf("uuid_ts");
   const statements: Statement[] = [];
   for (let start = 0; start < rows.length; start += perStatement) {
-    const chunk = rows.slice(start, start + perStatement);
-    const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      const marks = columns.map((c) => {
-        params.push(c === "uuid_ts" ? uuidTs : (row.values.get(c) ?? null));
-        return `$${params.length}`;
-      });
-      return `(${marks.join(", ")})`;
-    });
-    statements.push({ text: `INSERT INTO ${target} (${names}) VALUES ${tuples.join(", ")} ${conflict}`, params, events: [...new Set(chunk.flatMap((r) => r.events))] });
+    const end = Math.min(rows.length, start + perStatement);
+    const params: unknown[] = new Array((end - start) * columns.length);
+    const tuples: string[] = new Array(end - start);
+    const events = new Set<number>();
+    let n = 0;
+    for (let r = start; r < end; r++) {
+      const row = rows[r]!;
+      let tuple = "(";
+      for (let c = 0; c < columns.length; c++) {
+        params[n] = c === uuidAt ? uuidTs : (row.values.get(columns[c]!) ?? null);
+        n++;
+        tuple += c === 0 ? `$${n}` : `, $${n}`;
+      }
+      tuples[r - start] = `${tuple})`;
+      for (const e of row.events) events.add(e);
+    }
+    statements.push({ text: `INSERT INTO ${target} (${names}) VALUES ${tuples.join(", ")} ${conflict}`, params, events: [...events] });
   }
   return statements;
 }
