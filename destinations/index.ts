@@ -6,6 +6,7 @@ import type { DestinationDefinition } from "../src/delivery/destination.ts";
 import { amplitude } from "./amplitude/index.ts";
 import { datalake } from "./datalake/index.ts";
 import { mixpanel } from "./mixpanel/index.ts";
+import { postgresWarehouse } from "./postgres/index.ts";
 import { r2 } from "./r2/index.ts";
 import { segment } from "./segment/index.ts";
 import { webhook } from "./webhook/index.ts";
@@ -17,4 +18,5 @@ export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [mixpanel.kind]: mixpanel,
   [amplitude.kind]: amplitude,
   [segment.kind]: segment,
+  [postgresWarehouse.kind]: postgresWarehouse,
 };

@@ -7,6 +7,7 @@ import { AdminError, archiveCommand } from "./admin.ts";
 import { auditCommand, tokenCommand, whoamiCommand } from "./access.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 import { USAGE_HELP, usageCommand } from "./usage.ts";
+import { WAREHOUSE_HELP, warehouseCommand } from "./warehouse.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -27,6 +28,7 @@ commands:
   audit [--by <token id>] [--action a] [--from time] [--to time] [--limit n] [--cursor c] [--json true]
                   the audit trail of replays, purges and reads of event bodies (admin)
   token           print a new random access token and its sha256 for the config
+  ${WAREHOUSE_HELP}
   (--token defaults to $SLUICE_TOKEN, else $SLUICE_ADMIN_TOKEN, else $ADMIN_TOKEN; --url to $SLUICE_URL)
   help            this text`;
 
@@ -108,6 +110,16 @@ export async function main(argv: string[]): Promise<number> {
         }
         throw err;
       }
+    }
+    case "warehouse": {
+      let parsed: ReturnType<typeof parseOptions>;
+      try {
+        parsed = parseOptions(args);
+      } catch (err) {
+        console.error(`sluice warehouse: ${(err as Error).message}`);
+        return 2;
+      }
+      return await warehouseCommand(parsed.positional, parsed.options, configDir(undefined));
     }
     case "usage":
       return usageCommand(args);

@@ -20,6 +20,11 @@ export interface DeliveryContext<S> {
    * only the bindings they declare, never the Worker's whole env. Undefined when wrangler.toml lacks the binding.
    */
   durableObject(binding: string): DurableObjectNamespace | undefined;
+  /**
+   * A Hyperdrive binding (a pooled PostgreSQL connection string) the definition's `hyperdrive(settings)` lists;
+   * undefined for any other binding, or when wrangler.toml lacks it. The consumer always sets it.
+   */
+  hyperdrive?(binding: string): Hyperdrive | undefined;
   fetch: typeof fetch;
   now(): number;
   /**
@@ -36,6 +41,14 @@ export interface DestinationDefinition<S = unknown> {
   settings: Schema<S>;
   /** Durable Object bindings (wrangler.toml names) the adapter reaches through `ctx.durableObject`. */
   durableObjects?: readonly string[];
+  /** Hyperdrive bindings (wrangler.toml names) the adapter reaches through `ctx.hyperdrive`, for its settings. */
+  hyperdrive?(settings: S): readonly string[];
+  /**
+   * For warehouse-like kinds: the SQL that would create the tables and columns these events need in an empty
+   * database (`sluice warehouse schema`), planned by the same code the loader runs. `sources` is parallel to
+   * `events`.
+   */
+  schemaSql?(events: readonly SluiceEvent[], sources: readonly string[], settings: S): string;
   /** Whether `integrations.All: false` still sends events here (warehouse-like destinations). */
   receivesAllEvents: boolean;
   /** Event types the kind takes (default: all); routing counts the others `dropped.unsupported_type`. */

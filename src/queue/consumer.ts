@@ -90,12 +90,17 @@ async function deliverInCalls(kind: DestinationDefinition<any>, settings: unknow
   const declared = new Set(kind.durableObjects ?? []);
   const env = deps.env as unknown as Record<string, unknown>;
   const durableObject = (binding: string) => (declared.has(binding) ? (env[binding] as DurableObjectNamespace | undefined) : undefined);
+  const pools = new Set(kind.hyperdrive?.(settings) ?? []);
+  const hyperdrive = (binding: string) => {
+    const pool = pools.has(binding) ? (env[binding] as Hyperdrive | undefined) : undefined;
+    return typeof pool?.connectionString === "string" ? pool : undefined;
+  };
   const results: EventResult[] = [];
   for (const chunk of calls) {
     let chunkResults: EventResult[];
     try {
       // Calls are consecutive slices of `events`, so results.length is where this one starts.
-      chunkResults = await kind.deliver(chunk, { destinationId, settings, bucket: deps.bucket, durableObject, fetch: deps.fetch, now: deps.now, sources: sources?.slice(results.length, results.length + chunk.length) });
+      chunkResults = await kind.deliver(chunk, { destinationId, settings, bucket: deps.bucket, durableObject, hyperdrive, fetch: deps.fetch, now: deps.now, sources: sources?.slice(results.length, results.length + chunk.length) });
       if (chunkResults.length !== chunk.length) throw new Error(`adapter returned ${chunkResults.length} results for ${chunk.length} events`);
     } catch (err) {
       // Adapters throw typed errors; anything else is a bug in the adapter, retried so nothing is lost.

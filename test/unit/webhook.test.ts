@@ -376,6 +376,23 @@ describe("webhook: batch mode", () => {
     expect(seen).toEqual({ env: undefined, lake: undefined, dedup: undefined });
   });
 
+  it("hands an adapter only the Hyperdrive bindings its definition names for its settings, and only real ones", async () => {
+    let seen: unknown[] = [];
+    const probe = (names: string[]) => ({
+      ...destinationKinds.webhook!,
+      hyperdrive: () => names,
+      async deliver(events: readonly SluiceEvent[], ctx: DeliveryContext<unknown>) {
+        seen = ["WAREHOUSE", "OTHER", "ADMIN_TOKEN"].map((b) => ctx.hyperdrive?.(b));
+        return events.map(() => ({ ok: true as const }));
+      },
+    });
+    const warehouse = { connectionString: "postgres://u:p@h/db" };
+    const env = { WAREHOUSE: warehouse, OTHER: { connectionString: "postgres://x" }, ADMIN_TOKEN: "secret" } as unknown as Env;
+    const body = { v: 1, dest: "hook", source: "web", t0: NOW, tries: 0, events: events(1) };
+    expect((await consume(body, fakeFetch().fetch, { env, kinds: { webhook: probe(["WAREHOUSE", "ADMIN_TOKEN"]) } })).outcome).toEqual(["ack"]);
+    expect(seen).toEqual([warehouse, undefined, undefined]);
+  });
+
   it("is delivered in chunks of batch.max_events by the queue consumer", async () => {
     const { fetch, requests } = fakeFetch();
     const [packed] = packMessages({ v: 1, dest: "hook", source: "web", t0: NOW, tries: 0 }, events(5));
