@@ -4,11 +4,17 @@
  */
 import type { DestinationDefinition } from "../src/delivery/destination.ts";
 import { datalake } from "./datalake/index.ts";
+import { ga4 } from "./ga4/index.ts";
+import { posthog } from "./posthog/index.ts";
 import { r2 } from "./r2/index.ts";
+import { slack } from "./slack/index.ts";
 import { webhook } from "./webhook/index.ts";
 
 export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [webhook.kind]: webhook,
   [r2.kind]: r2,
   [datalake.kind]: datalake,
+  [ga4.kind]: ga4,
+  [posthog.kind]: posthog,
+  [slack.kind]: slack,
 };
