@@ -202,14 +202,20 @@ export interface MapOptions {
   app: boolean;
 }
 
+/** Who a GA4 request is about: `client` (client_id or app_instance_id) and `user_id`; undefined without any id. */
+export function identityOf(event: SluiceEvent, opts: MapOptions): { client: string; userId?: string } | undefined {
+  const userId = str(event.userId)?.slice(0, 256);
+  const deviceId = opts.app ? str(obj(obj(event.context).device).id) : undefined;
+  const client = deviceId ?? str(event.anonymousId) ?? (userId !== undefined ? clientIdFor(userId) : undefined);
+  return client === undefined ? undefined : { client, userId };
+}
+
 /** One Segment event → its GA4 part; throws `PermanentError` for what GA4 cannot take (no usable name, a reserved one). */
 export function mapEvent(event: SluiceEvent, opts: MapOptions): Ga4Part {
   const context = obj(event.context);
-  const userId = str(event.userId)?.slice(0, 256);
-  const anonymousId = str(event.anonymousId);
-  const deviceId = opts.app ? str(obj(context.device).id) : undefined;
-  const client = deviceId ?? anonymousId ?? (userId !== undefined ? clientIdFor(userId) : undefined);
-  if (client === undefined) throw new PermanentError("GA4 needs an anonymousId or a userId to build client_id", undefined, "missing_identity");
+  const who = identityOf(event, opts);
+  if (who === undefined) throw new PermanentError("GA4 needs an anonymousId or a userId to build client_id", undefined, "missing_identity");
+  const { client, userId } = who;
   const t = Date.parse(event.timestamp);
   const timestamp_micros = (Number.isFinite(t) ? t : Date.parse(event.receivedAt)) * 1000;
   const part: Ga4Part = { client, timestamp_micros };

@@ -33,6 +33,12 @@ export const SLACK_LIMITS = {
   lineBytes: 3_000,
   /** Slack's rate: one message per second per webhook. */
   intervalMs: 1_000,
+  /**
+   * Events per delivery call: the consumer cuts calls by the events' own JSON, far larger than their lines, so a
+   * call is allowed several messages' worth (posted a second apart) rather than one message of a few lines.
+   */
+  eventsPerCall: 100,
+  callBytes: 1_000_000,
 } as const;
 
 const encoder = new TextEncoder();
@@ -74,7 +80,7 @@ interface Compiled {
 export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }) {
   /** Per webhook URL: the earliest time the next message may go. Shared by every destination posting there. */
   const nextSlot = new Map<string, number>();
-  return defineVendorDestination<SlackSettings, string, Compiled>({
+  const definition = defineVendorDestination<SlackSettings, string, Compiled>({
     kind: "slack",
     description: "Posts events as lines of text to a Slack incoming webhook, from templates, paced to Slack's one message a second",
     settings,
@@ -109,7 +115,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
         { from: "`Alert Fired` / `Alert Resolved` without a template of their name", to: "the alert line", note: "`*FIRING*` or `*RESOLVED*`, alert id and kind, message, observed vs expected (threshold, window), source, destination, event name, suggestion, and an `open in console` link to `console_url`" },
         { from: "a template for the event's type (`track`, `page`, …)", to: "the line" },
         { from: "anything else", to: "a default line", note: "track: `*<event>* by <userId>` with up to five properties; page/screen: the name or URL; identify and group: up to five traits; alias: `previousId → userId`" },
-        { from: "the lines of one delivery", to: "`{\"text\": \"line\\nline…\"}`", note: "up to 20 lines and 4,000 bytes a message; a line is cut at 3,000 bytes" },
+        { from: "the lines of one delivery", to: "`{\"text\": \"line\\nline…\"}`", note: "up to 20 lines and 4,000 bytes a message; a line is cut at 3,000 bytes; a delivery call takes up to 100 events, so up to 5 messages or more, a second apart" },
       ],
       notes: [
         "`events` lists the track event names and types to post; every other event is counted `dropped.not_selected` for the destination (and never queued for it). Without `events`, every event is posted.",
@@ -119,6 +125,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       ],
     },
   });
+  return { ...definition, maxEventsPerCall: () => SLACK_LIMITS.eventsPerCall, maxBytesPerCall: () => SLACK_LIMITS.callBytes };
 }
 
 export const slack = slackKind();
