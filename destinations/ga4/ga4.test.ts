@@ -228,6 +228,14 @@ describe("ga4 requests", () => {
     expect(results[2]).toEqual({ ok: true });
   });
 
+  it("fails for good, rather than losing, events older than the 72 hours GA4 takes", async () => {
+    const old = new Date(Date.parse(T) - 73 * 3600_000).toISOString();
+    const { results, vendor } = await deliver([ev({ event: "late", timestamp: old }, 1), ev({ event: "fresh" }, 2), ev({ type: "identify", timestamp: old, traits: { plan: "x" } }, 3)]);
+    expect(results[0]).toMatchObject({ ok: false, error: { retryable: false, code: "too_old", message: expect.stringContaining("72 hours") } });
+    expect(results.slice(1)).toEqual([{ ok: true }, { ok: true }]);
+    expect(vendor.requests.flatMap(ga4Events).map((e) => e.name)).toEqual(["fresh"]);
+  });
+
   it("never throws on odd events: missing fields, unicode, 32 KB properties, deep nesting", async () => {
     let deep: Record<string, unknown> = { leaf: 1 };
     for (let i = 0; i < 60; i++) deep = { deep };

@@ -64,6 +64,9 @@ export function requestBody(parts: readonly Ga4Part[], app: boolean): Record<str
   return body;
 }
 
+/** How far back GA4 takes an event's `timestamp_micros`. */
+const MAX_AGE_MS = 72 * 3600_000;
+
 interface ValidationMessage {
   fieldPath?: string;
   description?: string;
@@ -104,13 +107,19 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
   async send(parts, c, ctx) {
     // One request per client (GA4 attributes a request's events to one client and user), in parallel.
     const groups = new Map<string, number[]>();
+    const results: EventResult[] = new Array(parts.length);
+    // GA4 takes events up to 72 hours old and silently drops older ones: they fail here instead, with the reason.
+    const oldest = (ctx.now() - MAX_AGE_MS) * 1000;
     parts.forEach((p, i) => {
+      if (p.event && p.event.timestamp_micros < oldest) {
+        results[i] = { ok: false, error: new PermanentError(`GA4 drops events more than 72 hours old; this one is from ${new Date(p.event.timestamp_micros / 1000).toISOString()}`, undefined, "too_old") };
+        return;
+      }
       const key = JSON.stringify([p.client, p.user_id ?? null]);
       const g = groups.get(key);
       if (g) g.push(i);
       else groups.set(key, [i]);
     });
-    const results: EventResult[] = new Array(parts.length);
     const fail = (indexes: readonly number[], error: DeliveryError) => indexes.forEach((i) => (results[i] = { ok: false, error }));
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
@@ -178,7 +187,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
     notes: [
       "A request holds at most 25 events of one client (`client_id` and `user_id`): a delivery call (up to 100 events) is ordered by client, cut into requests of 25, and each client's part of a request posted on its own, in parallel, so a failure (429, 5xx, network) fails only that client's events. Bodies stay under GA4's 130 KB (parts are cut at 120,000 bytes).",
       "GA4 answers 2xx even for events it discards, and has no dedup key: an event redelivered after a timeout may count twice. With `validate: true` each request first goes to the validation server (`/debug/mp/collect`, same query); events its `validationMessages` name (`events[N]…`) fail for good with its description, a message about the request fails the whole request, and the rest are sent. That doubles the requests; use it while setting up.",
-      "Events backdated more than 72 hours are dropped by GA4. Screen, group and alias have no GA4 counterpart and are counted `dropped.unsupported_type`.",
+      "GA4 drops events backdated more than 72 hours, answering 2xx: such an event fails here instead, for good (`too_old`), so it is a dead letter with that reason rather than lost. Screen, group and alias have no GA4 counterpart and are counted `dropped.unsupported_type`.",
       "`endpoint` overrides `https://www.google-analytics.com`: `https://region1.google-analytics.com` collects in the EU.",
     ],
   },
