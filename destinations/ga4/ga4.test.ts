@@ -157,6 +157,15 @@ describe("ga4 mapping", () => {
     expect(bodies[1]).toMatchObject({ client_id: "anon-2", user_properties: { plan: { value: "free" } }, events: [] });
   });
 
+  it("never merges more than 25 user properties into one request: a client's identifies are split when they would", async () => {
+    const traits = (from: number) => Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`t${from + i}`, i]));
+    const { vendor } = await deliver([ev({ type: "identify", traits: traits(0) }, 1), ev({ type: "identify", traits: traits(5) }, 2), ev({ type: "identify", traits: traits(15) }, 3), ev({ event: "x" }, 4)]);
+    expect(vendor.problems).toEqual([]);
+    const sizes = vendor.requests.map((r) => Object.keys((r.json as { user_properties?: object }).user_properties ?? {}).length);
+    expect(sizes).toEqual([20, 15]);
+    expect(vendor.requests.flatMap(ga4Events).map((e) => e.name)).toEqual(["x"]);
+  });
+
   it("derives a stable client_id from the userId without an anonymousId, and uses app_instance_id for app streams", async () => {
     expect(clientIdFor("u-9")).toBe(clientIdFor("u-9"));
     expect(clientIdFor("u-9")).not.toBe(clientIdFor("u-8"));

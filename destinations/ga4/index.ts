@@ -67,6 +67,29 @@ export function requestBody(parts: readonly Ga4Part[], app: boolean): Record<str
 /** How far back GA4 takes an event's `timestamp_micros`. */
 const MAX_AGE_MS = 72 * 3600_000;
 
+/**
+ * Cuts one client's parts (as positions in `parts`) so that no request carries more than GA4's 25 user properties
+ * once identify's traits are merged: GA4 would ignore the 26th.
+ */
+export function withinUserPropertyLimit(parts: readonly Ga4Part[]): number[][] {
+  const cuts: number[][] = [];
+  let cut: number[] = [];
+  let names = new Set<string>();
+  parts.forEach((p, i) => {
+    const own = Object.keys(p.user_properties ?? {});
+    const more = own.filter((n) => !names.has(n)).length;
+    if (cut.length > 0 && names.size + more > GA4_LIMITS.userProperties) {
+      cuts.push(cut);
+      cut = [];
+      names = new Set();
+    }
+    cut.push(i);
+    for (const n of own) names.add(n);
+  });
+  if (cut.length > 0) cuts.push(cut);
+  return cuts;
+}
+
 interface ValidationMessage {
   fieldPath?: string;
   description?: string;
@@ -122,7 +145,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
     });
     const fail = (indexes: readonly number[], error: DeliveryError) => indexes.forEach((i) => (results[i] = { ok: false, error }));
     await Promise.all(
-      [...groups.values()].map(async (indexes) => {
+      [...groups.values()].flatMap((g) => withinUserPropertyLimit(g.map((i) => parts[i]!)).map((cut) => cut.map((j) => g[j]!))).map(async (indexes) => {
         try {
           let sending = indexes;
           if (c.validate) {
