@@ -235,6 +235,15 @@ describe("ga4 requests", () => {
     expect(results[0]).toEqual({ ok: true });
     expect(results[1]).toMatchObject({ ok: false, error: { retryable: false, code: "invalid_event", message: expect.stringContaining("invalid value") } });
     expect(results[2]).toEqual({ ok: true });
+
+    // The collect request failing afterwards retries only what validation let through.
+    const down = await deliver(
+      [ev({ event: "bad" }, 1), ev({ event: "fine" }, 2)],
+      (req) => (req.url.pathname === "/debug/mp/collect" ? { status: 200, body: JSON.stringify({ validationMessages: [{ fieldPath: "events[0].name", description: "bad name" }] }) } : { status: 0 }),
+      { validate: true },
+    );
+    expect(down.results[0]).toMatchObject({ ok: false, error: { retryable: false, code: "invalid_event" } });
+    expect(down.results[1]).toMatchObject({ ok: false, error: { retryable: true, code: "network" } });
   });
 
   it("fails for good, rather than losing, events older than the 72 hours GA4 takes", async () => {

@@ -146,8 +146,9 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
     const fail = (indexes: readonly number[], error: DeliveryError) => indexes.forEach((i) => (results[i] = { ok: false, error }));
     await Promise.all(
       [...groups.values()].flatMap((g) => withinUserPropertyLimit(g.map((i) => parts[i]!)).map((cut) => cut.map((j) => g[j]!))).map(async (indexes) => {
+        // What the validation server refused keeps its own (final) result whatever happens to the rest.
+        let sending = indexes;
         try {
-          let sending = indexes;
           if (c.validate) {
             const group = indexes.map((i) => parts[i]!);
             const res = await postJson(ctx.fetch, c.debug, JSON.stringify(requestBody(group, c.app)), { timeoutMs: c.timeoutMs });
@@ -170,7 +171,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
           if (error) return fail(sending, error);
           for (const i of sending) results[i] = { ok: true };
         } catch (err) {
-          if (err instanceof DeliveryError) return fail(indexes, err);
+          if (err instanceof DeliveryError) return fail(sending, err);
           throw err;
         }
       }),
