@@ -207,6 +207,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
       { from: "timestamp", to: "`timestamp_micros` on each event and user property", note: "the request's is the earliest of its events" },
       { from: "context.locale, os, device", to: "`device`", note: "`language`, `operating_system`, `operating_system_version`, `model`, `brand` ← manufacturer, `category` ← type; from the first event of the request" },
       { from: "context.ip", to: "`ip_override`" },
+      { from: "context.campaign, userAgent", to: "not sent", note: "GA4 attributes sessions and devices from its own tag; a `session_id` property passes through as a parameter, which GA4's realtime reports use" },
     ],
     notes: [
       "A request holds at most 25 events of one client (`client_id` and `user_id`): a delivery call (up to 100 events) is ordered by client, cut into requests of 25, and each client's part of a request posted on its own, in parallel, so a failure (429, 5xx, network) fails only that client's events. Bodies stay under GA4's 130 KB (parts are cut at 120,000 bytes).",

@@ -16,6 +16,8 @@ const settings = s.object({
   host: s.withDefault(s.string({ pattern: URL_OR_SECRET }), "https://us.i.posthog.com"),
   /** Sets `$geoip_disable` on every event, as Segment's PostHog destination does. */
   geoip_disable: s.withDefault(s.boolean(), false),
+  /** Sends `historical_migration: true` with each batch (PostHog's flag for imports of past data), as Segment's PostHog destination can. */
+  historical_migration: s.withDefault(s.boolean(), false),
   /** `$group_type` of group calls (a group type of the PostHog project). */
   group_type: s.withDefault(s.string({ minLength: 1, maxLength: 100 }), "company"),
   timeout_ms: s.withDefault(s.number({ integer: true, min: 100, max: 30_000 }), 10_000),
@@ -140,7 +142,8 @@ export function mapEvent(event: SluiceEvent, cfg: Pick<PosthogSettings, "geoip_d
 
 interface Compiled {
   url: string;
-  apiKey: string;
+  /** The body up to the batch: `{"api_key":…[,"historical_migration":true],"batch":` */
+  head: string;
   timeoutMs: number;
   cfg: PosthogSettings;
 }
@@ -152,11 +155,16 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
   eventTypes: ["track", "page", "screen", "identify", "group", "alias"],
   // PostHog's /batch/ takes up to 20 MB; an event is refused above 1 MB.
   limits: () => ({ maxEvents: 1000, maxBytes: 19_000_000, maxEventBytes: 1_000_000 }),
-  compile: (cfg) => ({ url: joinUrl(cfg.host, "batch/"), apiKey: cfg.api_key, timeoutMs: cfg.timeout_ms, cfg }),
+  compile: (cfg) => ({
+    url: joinUrl(cfg.host, "batch/"),
+    head: `{"api_key":${JSON.stringify(cfg.api_key)},${cfg.historical_migration ? `"historical_migration":true,` : ""}"batch":`,
+    timeoutMs: cfg.timeout_ms,
+    cfg,
+  }),
   map: (event, c) => mapEvent(event, c.cfg),
   async send(parts, c, ctx) {
-    // The key is embedded by hand so the parts are not copied into a second array.
-    const body = `{"api_key":${JSON.stringify(c.apiKey)},"batch":${JSON.stringify(parts)}}`;
+    // The envelope is written by hand so the parts are not copied into a second object.
+    const body = `${c.head}${JSON.stringify(parts)}}`;
     const res = await postJson(ctx.fetch, c.url, body, { timeoutMs: c.timeoutMs });
     const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
     return parts.map(() => (error ? { ok: false, error } : { ok: true }));
@@ -181,6 +189,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
       { from: "context.locale, timezone, screen", to: "`$browser_language`, `$timezone`, `$screen_width` / `$screen_height`" },
       { from: "context.campaign.name / source / medium / term / content", to: "`utm_campaign` / `utm_source` / `utm_medium` / `utm_term` / `utm_content`" },
       { from: "setting `geoip_disable: true`", to: "`$geoip_disable: true`", note: "PostHog then adds no location from the IP" },
+      { from: "setting `historical_migration: true`", to: "`historical_migration: true` on each batch", note: "for imports of past events: PostHog processes them in order, outside its spike detection" },
     ],
     notes: [
       "PostHog dedupes on `uuid`, so an event delivered twice (a retry after a timeout, a replay) is stored once.",

@@ -28,7 +28,7 @@ async function deliver(events: SluiceEvent[], respond?: Responder, raw: Record<s
 describe("posthog settings", () => {
   it("defaults the host to PostHog US and rejects unknown keys and bad hosts, located", () => {
     const problems: Problem[] = [];
-    expect(posthog.settings.check({ api_key: "phc_x" }, [], problems)).toEqual({ api_key: "phc_x", host: "https://us.i.posthog.com", geoip_disable: false, group_type: "company", timeout_ms: 10_000 });
+    expect(posthog.settings.check({ api_key: "phc_x" }, [], problems)).toEqual({ api_key: "phc_x", host: "https://us.i.posthog.com", geoip_disable: false, historical_migration: false, group_type: "company", timeout_ms: 10_000 });
     expect(settings({ project: "1" }).problems).toEqual([{ path: ["project"], message: expect.stringContaining('unknown key "project"') }]);
     expect(settings({ host: "us.i.posthog.com" }).problems[0]!.path).toEqual(["host"]);
     expect(settings({ api_key: "${env.POSTHOG_KEY}" }).problems).toEqual([]);
@@ -45,6 +45,12 @@ describe("posthog mapping", () => {
       api_key: "phc_test",
       batch: [{ event: "Order Completed", distinct_id: "u-1", properties: { revenue: 42, currency: "EUR", distinct_id: "u-1" }, timestamp: T, uuid: UUID }],
     });
+  });
+
+  it("flags batches historical_migration when asked", async () => {
+    const { vendor } = await deliver([ev({ event: "old" })], undefined, { historical_migration: true });
+    expect(vendor.problems).toEqual([]);
+    expect(vendor.requests[0]!.json).toMatchObject({ api_key: "phc_test", historical_migration: true, batch: [{ event: "old" }] });
   });
 
   it("maps page, screen, identify, group and alias to PostHog's $ events", async () => {
