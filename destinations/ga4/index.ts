@@ -205,7 +205,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
       { from: "anonymousId", to: "client_id", note: "without one, a stable `<digits>.<digits>` hash of the userId; app streams: `app_instance_id` ← `context.device.id`, else the same" },
       { from: "userId", to: "user_id" },
       { from: "timestamp", to: "`timestamp_micros` on each event and user property", note: "the request's is the earliest of its events" },
-      { from: "context.locale, os, device", to: "`device`", note: "`language`, `operating_system`, `operating_system_version`, `model`, `brand` ← manufacturer, `category` ← type; from the first event of the request" },
+      { from: "context.locale, os, device", to: "`device`", note: "`language`, `operating_system`, `operating_system_version`, `model`, `brand` ← manufacturer, `category` ← type (`ios`/`android` → `mobile`, `ipad` → `tablet`); from the first event of the request" },
       { from: "context.ip", to: "`ip_override`" },
       { from: "context.campaign, userAgent", to: "not sent", note: "GA4 attributes sessions and devices from its own tag; a `session_id` property passes through as a parameter, which GA4's realtime reports use" },
     ],

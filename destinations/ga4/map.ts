@@ -180,6 +180,9 @@ export function clientIdFor(userId: string): string {
   return `${hash32(userId, 1)}.${hash32(userId, 2)}`;
 }
 
+/** GA4's device categories from Segment's `context.device.type` (mobile SDKs send the platform). */
+const DEVICE_CATEGORIES: Record<string, string> = { ios: "mobile", android: "mobile", mobile: "mobile", ipad: "tablet", tablet: "tablet", desktop: "desktop", tv: "smart_tv" };
+
 function device(context: Props): Record<string, string> | undefined {
   const os = obj(context.os);
   const dev = obj(context.device);
@@ -193,7 +196,8 @@ function device(context: Props): Record<string, string> | undefined {
   set("operating_system_version", os.version);
   set("model", dev.model);
   set("brand", dev.manufacturer);
-  set("category", dev.type);
+  const type = str(dev.type)?.toLowerCase();
+  set("category", type !== undefined ? (DEVICE_CATEGORIES[type] ?? type) : undefined);
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

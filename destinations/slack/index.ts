@@ -119,7 +119,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       ],
       notes: [
         "`events` lists the track event names and types to post; every other event is counted `dropped.not_selected` for the destination (and never queued for it). Without `events`, every event is posted.",
-        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least a second apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
+        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least a second apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A delivery whose events were all handed back counts, like a 429, as a failed call for the destination's circuit breaker, which then holds its messages back for the cooldown: the same effect. A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
         "A message is posted or not as a whole: all its lines share the outcome. Slack's 400 (`invalid_payload`), 403, 404 (`channel_not_found`) and 410 (`channel_is_archived`) are final: the events become dead letters with Slack's answer. Slack has no dedup key: a message retried after a timeout can appear twice.",
         "`webhook_url` is a secret: write `${env.SLACK_WEBHOOK_URL}` and set it with `wrangler secret put`.",
       ],
