@@ -19,6 +19,8 @@ const settings = s.object({
   templates: s.withDefault(s.record(templateSchema), {}),
   /** Event names (track) and types to post; absent: every event. The rest are counted `dropped.not_selected`. */
   events: s.optional(s.array(s.string({ minLength: 1 }), { minItems: 1 })),
+  /** Least time between two messages to one webhook: Slack's one a second; 0 turns pacing off (a relay that paces, a test receiver). */
+  interval_ms: s.withDefault(s.number({ integer: true, min: 0, max: 60_000 }), 1_000),
   /** Longest wait for the next message slot within one delivery before handing the rest back for a retry. */
   max_wait_ms: s.withDefault(s.number({ integer: true, min: 0, max: 20_000 }), 5_000),
   timeout_ms: s.withDefault(s.number({ integer: true, min: 100, max: 30_000 }), 10_000),
@@ -31,8 +33,6 @@ export const SLACK_LIMITS = {
   messageBytes: 4_000,
   /** One line is cut to this many UTF-8 bytes, so it always fits a message. */
   lineBytes: 3_000,
-  /** Slack's rate: one message per second per webhook. */
-  intervalMs: 1_000,
   /**
    * Events per delivery call: the consumer cuts calls by the events' own JSON, far larger than their lines, so a
    * call is allowed several messages' worth (posted a second apart) rather than one message of a few lines.
@@ -72,6 +72,7 @@ export interface SlackDeps {
 interface Compiled {
   url: string;
   render: Render;
+  intervalMs: number;
   maxWaitMs: number;
   timeoutMs: number;
 }
@@ -87,7 +88,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
     eventTypes: ["track", "page", "screen", "identify", "group", "alias"],
     select: (cfg) => selection(cfg.events),
     limits: () => ({ maxEvents: SLACK_LIMITS.linesPerMessage, maxBytes: SLACK_LIMITS.messageBytes, maxEventBytes: SLACK_LIMITS.lineBytes + 8 }),
-    compile: (cfg) => ({ url: cfg.webhook_url, render: compileRenderer(cfg.templates), maxWaitMs: cfg.max_wait_ms, timeoutMs: cfg.timeout_ms }),
+    compile: (cfg) => ({ url: cfg.webhook_url, render: compileRenderer(cfg.templates), intervalMs: cfg.interval_ms, maxWaitMs: cfg.max_wait_ms, timeoutMs: cfg.timeout_ms }),
     map: (event, c) => cutBytes(c.render(event), SLACK_LIMITS.lineBytes),
     async send(lines, c, ctx): Promise<EventResult[]> {
       const now = ctx.now();
@@ -98,7 +99,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
         return lines.map(() => ({ ok: false, error }));
       }
       // The slot is taken before waiting, so concurrent deliveries to the same webhook queue behind each other.
-      nextSlot.set(c.url, slot + SLACK_LIMITS.intervalMs);
+      nextSlot.set(c.url, slot + c.intervalMs);
       if (wait > 0) await deps.sleep(wait);
       const res = await postJson(ctx.fetch, c.url, JSON.stringify({ text: lines.join("\n") }), { timeoutMs: c.timeoutMs });
       const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
@@ -119,7 +120,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       ],
       notes: [
         "`events` lists the track event names and types to post; every other event is counted `dropped.not_selected` for the destination (and never queued for it). Without `events`, every event is posted.",
-        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least a second apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A delivery whose events were all handed back counts, like a 429, as a failed call for the destination's circuit breaker, which then holds its messages back for the cooldown: the same effect. A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
+        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least `interval_ms` (default 1000) apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A delivery whose events were all handed back counts, like a 429, as a failed call for the destination's circuit breaker, which then holds its messages back for the cooldown: the same effect. A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
         "A message is posted or not as a whole: all its lines share the outcome. Slack's 400 (`invalid_payload`), 403, 404 (`channel_not_found`) and 410 (`channel_is_archived`) are final: the events become dead letters with Slack's answer. Slack has no dedup key: a message retried after a timeout can appear twice.",
         "`webhook_url` is a secret: write `${env.SLACK_WEBHOOK_URL}` and set it with `wrangler secret put`.",
       ],

@@ -54,7 +54,7 @@ const ALERT = {
 
 describe("slack settings", () => {
   it("checks the webhook URL, templates (located at their key) and events, and rejects unknown keys", () => {
-    expect(settings().value).toEqual({ webhook_url: HOOK, templates: {}, max_wait_ms: 5000, timeout_ms: 10_000 });
+    expect(settings().value).toEqual({ webhook_url: HOOK, templates: {}, interval_ms: 1000, max_wait_ms: 5000, timeout_ms: 10_000 });
     expect(settings({ webhook_url: "${env.SLACK_WEBHOOK_URL}" }).problems).toEqual([]);
     expect(settings({ channel: "#ops" }).problems).toEqual([{ path: ["channel"], message: expect.stringContaining('unknown key "channel"') }]);
     expect(settings({ webhook_url: "hooks.slack.com" }).problems[0]!.path).toEqual(["webhook_url"]);
@@ -120,6 +120,11 @@ describe("slack delivery", () => {
     const third = await deliver([ev({ event: "c" })], undefined, { max_wait_ms: 500 }, clock);
     expect(third.vendor.requests).toHaveLength(0);
     expect(third.results[0]).toMatchObject({ ok: false, error: { retryable: true, code: "paced", retryAfterSeconds: 1 } });
+
+    // interval_ms: 0 turns pacing off (a relay that paces on its own): three messages, no wait.
+    const unpaced = await deliver(Array.from({ length: 45 }, (_, i) => ev({ event: "x" }, i)), undefined, { interval_ms: 0 });
+    expect(unpaced.vendor.requests).toHaveLength(3);
+    expect(unpaced.clock.sleeps).toEqual([]);
   });
 
   it("on a 429 honours Retry-After and retries only the events not yet posted, without a burst of 429s", async () => {
