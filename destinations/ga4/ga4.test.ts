@@ -172,10 +172,10 @@ describe("ga4 mapping", () => {
     expect(clientIdFor("u-9")).toMatch(/^\d+\.\d+$/);
     const web = await deliver([ev({ anonymousId: undefined, userId: "u-9", event: "x" })]);
     expect((web.vendor.requests[0]!.json as { client_id: string }).client_id).toBe(clientIdFor("u-9"));
-    const app = await deliver([ev({ event: "x", context: { device: { id: "f1e2d3c4b5a6f1e2d3c4b5a6f1e2d3c4", type: "ios" }, os: { name: "iOS", version: "17.1" }, locale: "en-US" } })], undefined, { measurement_id: undefined, firebase_app_id: "1:1234:ios:abcd" });
+    const app = await deliver([ev({ event: "x", context: { ip: "203.0.113.9", device: { id: "f1e2d3c4b5a6f1e2d3c4b5a6f1e2d3c4", type: "ios" }, os: { name: "iOS", version: "17.1" }, locale: "en-US" } })], undefined, { measurement_id: undefined, firebase_app_id: "1:1234:ios:abcd" });
     expect(app.vendor.problems).toEqual([]);
     expect(app.vendor.requests[0]!.url.search).toBe("?firebase_app_id=1:1234:ios:abcd&api_secret=s3cret");
-    expect(app.vendor.requests[0]!.json).toMatchObject({ app_instance_id: "f1e2d3c4b5a6f1e2d3c4b5a6f1e2d3c4", device: { category: "mobile", operating_system: "iOS", operating_system_version: "17.1", language: "en-US" } });
+    expect(app.vendor.requests[0]!.json).toMatchObject({ app_instance_id: "f1e2d3c4b5a6f1e2d3c4b5a6f1e2d3c4", ip_override: "203.0.113.9", device: { category: "mobile", operating_system: "iOS", operating_system_version: "17.1", language: "en-US" } });
   });
 });
 
