@@ -135,7 +135,8 @@ export function mapEvent(event: SluiceEvent, cfg: Pick<PosthogSettings, "geoip_d
     }
   }
   const props: Props = { ...base };
-  for (const [k, v] of Object.entries(own)) if (v !== undefined) props[k] = v;
+  // defineProperty, not assignment: a property named `__proto__` stays a property instead of reaching a setter.
+  for (const [k, v] of Object.entries(own)) if (v !== undefined) Object.defineProperty(props, k, { value: v, enumerable: true, writable: true, configurable: true });
   props.distinct_id = distinct_id;
   return { event: name, distinct_id, properties: props, timestamp: event.timestamp, uuid: uuidFor(event.messageId) };
 }

@@ -145,9 +145,14 @@ describe("posthog requests", () => {
       ev({ event: "big", properties: { blob: "x".repeat(32 * 1024) } }, 5),
       ev({ event: "deep", properties: deep, context: "nope" }, 6),
       ev({ type: "page", properties: [], context: { page: null } }, 7),
+      ev({ event: "proto", properties: JSON.parse('{"__proto__": {"polluted": true}, "kept": 1}') }, 8),
     ];
     const { results, vendor } = await deliver(odd);
     expect(vendor.problems).toEqual([]);
-    expect(results.map((r) => r.ok)).toEqual([false, false, false, true, true, true, true]);
+    expect(results.map((r) => r.ok)).toEqual([false, false, false, true, true, true, true, true]);
+    const proto = vendor.requests.flatMap(posthogItems).find((i) => i.event === "proto")!;
+    expect(Object.hasOwn(proto.properties, "__proto__")).toBe(true);
+    expect(proto.properties.kept).toBe(1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
