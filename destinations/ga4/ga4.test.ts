@@ -47,7 +47,7 @@ describe("ga4 mapping", () => {
         event: "Order Completed",
         properties: {
           order_id: "T_12345",
-          revenue: 30.03,
+          revenue: "30.03",
           tax: 4.9,
           shipping: 5.99,
           currency: "usd",

@@ -191,7 +191,7 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
       { from: "Cart Viewed", to: "view_cart", note: "`currency`, `value` (← `value`, else `total`), `items` ← `products`" },
       { from: "Checkout Started", to: "begin_checkout", note: "`currency`, `value` (← `value`, `revenue` or `total`), `coupon`, `items` ← `products`" },
       { from: "Payment Info Entered", to: "add_payment_info", note: "`currency`, `value`, `coupon`, `payment_type` ← `payment_method`, `items` ← `products`" },
-      { from: "Order Completed", to: "purchase", note: "`transaction_id` ← `order_id`, `value` ← `revenue`, else `total`, `currency` (upper case), `tax`, `shipping`, `coupon`, `affiliation`, `items` ← `products`" },
+      { from: "Order Completed", to: "purchase", note: "`transaction_id` ← `order_id`, `value` ← `revenue`, else `total` (`value`, `tax` and `shipping` as numbers: a numeric string is converted, anything else left out), `currency` (upper case), `tax`, `shipping`, `coupon`, `affiliation`, `items` ← `products`" },
       { from: "Order Refunded", to: "refund", note: "as Order Completed" },
       { from: "Promotion Viewed", to: "view_promotion", note: "`promotion_id`, `promotion_name` ← `name`, `creative_name`, `creative_slot` ← `creative`, `location_id` ← `position`" },
       { from: "Promotion Clicked", to: "select_promotion", note: "as Promotion Viewed" },

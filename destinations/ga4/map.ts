@@ -91,6 +91,9 @@ function scalar(v: unknown, maxLength: number): Ga4Value | undefined {
   return undefined;
 }
 
+/** Parameters GA4 reads as numbers (revenue, tax…): a numeric string is sent as a number, anything else not at all. */
+const NUMERIC = new Set(["value", "tax", "shipping", "engagement_time_msec"]);
+
 class Params {
   readonly out: Record<string, Ga4Value | Ga4Item[]> = {};
   private count = 0;
@@ -99,7 +102,7 @@ class Params {
     if (this.count >= GA4_LIMITS.paramsPerEvent) return;
     const key = snakeName(rawKey, GA4_LIMITS.paramKeyLength);
     if (key === "" || RESERVED_PREFIX.test(key) || Object.hasOwn(this.out, key)) return;
-    const v = scalar(value, GA4_LIMITS.long[key] ?? GA4_LIMITS.paramValueLength);
+    const v = NUMERIC.has(key) ? num(value) : scalar(value, GA4_LIMITS.long[key] ?? GA4_LIMITS.paramValueLength);
     if (v === undefined) return;
     this.out[key] = v;
     this.count++;
