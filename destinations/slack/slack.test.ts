@@ -74,6 +74,19 @@ describe("slack templates", () => {
     expect(line).toBe('<https://shop.test/o|Order> o-1: 42.5 by u-1 a &lt; b &amp; c &gt; d [{"sku":"s"}]');
   });
 
+  it("compiles a destination's templates once per settings object, not per event or delivery", async () => {
+    const kind = slackKind({ sleep: async () => {} });
+    const compile = kind.vendor.compile!;
+    let compiled = 0;
+    kind.vendor.compile = (cfg) => (compiled++, compile(cfg));
+    const cfg = settings({ templates: { track: "{{event}}" }, interval_ms: 0 }).value!;
+    const vendor = fakeFetch(slackChecker("/services/T000/B000/XXXX", 0));
+    await kind.deliver([ev({ event: "a" }, 1), ev({ event: "b" }, 2)], vendorContext(cfg, vendor.fetch));
+    await kind.deliver([ev({ event: "c" }, 3)], vendorContext(cfg, vendor.fetch));
+    expect(compiled).toBe(1);
+    expect(vendor.requests.flatMap(slackLines)).toEqual(["a", "b", "c"]);
+  });
+
   it("chooses a template by event name, then the alert line for alerts, then a template by type, then the default", () => {
     const render = compileRenderer({ "Order Completed": "order {{properties.total}}", track: "track {{event}}", identify: "hello {{traits.name}}" });
     expect(render(ev({ event: "Order Completed", properties: { total: 5 } }))).toBe("order 5");
