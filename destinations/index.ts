@@ -9,6 +9,9 @@ import { mixpanel } from "./mixpanel/index.ts";
 import { postgresWarehouse } from "./postgres/index.ts";
 import { r2 } from "./r2/index.ts";
 import { segment } from "./segment/index.ts";
+import { ga4 } from "./ga4/index.ts";
+import { posthog } from "./posthog/index.ts";
+import { slack } from "./slack/index.ts";
 import { webhook } from "./webhook/index.ts";
 
 export const destinationKinds: Record<string, DestinationDefinition<any>> = {
@@ -19,4 +22,7 @@ export const destinationKinds: Record<string, DestinationDefinition<any>> = {
   [amplitude.kind]: amplitude,
   [segment.kind]: segment,
   [postgresWarehouse.kind]: postgresWarehouse,
+  [ga4.kind]: ga4,
+  [posthog.kind]: posthog,
+  [slack.kind]: slack,
 };

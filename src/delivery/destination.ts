@@ -54,6 +54,12 @@ export interface DestinationDefinition<S = unknown> {
   /** Event types the kind takes (default: all); routing counts the others `dropped.unsupported_type`. */
   eventTypes?: readonly EventType[];
   /**
+   * Which events one destination of the kind takes, from its settings (e.g. Slack's `events` list): the returned
+   * function gives a drop reason for an event it does not take, which routing counts `dropped.<reason>`. Built once
+   * per isolate from the settings as configured (secrets not resolved); undefined: all events.
+   */
+  select?(settings: S): ((event: SluiceEvent) => string | undefined) | undefined;
+  /**
    * Batching, as the destination declares it: the consumer combines the events of all queue messages for the
    * destination in one queue batch (the wait is the queue's max_batch_timeout) into calls of at most this many
    * events and bytes (JSON), and maps the per-event results back to each message.

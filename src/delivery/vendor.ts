@@ -36,6 +36,8 @@ export interface VendorDefinition<S, P, C = S> {
   settings: Schema<S>;
   /** Event types the vendor takes; routing counts the others `dropped.unsupported_type` (never sent, never silent). */
   eventTypes: readonly EventType[];
+  /** Per-destination selection from settings; see DestinationDefinition.select. */
+  select?(settings: S): ((event: SluiceEvent) => string | undefined) | undefined;
   receivesAllEvents?: boolean;
   limits(settings: S): VendorLimits;
   /**
@@ -70,6 +72,7 @@ export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S,
     description: vendor.description,
     settings: vendor.settings,
     eventTypes: vendor.eventTypes,
+    ...(vendor.select ? { select: vendor.select } : {}),
     receivesAllEvents: vendor.receivesAllEvents ?? false,
     maxEventsPerCall: (s) => vendor.limits(s).maxEvents,
     maxBytesPerCall: (s) => vendor.limits(s).maxBytes,

@@ -48,6 +48,7 @@ export interface CompiledPipeline {
 export interface KindFacts {
   receivesAllEvents: boolean;
   eventTypes?: readonly string[];
+  select?(settings: any): ((event: SluiceEvent) => string | undefined) | undefined;
 }
 
 /**
@@ -107,6 +108,10 @@ export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindF
   const byId = new Map<string, CompiledSource>();
   const destinations = new Map(config.destinations.map((d) => [d.id, d]));
   const destinationStages = new Map(config.destinations.map((d) => [d.id, lazyStage(config.filters[d.id], env)]));
+  const selections = new Map(config.destinations.flatMap((d) => {
+    const select = kinds[d.kind]?.select?.(d.settings);
+    return select ? [[d.id, select] as const] : [];
+  }));
   const typeSets = new Map(Object.entries(kinds).flatMap(([kind, facts]) => (facts.eventTypes ? [[kind, new Set(facts.eventTypes)] as const] : [])));
   // Plans are set up on first lookup, once each; runtimePlan compiles their rules on first use.
   const plans = new Map<string, RuntimePlan>();
@@ -119,7 +124,7 @@ export function compilePipeline(config: BuiltConfig, kinds: Record<string, KindF
   for (const source of config.sources) {
     const targets: RouteTarget[] = config.destinations
       .filter((d) => d.enabled && (d.sources === "*" || d.sources.includes(source.id)))
-      .map((d) => ({ id: d.id, name: d.name, receivesAllEvents: kinds[d.kind]?.receivesAllEvents ?? false, eventTypes: typeSets.get(d.kind), ...destinationStages.get(d.id) }));
+      .map((d) => ({ id: d.id, name: d.name, receivesAllEvents: kinds[d.kind]?.receivesAllEvents ?? false, eventTypes: typeSets.get(d.kind), select: selections.get(d.id), ...destinationStages.get(d.id) }));
     const compiled: CompiledSource = { config: source, stage: lazyStage(config.sourceFilters[source.id], env), targets };
     const sourcePlan = source.tracking_plan !== undefined ? plan(source.tracking_plan) : undefined;
     if (source.tracking_plan !== undefined && !sourcePlan) throw new Error(`source "${source.id}" names tracking plan "${source.tracking_plan}", which the built config does not have`);

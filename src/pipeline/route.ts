@@ -45,6 +45,8 @@ export interface RouteTarget extends Stage {
   receivesAllEvents: boolean;
   /** Types the destination's kind takes; undefined: all. */
   eventTypes?: ReadonlySet<string>;
+  /** The destination's own selection (its kind's `select`): a drop reason for an event it does not take. */
+  select?: (event: SluiceEvent) => string | undefined;
 }
 
 /**
@@ -134,6 +136,11 @@ export function routeEvents(
       }
       if (target.eventTypes && !target.eventTypes.has(event.type)) {
         tally.count(scope, "dropped.unsupported_type");
+        continue;
+      }
+      const unselected = target.select?.(event);
+      if (unselected !== undefined) {
+        tally.count(scope, `dropped.${unselected}`);
         continue;
       }
       let delivered = event;
