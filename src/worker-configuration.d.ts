@@ -15,6 +15,7 @@ declare namespace Cloudflare {
 		ARCHIVE: DurableObjectNamespace<import("./index").ArchiveObject>;
 		LAKE_BUFFER: DurableObjectNamespace<import("./index").LakeBufferObject>;
 		SOURCES: DurableObjectNamespace<import("./index").SourceObject>;
+		LIVE: DurableObjectNamespace<import("./index").LiveObject>;
 		DEDUP: DurableObjectNamespace<import("./index").DedupObject>;
 	}
 }

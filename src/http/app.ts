@@ -22,6 +22,7 @@ import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
 import type { SluiceEnv } from "./env.ts";
+import { createConsole } from "./console/console.tsx";
 
 export type { SluiceEnv };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
@@ -138,6 +139,9 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   });
 
   app.get("/admin/usage", usageRoute(deps.pipeline));
+
+  // The operator console (src/http/console/): pages over the admin routes above, called in-process.
+  app.route("/console", createConsole({ pipeline: deps.pipeline, admin: (request, env, ctx) => app.fetch(request, env, ctx) }));
 
   app.get("/admin/destinations/:id/events", async (c) => {
     const dest = deps.pipeline(c.env).destination(c.req.param("id"));
