@@ -31,7 +31,8 @@ type Ctx = Context<Env>;
 const SECURITY_HEADERS = {
   "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: under it a browser sends `Origin: null` on its own form posts, which the Origin check refuses.
+  "referrer-policy": "same-origin",
   "cache-control": "no-store",
   "x-frame-options": "DENY",
 };
