@@ -15,6 +15,7 @@ import { pipelineSuite } from "./pipeline.ts";
 import { httpSuite } from "./http.ts";
 import { footprintSuite } from "./footprint.ts";
 import { costSuite } from "./cost.ts";
+import { consoleSuite } from "./console.ts";
 import {
   DEFAULT_OPTIONS,
   formatNs,
@@ -29,7 +30,7 @@ import {
   type SuiteResult,
 } from "./lib.ts";
 
-const SUITES: Suite[] = [pipelineSuite, filtersSuite, ratelimitSuite, plansSuite, httpSuite, footprintSuite, costSuite];
+const SUITES: Suite[] = [pipelineSuite, filtersSuite, ratelimitSuite, plansSuite, httpSuite, footprintSuite, costSuite, consoleSuite];
 
 const RESULTS_URL = new URL("./results.json", import.meta.url);
 
