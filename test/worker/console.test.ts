@@ -3,9 +3,11 @@
  * HttpOnly, Secure, SameSite=Strict cookie that holds no token; every POST needs the console's Origin and the
  * session's CSRF token; pages render from the real admin routes; the Live socket gets what the router publishes.
  */
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { routeIngest } from "./helpers.ts";
+import { MAX_RECORDS_PER_BATCH } from "../../src/live/live.ts";
+import { newSession, readSession, SESSION_SECONDS } from "../../src/http/console/session.ts";
 
 const ORIGIN = "http://sluice.test";
 const ADMIN_TOKEN = "test-admin-token";
@@ -49,6 +51,20 @@ describe("console: nothing without a session", () => {
     const [name, value] = cookie.split("=") as [string, string];
     const forged = `${name}=${value.replace(/^admin\.\d+/, `admin.${Date.now() + 365 * 86400_000}`)}`;
     expect((await get("/console/live", { cookie: forged })).status).toBe(303);
+  });
+});
+
+describe("console: sessions", () => {
+  it("expire, and end when the key they were signed with changes", async () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const value = await newSession(env, { id: "admin" }, t0);
+    expect((await readSession(env, value, t0 + 1000))?.principal).toEqual({ id: "admin" });
+    expect(await readSession(env, value, t0 + SESSION_SECONDS * 1000)).toBeUndefined();
+    expect(await readSession({ ...env, CONSOLE_SESSION_KEY: "another-key" } as typeof env, value, t0 + 1000)).toBeUndefined();
+    expect(await readSession({ ...env, ADMIN_TOKEN: undefined } as typeof env, value, t0 + 1000)).toBeUndefined();
+    // Each session has its own CSRF token.
+    const other = await newSession(env, { id: "admin" }, t0);
+    expect((await readSession(env, other, t0))!.csrf).not.toBe((await readSession(env, value, t0))!.csrf);
   });
 });
 
@@ -114,7 +130,7 @@ describe("console: pages", () => {
     const res = await get("/console/live/ios/socket", { cookie, upgrade: "websocket", origin: ORIGIN });
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
-    const messages: { records?: { messageId: string; destinations: Record<string, { status: string }> }[] }[] = [];
+    const messages: { records?: { messageId: string; destinations: Record<string, { status: string }> }[]; lastMinute?: number; shownLastMinute?: number }[] = [];
     ws.accept();
     ws.addEventListener("message", (e) => messages.push(JSON.parse(e.data as string)));
     await routeIngest("ios", [
@@ -128,6 +144,10 @@ describe("console: pages", () => {
     expect(byId["console-live-1"]!.destinations.inspect).toEqual({ status: "delivered" });
     // The app's source filter drops "Debug" for every destination, and says so.
     expect(Object.values(byId["console-live-2"]!.destinations).map((o) => o.status)).toEqual(Object.keys(byId["console-live-2"]!.destinations).map(() => "filtered"));
+    // A batch larger than the router describes: the socket is told the true count beside what it shows.
+    await routeIngest("ios", Array.from({ length: 40 }, (_, i) => ({ messageId: `console-many-${i}` })));
+    while (!messages.some((m) => m.lastMinute === 42) && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 50));
+    expect(messages.at(-1)).toMatchObject({ lastMinute: 42, shownLastMinute: 2 + MAX_RECORDS_PER_BATCH });
     ws.close();
     expect((await get("/console/live/web/socket", { cookie, upgrade: "websocket", origin: "https://evil.example" })).status).toBe(403);
   });
