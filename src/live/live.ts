@@ -6,10 +6,10 @@
  * Cost when no console is open: the router asks "is anyone watching source X?" at most once per source per
  * isolate per `refreshMs` (a Durable Object call); between asks it reads the answer from memory.
  */
-import type { CompiledSource } from "../pipeline/compile.ts";
+import type { CompiledSource, Planned } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { applyStage, integrationEnabled } from "../pipeline/route.ts";
-import { enforcePlan } from "../plans/index.ts";
+import { enforcePlan, type PlanDecision } from "../plans/index.ts";
 
 /** What one destination did with one event. */
 export type LiveOutcome =
@@ -115,11 +115,28 @@ export class LiveTap {
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
 /**
+ * What the console's Live view shows of one routing step: `planned` as planAndRoute returned it, the plan decisions
+ * the step held (quarantined or blocked), and what each destination's first attempt did.
+ */
+export function liveBatch(source: CompiledSource, events: readonly SluiceEvent[], planned: Planned, held: readonly PlanDecision[], delivery: ReadonlyMap<string, DeliveryReport>, at: number): LiveBatch {
+  const routedIds = new Map<string, Set<string>>();
+  const filterFailed = new Map<string, Map<string, string>>();
+  for (const [dest, routed] of planned.routed) {
+    routedIds.set(dest, new Set(routed.events.map((e) => e.messageId)));
+    const failed = new Map<string, string>();
+    for (const f of routed.failed ?? []) for (const e of f.events) failed.set(e.messageId, f.reason);
+    if (failed.size > 0) filterFailed.set(dest, failed);
+  }
+  const verdicts = new Map(held.map((d) => [d.event.messageId, { status: d.action === "block" ? ("blocked" as const) : ("quarantined" as const), reason: d.reason ?? "Violation" }]));
+  return describe(source, events, { routedIds, filterFailed, held: verdicts, delivery }, at);
+}
+
+/**
  * Describes routed events for the console: plan findings (the plan checked again on this event), and per
  * destination what happened. Whether an event reached a destination is what the router did (`routedIds`); a filter's
  * reason is found by running the destination's filters again on the event alone (pure, only while watched).
  */
-export function describe(
+function describe(
   source: CompiledSource,
   events: readonly SluiceEvent[],
   outcome: {

@@ -13,7 +13,7 @@ import type { PlanDecision } from "../plans/index.ts";
 import { bodyText, enqueue, parseIngestMessage, routedSends, type DeliveryMessage, type IngestMessage } from "../queue/messages.ts";
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 import type { ReplayOf, RouterPorts, StepPorts } from "./ports.ts";
-import { describe, type DeliveryReport } from "../live/live.ts";
+import { liveBatch, type DeliveryReport } from "../live/live.ts";
 
 type Settlement = Pick<Message<unknown>, "ack" | "retry">;
 interface Item {
@@ -142,18 +142,7 @@ export async function routeSource(source: CompiledSource, events: readonly Sluic
     if (held.length > 0) await ports.quarantine.remove(held).catch((e) => log("quarantine rollback failed", { source: sourceId, error: String(e) }));
     throw failed.reason;
   }
-  if (watched) await ports.live!.publish(sourceId, liveBatch(source, events, planned, toHold, delivery));
+  if (watched) await ports.live!.publish(sourceId, liveBatch(source, events, planned, toHold, delivery, Date.now()));
   return { held: toHold.length };
 }
 
-/** What the console's Live view shows of this step (only while a console watches the source). */
-function liveBatch(source: CompiledSource, events: readonly SluiceEvent[], planned: ReturnType<typeof planAndRoute>, held: readonly PlanDecision[], delivery: Map<string, DeliveryReport>) {
-  const routedIds = new Map<string, Set<string>>();
-  const filterFailed = new Map<string, Map<string, string>>();
-  for (const [dest, routed] of planned.routed) {
-    routedIds.set(dest, new Set(routed.events.map((e) => e.messageId)));
-    for (const f of routed.failed ?? []) for (const e of f.events) (filterFailed.get(dest) ?? filterFailed.set(dest, new Map()).get(dest)!).set(e.messageId, f.reason);
-  }
-  const verdicts = new Map(held.map((d) => [d.event.messageId, { status: d.action === "block" ? ("blocked" as const) : ("quarantined" as const), reason: d.reason ?? "Violation" }]));
-  return describe(source, events, { routedIds, filterFailed, held: verdicts, delivery }, Date.now());
-}
