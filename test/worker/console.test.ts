@@ -7,6 +7,7 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { routeIngest } from "./helpers.ts";
 import { MAX_RECORDS_PER_BATCH } from "../../src/live/live.ts";
+import { RING_SIZE } from "../../src/storage/live-object.ts";
 import { newSession, readSession, SESSION_SECONDS } from "../../src/http/console/session.ts";
 
 const ORIGIN = "http://sluice.test";
@@ -150,5 +151,22 @@ describe("console: pages", () => {
     expect(messages.at(-1)).toMatchObject({ lastMinute: 42, shownLastMinute: 2 + MAX_RECORDS_PER_BATCH });
     ws.close();
     expect((await get("/console/live/web/socket", { cookie, upgrade: "websocket", origin: "https://evil.example" })).status).toBe(403);
+  });
+
+  it("keeps a bounded ring: a console that connects gets the newest RING_SIZE events, oldest first", async () => {
+    const stub = env.LIVE.get(env.LIVE.idFromName("limited-a"));
+    const record = (i: number) => ({ at: i, messageId: `ring-${i}`, type: "track", json: "{}", findings: [], destinations: {} });
+    for (let b = 0; b < 6; b++) await stub.publish({ at: Date.now(), total: 100, records: Array.from({ length: 100 }, (_, i) => record(b * 100 + i)) });
+    const { cookie } = await signIn();
+    const res = await get("/console/live/limited-a/socket", { cookie, upgrade: "websocket", origin: ORIGIN });
+    const ws = res.webSocket!;
+    const first = new Promise<{ records: { messageId: string }[]; lastMinute: number }>((resolve) => ws.addEventListener("message", (e) => resolve(JSON.parse(e.data as string))));
+    ws.accept();
+    const message = await first;
+    expect(message.records).toHaveLength(RING_SIZE);
+    expect(message.records[0]!.messageId).toBe(`ring-${600 - RING_SIZE}`);
+    expect(message.records.at(-1)!.messageId).toBe("ring-599");
+    expect(message.lastMinute).toBe(600);
+    ws.close();
   });
 });
