@@ -61,7 +61,7 @@ describe("console: sessions", () => {
     const value = await newSession(env, { id: "admin" }, t0);
     expect((await readSession(env, value, t0 + 1000))?.principal).toEqual({ id: "admin" });
     expect(await readSession(env, value, t0 + SESSION_SECONDS * 1000)).toBeUndefined();
-    expect(await readSession({ ...env, CONSOLE_SESSION_KEY: "another-key" } as typeof env, value, t0 + 1000)).toBeUndefined();
+    expect(await readSession({ ...env, CONSOLE_SESSION_KEY: "another-key" }, value, t0 + 1000)).toBeUndefined();
     expect(await readSession({ ...env, ADMIN_TOKEN: undefined } as typeof env, value, t0 + 1000)).toBeUndefined();
     // Each session has its own CSRF token.
     const other = await newSession(env, { id: "admin" }, t0);

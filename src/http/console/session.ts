@@ -22,7 +22,7 @@ function b64url(bytes: ArrayBuffer | Uint8Array): string {
 
 /** The HMAC key: derived (HMAC of a fixed label) from the session secret, never the secret itself. */
 function key(env: SluiceEnv): Promise<CryptoKey> | undefined {
-  const secret = (env as { CONSOLE_SESSION_KEY?: string }).CONSOLE_SESSION_KEY || env.ADMIN_TOKEN;
+  const secret = env.CONSOLE_SESSION_KEY || env.ADMIN_TOKEN;
   if (!secret) return undefined;
   let k = keys.get(secret);
   if (!k) {
