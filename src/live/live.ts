@@ -71,7 +71,8 @@ export interface LiveSink {
 /**
  * The router's view of the live feed: `watching` answers from a per-isolate memory refreshed at most every
  * `refreshMs` per source, so a source nobody watches costs one Durable Object call per `refreshMs`, whatever
- * its traffic. A failing sink never fails routing: it reads as "not watched".
+ * its traffic. A failing or slow sink never fails routing, nor holds it up longer than `timeoutMs`: it reads as
+ * "not watched".
  */
 export class LiveTap {
   private readonly known = new Map<string, { watched: boolean; at: number }>();
@@ -81,7 +82,15 @@ export class LiveTap {
     private readonly sink: LiveSink,
     private readonly now: () => number = Date.now,
     readonly refreshMs = 10_000,
+    /** A sink slower than this reads as "not watched" (or, publishing, is left behind): routing never waits on it longer. */
+    readonly timeoutMs = 1_000,
   ) {}
+
+  private within<T>(p: Promise<T>, fallback: T): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), this.timeoutMs)));
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  }
 
   async watching(sourceId: string): Promise<boolean> {
     const hit = this.known.get(sourceId);
@@ -89,14 +98,11 @@ export class LiveTap {
     if (hit && t - hit.at < this.refreshMs) return hit.watched;
     let pending = this.asking.get(sourceId);
     if (!pending) {
-      pending = this.sink
-        .watched(sourceId)
-        .catch(() => false)
-        .then((watched) => {
-          this.known.set(sourceId, { watched, at: this.now() });
-          this.asking.delete(sourceId);
-          return watched;
-        });
+      pending = this.within(this.sink.watched(sourceId).catch(() => false), false).then((watched) => {
+        this.known.set(sourceId, { watched, at: this.now() });
+        this.asking.delete(sourceId);
+        return watched;
+      });
       this.asking.set(sourceId, pending);
     }
     return pending;
@@ -105,7 +111,7 @@ export class LiveTap {
   /** Publishes a batch; a console that closed meanwhile is learned at the next refresh. Never throws. */
   async publish(sourceId: string, batch: LiveBatch): Promise<void> {
     try {
-      await this.sink.publish(sourceId, batch);
+      await this.within(this.sink.publish(sourceId, batch), undefined);
     } catch (err) {
       console.error(JSON.stringify({ msg: "live publish failed", source: sourceId, error: String(err) }));
     }

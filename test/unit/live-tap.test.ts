@@ -102,6 +102,21 @@ describe("live feed: cost when no console is open", () => {
   });
 });
 
+describe("live feed: a LiveObject that does not answer", () => {
+  it("reads as not watched after timeoutMs, and routing goes on without it", async () => {
+    const clock = { now: 0 };
+    const w = world(clock);
+    w.sink.watched = () => new Promise<boolean>(() => {});
+    w.ports.live = new LiveTap(w.sink, () => clock.now, 10_000, 20);
+    const settled: string[] = [];
+    const batch = w.batch([{}]);
+    for (const m of batch.messages) m.ack = () => void settled.push("ack");
+    await route(batch, w.ports);
+    expect(settled).toEqual(["ack"]);
+    expect(await w.ports.live.watching("shop")).toBe(false);
+  });
+});
+
 describe("live feed: what a console sees", () => {
   it("describes each event: findings, and per destination delivered / filtered by which filter / retrying / quarantined", async () => {
     const w = world({ now: 0 });
