@@ -22,7 +22,6 @@ import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
 import type { SluiceEnv } from "./env.ts";
-import { createConsole } from "./console/console.tsx";
 
 export type { SluiceEnv };
 type Ctx = Context<{ Bindings: SluiceEnv }>;
@@ -140,8 +139,13 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
 
   app.get("/admin/usage", usageRoute(deps.pipeline));
 
-  // The operator console (src/http/console/): pages over the admin routes above, called in-process.
-  app.route("/console", createConsole({ pipeline: deps.pipeline, admin: (request, env, ctx) => app.fetch(request, env, ctx) }));
+  // The operator console (src/http/console/): pages over the admin routes above, called in-process. Loaded on its
+  // first request, so isolates that only take events never evaluate it (bench "footprint").
+  let consoleApp: Promise<Hono<any>> | undefined;
+  app.all("/console/*", async (c) => {
+    consoleApp ??= import("./console/console.tsx").then((m) => m.createConsole({ pipeline: deps.pipeline, admin: (request, env, ctx) => app.fetch(request, env, ctx) }));
+    return (await consoleApp).fetch(c.req.raw, c.env, c.executionCtx);
+  });
 
   app.get("/admin/destinations/:id/events", async (c) => {
     const dest = deps.pipeline(c.env).destination(c.req.param("id"));

@@ -48,8 +48,9 @@ class ConsoleError extends Error {
   }
 }
 
-export function createConsole(deps: ConsoleDeps): Hono<Env> {
-  const app = new Hono<Env>();
+/** The console, its routes under /console. */
+export function createConsole(deps: ConsoleDeps): Hono<Env, {}, "/console"> {
+  const app = new Hono<Env>().basePath("/console");
 
   app.onError((err, c) => {
     const status = err instanceof ConsoleError ? err.status : 500;
