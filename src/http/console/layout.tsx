@@ -25,7 +25,7 @@ button.primary{background:var(--accent);border-color:var(--accent);color:#fff}bu
 .card h2{margin-top:0}pre{white-space:pre-wrap;word-break:break-word;background:color-mix(in srgb,var(--fg) 6%,transparent);padding:.6rem;border-radius:4px;font-size:.85rem;max-height:60vh;overflow:auto}
 #events tr{cursor:pointer}#events tr:hover,#events tr:focus{background:color-mix(in srgb,var(--accent) 10%,transparent)}
 .live{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:1rem}@media (max-width:900px){.live{grid-template-columns:1fr}}
-svg text{fill:var(--muted);font-size:10px}.legend span{margin-right:.8rem}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.25em;vertical-align:-1px}
+.legend span{margin-right:.8rem}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.25em;vertical-align:-1px}
 @media (max-width:480px){main{padding:.6rem}th,td{padding:.3rem}.hide-s{display:none}}
 `;
 
@@ -90,7 +90,7 @@ export function StackedBars(props: { label: string; buckets: string[]; series: {
   const bw = W / n;
   return (
     <figure style="margin:0">
-      <svg viewBox={`0 0 ${W} ${H + 14}`} width="100%" role="img" aria-label={props.label} preserveAspectRatio="none" style="max-height:160px">
+      <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={props.label} preserveAspectRatio="none" style="max-height:160px">
         <title>{props.label}</title>
         {props.buckets.map((b, i) => {
           let y = H;
@@ -107,9 +107,11 @@ export function StackedBars(props: { label: string; buckets: string[]; series: {
           });
         })}
         <line x1="0" y1={H} x2={W} y2={H} stroke="var(--line)" />
-        <text x="0" y={H + 12}>{props.buckets[0] ?? ""}</text>
-        <text x={W} y={H + 12} text-anchor="end">{`${props.buckets[props.buckets.length - 1] ?? ""} · max ${max}`}</text>
       </svg>
+      <div class="row muted" style="justify-content:space-between;margin:0;font-size:.8rem">
+        <span>{props.buckets[0] ?? ""}</span>
+        <span>{`${props.buckets[props.buckets.length - 1] ?? ""} · highest bar ${max}`}</span>
+      </div>
       <figcaption class="legend muted">
         {props.series.map((s) => (
           <span>
