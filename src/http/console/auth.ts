@@ -25,3 +25,11 @@ export function authenticate(token: string, env: SluiceEnv): Principal | undefin
 export function principalById(id: string, env: SluiceEnv): Principal | undefined {
   return id === "admin" && env.ADMIN_TOKEN ? { id } : undefined;
 }
+
+/**
+ * What the console's in-process calls to the admin API carry for `principal`: the admin token, the only operator
+ * token there is. With scoped tokens, the principal's own scopes go here instead.
+ */
+export function adminAuthorization(_principal: Principal, env: SluiceEnv): string {
+  return `Bearer ${env.ADMIN_TOKEN ?? ""}`;
+}

@@ -13,7 +13,7 @@ import type { ArchiveEntry } from "../../storage/archive-object.ts";
 import type { SourceUsage } from "../../usage/report.ts";
 import type { PlanCounters, Breakdown } from "../plan-routes.ts";
 import type { SluiceEnv } from "../env.ts";
-import { authenticate } from "./auth.ts";
+import { adminAuthorization, authenticate } from "./auth.ts";
 import { CLIENT_SCRIPT } from "./client.ts";
 import { ConfirmPurge, DeadLetters, Delivery, Entry, ErrorPage, Live, Plan, SignIn, Usage, type DestinationView, type PlanView } from "./pages.tsx";
 import { cookieValue, newSession, readSession, sameOrigin, sameToken, sessionCookie, type Session } from "./session.ts";
@@ -107,7 +107,7 @@ export function createConsole(deps: ConsoleDeps): Hono<Env, {}, "/console"> {
 
   /** Calls the admin API in-process, as the console's operator; its JSON answer, or a ConsoleError with its message. */
   async function admin<T>(c: Ctx, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${c.env.ADMIN_TOKEN ?? ""}` };
+    const headers: Record<string, string> = { authorization: adminAuthorization(c.get("session").principal, c.env) };
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await deps.admin(new Request(new URL(path, c.req.url), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }), c.env, c.executionCtx);
     const json = (await res.json()) as T & { error?: { message?: string } };
