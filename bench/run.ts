@@ -16,6 +16,7 @@ import { httpSuite } from "./http.ts";
 import { footprintSuite } from "./footprint.ts";
 import { costSuite } from "./cost.ts";
 import { warehouseSuite } from "./warehouse.ts";
+import { consoleSuite } from "./console.ts";
 import {
   DEFAULT_OPTIONS,
   formatNs,
@@ -30,7 +31,7 @@ import {
   type SuiteResult,
 } from "./lib.ts";
 
-const SUITES: Suite[] = [pipelineSuite, filtersSuite, ratelimitSuite, plansSuite, httpSuite, footprintSuite, costSuite, warehouseSuite];
+const SUITES: Suite[] = [pipelineSuite, filtersSuite, ratelimitSuite, plansSuite, httpSuite, footprintSuite, costSuite, warehouseSuite, consoleSuite];
 
 const RESULTS_URL = new URL("./results.json", import.meta.url);
 

@@ -16,12 +16,15 @@ import { storeDeadLetter } from "./archive/dead-letters.ts";
 import type { DeadLetter } from "./queue/messages.ts";
 import { Telemetry } from "./telemetry.ts";
 import { SourceGuards } from "./http/guards.ts";
+import { LiveTap } from "./live/live.ts";
+import { deliverObserved } from "./live/observe.ts";
 
 export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
 export { SourceObject } from "./storage/source-object.ts";
 export { DedupObject } from "./storage/dedup-object.ts";
 export { AuditObject } from "./storage/audit-object.ts";
+export { LiveObject } from "./storage/live-object.ts";
 export { LakeBufferObject } from "../destinations/datalake/buffer-object.ts";
 
 let compiled: CompiledPipeline | undefined;
@@ -40,6 +43,11 @@ const breakers = new Breakers();
 /** The router's dedup claims: commits it could not store yet wait here for the next batch's flush. */
 const claims = new DedupClaims({ onError: (what, err) => console.error(JSON.stringify({ msg: `${what} failed`, error: String(err) })) });
 const dedupShards = (env: SluiceEnv): DedupShards => (sourceId, shard) => env.DEDUP.get(env.DEDUP.idFromName(`${sourceId}:${shard}`));
+
+/** The console's live feed: the router asks a source's LiveObject whether anyone watches at most every 10 s. */
+let liveBinding: SluiceEnv["LIVE"] | undefined;
+const liveObject = (source: string) => liveBinding!.get(liveBinding!.idFromName(source));
+const live = new LiveTap({ watched: (source) => liveObject(source).watched(), publish: (source, batch) => liveObject(source).publish(batch) });
 
 /** Rate-limit leases (request path) and user sketches (router), per isolate. */
 const guards = new SourceGuards();
@@ -70,6 +78,7 @@ export default {
   },
   async queue(batch, env, ctx) {
     statsBinding = env.STATS;
+    liveBinding = env.LIVE;
     const store = (d: DeadLetter) => storeDeadLetter(env.BUCKET, env.ARCHIVE, d);
     try {
       if (batch.queue.startsWith("sluice-dead-letters-backstop")) {
@@ -83,10 +92,11 @@ export default {
           dedup: (source, events, token) => claimBatch(claims, dedupShards(env), source, events, token),
           newToken: newClaimToken,
           quarantine: quarantineHold(env.BUCKET, env.ARCHIVE),
-          deliver: (dest, messages) => deliverFirst(dest, messages, deliveries),
+          deliver: (dest, messages, observe) => (observe ? deliverObserved(dest, messages, deliveries) : deliverFirst(dest, messages, deliveries)),
           deadLetters: env.DEAD_LETTERS,
           stats: telemetry,
           users: (source, events, day) => guards.users(source, events, day),
+          live,
         });
         ctx.waitUntil(guards.flushUsers(env));
       } else {

@@ -142,6 +142,14 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
 
   app.get("/admin/usage", requireAccess("read.metadata"), usageRoute(deps.pipeline));
 
+  // The operator console (src/http/console/): pages over the admin routes above, called in-process. Loaded on its
+  // first request, so isolates that only take events never evaluate it (bench "footprint").
+  let consoleApp: Promise<Hono<any>> | undefined;
+  app.all("/console/*", async (c) => {
+    consoleApp ??= import("./console/console.tsx").then((m) => m.createConsole({ pipeline: deps.pipeline, admin: (request, env, ctx) => app.fetch(request, env, ctx) }));
+    return (await consoleApp).fetch(c.req.raw, c.env, c.executionCtx);
+  });
+
   // Event bodies: recorded in the audit trail. The stored events name no source, so a scoped token reads a
   // destination only when every source it receives is in scope.
   app.get("/admin/destinations/:id/events", requireAccess("read.events"), async (c) => {

@@ -10,6 +10,7 @@ import type { Tally } from "../pipeline/route.ts";
 import type { PlanDecision } from "../plans/index.ts";
 import type { DeliveryMessage, MessageQueue } from "../queue/messages.ts";
 import type { ArchiveEntry } from "../storage/archive-object.ts";
+import type { DeliveryReport, LiveTap } from "../live/live.ts";
 
 /** A quarantine entry being replayed: what its new record (if the event still fails) says of it. */
 export interface ReplayOf {
@@ -34,11 +35,14 @@ export interface StepPorts {
   /**
    * Hands one destination its messages: the router makes the first attempt inline (src/queue/consumer.ts
    * deliverFirst), a replay enqueues them. Resolves once every event's outcome is durable; rejects otherwise.
+   * With `observe` (a console watches the source) it may resolve with what became of each event.
    */
-  deliver(dest: string, messages: DeliveryMessage[]): Promise<void>;
+  deliver(dest: string, messages: DeliveryMessage[], observe?: boolean): Promise<void | DeliveryReport>;
   /** Where events a filter threw on go (the dead-letter queue). */
   deadLetters: MessageQueue;
   stats: Tally;
+  /** The console's live feed (src/live/); without it, none. */
+  live?: LiveTap;
 }
 
 export interface RouterPorts extends StepPorts {

@@ -15,6 +15,7 @@ import type { PlanDecision } from "../plans/index.ts";
 import { bodyText, enqueue, parseIngestMessage, routedSends, type DeliveryMessage, type IngestMessage } from "../queue/messages.ts";
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 import type { ReplayOf, RouterPorts, StepPorts } from "./ports.ts";
+import { liveBatch, type DeliveryReport } from "../live/live.ts";
 
 type Settlement = Pick<Message<unknown>, "ack" | "retry">;
 interface Item {
@@ -138,7 +139,8 @@ export async function routeSource(source: CompiledSource, events: readonly Sluic
     if (list) list.push(message);
     else byDest.set(dest, [message]);
   };
-  const sends: Promise<void>[] = [];
+  const sends: Promise<unknown>[] = [];
+  const watched = ports.live ? await ports.live.watching(sourceId) : false;
   for (const [dest, routed] of planned.routed)
     for (const send of routedSends(routed)) {
       const message: DeliveryMessage = { v: 1, dest, source: sourceId, t0, tries: 0, ...send.fields, events: send.events };
@@ -146,12 +148,16 @@ export async function routeSource(source: CompiledSource, events: readonly Sluic
       else add(dest, message);
     }
   if (planned.reports) add(planned.reports.destination, { v: 1, dest: planned.reports.destination, source: sourceId, t0, tries: 0, events: planned.reports.events });
-  for (const [dest, messages] of byDest) sends.push(ports.deliver(dest, messages));
+  const delivery = new Map<string, DeliveryReport>();
+  for (const [dest, messages] of byDest)
+    sends.push(watched ? ports.deliver(dest, messages, true).then((r) => void (r && delivery.set(dest, r))) : ports.deliver(dest, messages));
   // Every destination gets its attempt whatever another does; then the first failure, if any, fails the step.
   const failed = (await Promise.allSettled(sends)).find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {
     if (held.length > 0) await ports.quarantine.remove(held).catch((e) => log("quarantine rollback failed", { source: sourceId, error: String(e) }));
     throw failed.reason;
   }
+  if (watched) await ports.live!.publish(sourceId, liveBatch(source, events, planned, toHold, delivery, Date.now()));
   return { held: toHold.length };
 }
+
