@@ -1,9 +1,8 @@
 /**
- * The isolate's side of dedup: claims a request's messageIds with one call per shard, releases them when the
- * request fails, and commits them once its events are on the queue. Commits are sent about a second later, all
- * of a shard's in one call (one storage write), off the request path: a claim itself writes nothing. Until a
- * commit is stored, this isolate answers for its ids itself (a client's quick retry usually comes back to the
- * same isolate): they are duplicates without asking the shard, which would still hold them in flight.
+ * The isolate's side of dedup: claims a router batch's messageIds with one call per shard, releases them when the
+ * batch fails, and commits them once every outcome of its events is durable, all of a shard's in one call (one
+ * storage write): a claim itself writes nothing. Until a commit is stored, this isolate answers for its ids itself:
+ * they are duplicates without asking the shard, which would still hold them in flight.
  */
 import type { ClaimRequest, ClaimResult, Commit } from "../storage/dedup-object.ts";
 
@@ -55,7 +54,6 @@ export class DedupClaims {
   private pending = new Map<string, PendingCommits>();
   /** Ids this isolate committed whose commit is not stored yet, by source and shard. */
   private readonly committed = new Map<string, Set<string>>();
-  private flushing: Promise<void> | undefined;
 
   constructor(private readonly options: { newToken?: () => string; onError?: (what: string, err: unknown) => void } = {}) {}
 
@@ -125,17 +123,6 @@ export class DedupClaims {
         }
       },
     };
-  }
-
-  /** Sends pending commits about `delayMs` from now, once, however many requests ask meanwhile. */
-  flushSoon(shards: DedupShards, waitUntil: (p: Promise<unknown>) => void, delayMs = 1000): void {
-    if (this.flushing || this.pending.size === 0) return;
-    this.flushing = (async () => {
-      await new Promise((r) => setTimeout(r, delayMs));
-      this.flushing = undefined;
-      await this.flush(shards);
-    })();
-    waitUntil(this.flushing);
   }
 
   /** Sends every pending commit now; failed ones are kept for the next flush. */

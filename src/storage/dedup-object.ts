@@ -3,8 +3,8 @@
  * (`<source>:<shard>`, shard = hash(messageId) mod shards). A request claims its ids with one call: an id
  * accepted within the window is a duplicate, an id another unfinished request claimed is in flight, the others
  * are held for this request's token. Claims are held in memory only, so a claim writes nothing and is not
- * delayed by a storage flush; what must last is the commit (the events are queued): the isolate sends its
- * commits, with their ids, about a second later, and each batch of them is one write.
+ * delayed by a storage flush; what must last is the commit (every outcome of the events is durable): the router
+ * sends a batch's commits with their ids, and each call is one write.
  *
  * Layout: a commit is ONE row of `batches` (its time and its ids' 64-bit fingerprints packed in a blob, see
  * dedup-index.ts), whatever its number of ids; the rows are loaded into an in-memory index on first use, and the
