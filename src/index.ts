@@ -16,11 +16,14 @@ import { storeDeadLetter } from "./archive/dead-letters.ts";
 import type { DeadLetter } from "./queue/messages.ts";
 import { Telemetry } from "./telemetry.ts";
 import { SourceGuards } from "./http/guards.ts";
+import { evaluateAlerts } from "./alerts/evaluate.ts";
+import { alertPorts } from "./alerts/worker.ts";
 
 export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
 export { SourceObject } from "./storage/source-object.ts";
 export { DedupObject } from "./storage/dedup-object.ts";
+export { AlertObject } from "./storage/alert-object.ts";
 export { LakeBufferObject } from "../destinations/datalake/buffer-object.ts";
 
 let compiled: CompiledPipeline | undefined;
@@ -92,5 +95,11 @@ export default {
       // Joins a flush the isolate's requests already scheduled; otherwise writes now (a batch does not linger).
       telemetry.flushJoin((p) => ctx.waitUntil(p));
     }
+  },
+  /** The 5-minute Cron Trigger: alert rules (src/alerts/). */
+  async scheduled(_controller, env) {
+    statsBinding = env.STATS;
+    const result = await evaluateAlerts(alertPorts(config, env));
+    for (const f of result.failed) console.error(JSON.stringify({ msg: "alert not sent", alert: f.key, error: f.error }));
   },
 } satisfies ExportedHandler<SluiceEnv>;

@@ -3,7 +3,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "StatsObject" | "ArchiveObject" | "LakeBufferObject" | "SourceObject" | "DedupObject";
+		durableNamespaces: "StatsObject" | "ArchiveObject" | "LakeBufferObject" | "SourceObject" | "DedupObject" | "AlertObject";
 	}
 	interface Env {
 		BUCKET: R2Bucket;
@@ -16,6 +16,7 @@ declare namespace Cloudflare {
 		LAKE_BUFFER: DurableObjectNamespace<import("./index").LakeBufferObject>;
 		SOURCES: DurableObjectNamespace<import("./index").SourceObject>;
 		DEDUP: DurableObjectNamespace<import("./index").DedupObject>;
+		ALERTS: DurableObjectNamespace<import("./index").AlertObject>;
 	}
 }
 interface Env extends Cloudflare.Env {}

@@ -12,6 +12,7 @@ import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
 import { forEachSecretRef, isOperatorSecret, operatorSecretMessage } from "./secrets.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
+import { AlertSchema, alertReferenceProblems } from "./alerts.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
 export interface ConfigError {
@@ -192,6 +193,10 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
       main.error(["sources", i, "enforcement", "violation_reports"], `unknown destination "${reportTo}"`, errors);
   });
 
+  // Alert rules: references checked once every source and destination parsed.
+  if (parsed.sources.every(Boolean) && parsed.destinations.every(Boolean))
+    for (const p of alertReferenceProblems(top?.alerts ?? itemsOf("alerts", AlertSchema), sourceIds, destIds)) main.error(p.path, p.message, errors);
+
   // Filter files: the file name says which destination (or, under sources/, which source) they belong to.
   const tests: LoadResult["tests"] = [];
   const readFilters = (folder: string, scope: "destination" | "source", known: Set<string>, skip: string[]) => {
@@ -235,6 +240,6 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   return {
     errors,
     tests,
-    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans },
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, alerts: top.alerts, ...(top.naming ? { naming: top.naming } : {}) },
   };
 }

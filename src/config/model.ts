@@ -2,6 +2,7 @@ import type { FilterSpec } from "../pipeline/filters/index.ts";
 import { s, type Infer } from "./schema.ts";
 import { DedupSchema, MtuBudgetSchema, RateLimitSchema } from "./source-limits.ts";
 import { ENFORCEMENT_OPTIONS, type PlanRule } from "../plans/types.ts";
+import { AlertSchema, NamingSchema, type AlertRule, type NamingConfig } from "./alerts.ts";
 
 /** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
 export const ID_PATTERN = /^[a-z0-9_-]+$/;
@@ -65,6 +66,10 @@ export type DestinationConfig = Infer<typeof DestinationSchema>;
 export const ConfigFileSchema = s.object({
   sources: s.array(SourceSchema, { minItems: 1 }),
   destinations: s.withDefault(s.array(DestinationSchema), []),
+  /** Alert rules (src/config/alerts.ts, docs/alerts.md). */
+  alerts: s.withDefault(s.array(AlertSchema), []),
+  /** Naming conventions for event and property names. */
+  naming: s.optional(NamingSchema),
 });
 
 /** What the build writes and the worker loads: validated, defaults applied, secrets still as `${env.NAME}`. */
@@ -80,4 +85,6 @@ export interface BuiltConfig {
   sourceFilters: Record<string, FilterSpec[]>;
   /** Plan id → its rules (`filters/plans/<id>.yaml`), Segment's format, short-hand expanded; compiled at first use. */
   plans?: Record<string, PlanRule[]>;
+  alerts?: AlertRule[];
+  naming?: NamingConfig;
 }
