@@ -32,7 +32,9 @@ export function alertRules(config: BuiltConfig): CompiledAlert[] {
   return rules;
 }
 
-export const alertStore = (env: Pick<AlertBindings, "ALERTS">): AlertStore => env.ALERTS.get(env.ALERTS.idFromName("alerts"));
+/** The one AlertObject's name. */
+export const ALERT_OBJECT = "alerts";
+export const alertStore = (env: Pick<AlertBindings, "ALERTS">): AlertStore => env.ALERTS.get(env.ALERTS.idFromName(ALERT_OBJECT));
 
 export function alertPorts(config: BuiltConfig, env: AlertBindings, now: () => number = Date.now): AlertPorts {
   return {

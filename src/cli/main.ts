@@ -6,6 +6,7 @@ import { secretRefs } from "../config/secrets.ts";
 import { AdminError, archiveCommand } from "./admin.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 import { USAGE_HELP, usageCommand } from "./usage.ts";
+import { NAMES_HELP, namesCommand } from "./names.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -22,6 +23,7 @@ commands:
                   inspect what tracking plans quarantined; replay re-runs the current plan and filters
                   (filters: --source --from --to --name (event) --category (violation type) --status --limit)
   ${USAGE_HELP}
+  ${NAMES_HELP}
   help            this text`;
 
 /** Parses `--name value` options; returns them and the positional arguments. */
@@ -85,10 +87,11 @@ export async function main(argv: string[]): Promise<number> {
       return dryRun({ rules: options.rules, destination: options.destination, source: options.source }, process.stdin, (l) => process.stdout.write(`${l}\n`));
     }
     case "dead-letters":
-    case "quarantine": {
+    case "quarantine":
+    case "names": {
       try {
         const { options, positional } = parseOptions(args);
-        return await archiveCommand(command, positional, options);
+        return await (command === "names" ? namesCommand(options) : archiveCommand(command, positional, options));
       } catch (err) {
         if (err instanceof AdminError || (err instanceof Error && err.message.startsWith("option --"))) {
           console.error(`sluice ${command}: ${err.message}`);

@@ -21,6 +21,7 @@ import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
+import { registerAlertRoutes } from "./alert-routes.ts";
 import type { SluiceEnv } from "./env.ts";
 
 export type { SluiceEnv };
@@ -100,6 +101,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   registerBackstopRoutes(app, deps.telemetry);
   registerArchiveRoutes(app, quarantineArchive(deps.telemetry), deps.pipeline);
   registerPlanRoutes(app, deps.pipeline);
+  registerAlertRoutes(app, deps.pipeline);
 
   /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
   const destinationScopes = async (env: SluiceEnv, since: string) => {
