@@ -63,7 +63,7 @@ const variants = {
     source,
     events,
     /** Fires when the hour's count is below fraction × baseline. */
-    fraction: s.withDefault(s.number({ min: 0, max: 1 }), 0.3),
+    fraction: s.withDefault(s.number({ min: 0, max: 1 }), 0.2),
     hours,
     min_baseline: minBaseline,
     min_daily: minDaily,

@@ -10,13 +10,10 @@ import { startSink, type Sink } from "../../scripts/sink.ts";
 import { tempFolder } from "../support/temp-folder.ts";
 import { postJson, startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
 
-const WRITE_KEY = "wk_e2e_alerts";
-const ADMIN_TOKEN = "e2e-admin-token";
-let hook: Sink;
-let ops: Sink;
-let dev: DevWorker;
-const dir = tempFolder("e2e-alerts");
-const state = tempFolder("e2e-alerts-state");
+const [WRITE_KEY, ADMIN_TOKEN] = ["wk_e2e_alerts", "e2e-admin-token"];
+const [dir, state] = [tempFolder("e2e-alerts"), tempFolder("e2e-alerts-state")];
+/** `hook` is the watched destination, `ops` the alerts' notify webhook. */
+let hook: Sink, ops: Sink, dev: DevWorker;
 
 beforeAll(async () => {
   [hook, ops] = await Promise.all([startSink(), startSink()]);
