@@ -5,18 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { baseline, hourOf, HOUR_MS, judgeVolume, type HourSeries, type VolumeTest } from "../../src/alerts/anomaly.ts";
 import { step, type AlertState } from "../../src/alerts/state.ts";
-
-/** mulberry32: a small seeded PRNG, so the figures are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../../bench/ratelimit.ts";
 
 function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
