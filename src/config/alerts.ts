@@ -11,7 +11,8 @@
  *       notify: [ops-slack]
  *   naming: { events: Object Action, properties: snake_case }
  */
-import { CONVENTIONS } from "../plans/naming.ts";
+import { CONVENTIONS, follows, inConvention } from "../plans/naming.ts";
+import type { PlanRule } from "../plans/types.ts";
 import { s, type Infer, type Path } from "./schema.ts";
 
 /** model.ts's ID_PATTERN (not imported: model.ts imports this module). */
@@ -121,5 +122,33 @@ export function alertReferenceProblems(alerts: readonly (AlertRule | undefined)[
     if ("destination" in rule && !destinations.has(rule.destination)) out.push({ path: ["alerts", i, "destination"], message: `unknown destination "${rule.destination}"` });
     if ("source" in rule && !sources.has(rule.source)) out.push({ path: ["alerts", i, "source"], message: `unknown source "${rule.source}"` });
   });
+  return out;
+}
+
+/** Names a tracking plan declares: TRACK event names, and the top-level property names of their `properties`. */
+function planNames(rules: readonly PlanRule[]): { events: string[]; properties: string[] } {
+  const events: string[] = [];
+  const properties = new Set<string>();
+  for (const r of rules) {
+    if (r.type !== "TRACK" || !r.key) continue;
+    events.push(r.key);
+    const props = (r.jsonSchema as { properties?: { properties?: { properties?: Record<string, unknown> } } }).properties?.properties?.properties;
+    for (const k of Object.keys(props ?? {})) properties.add(k);
+  }
+  return { events, properties: [...properties] };
+}
+
+/** Planned names that break the `naming:` conventions, reported at the convention's key. */
+export function namingProblems(naming: NamingConfig | undefined, plans: Readonly<Record<string, readonly PlanRule[]>>): { path: Path; message: string }[] {
+  const out: { path: Path; message: string }[] = [];
+  for (const [plan, rules] of Object.entries(plans)) {
+    const names = planNames(rules);
+    for (const what of ["events", "properties"] as const) {
+      const convention = naming?.[what];
+      if (!convention) continue;
+      for (const n of names[what])
+        if (!follows(n, convention)) out.push({ path: ["naming", what], message: `plan "${plan}": ${what === "events" ? "event" : "property"} ${JSON.stringify(n)} is not ${convention} (did you mean ${JSON.stringify(inConvention(n, convention))}?)` });
+    }
+  }
   return out;
 }

@@ -12,7 +12,7 @@ import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
 import { forEachSecretRef, isOperatorSecret, operatorSecretMessage } from "./secrets.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
-import { AlertSchema, alertReferenceProblems } from "./alerts.ts";
+import { AlertSchema, alertReferenceProblems, namingProblems } from "./alerts.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
 export interface ConfigError {
@@ -235,6 +235,7 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
     if (rules) plans[id] = rules;
   }
   checkSourcePlans(main, parsed.sources, planIds, errors);
+  for (const p of namingProblems(top?.naming, plans)) main.error(p.path, p.message, errors);
 
   if (errors.length > 0 || !top) return { errors, tests };
   return {

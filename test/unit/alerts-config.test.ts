@@ -73,4 +73,20 @@ naming:
       `${at("# source")} alerts[3].source: unknown source "mobile"`,
     ]);
   });
+
+  it("reports planned names off the naming conventions, with the name in the convention", () => {
+    const dir = folders.folder({
+      "sluice.yaml": `${base.replace("write_keys: [wk_web_12345]", "write_keys: [wk_web_12345], tracking_plan: web")}naming: { events: Object Action, properties: snake_case }\n`,
+      "plans/web.yaml": `events:
+  - name: Order Completed
+    properties: { order_id: string, couponCode: string }
+  - name: user_signup
+`,
+    });
+    const errors = loadConfigDir(dir, folders.root).errors.map(formatConfigError).map((e) => e.replace(/^case-\d+\//, ""));
+    expect(errors).toEqual([
+      'sluice.yaml:5: naming.events: plan "web": event "user_signup" is not Object Action (did you mean "User Signup"?)',
+      'sluice.yaml:5: naming.properties: plan "web": property "couponCode" is not snake_case (did you mean "coupon_code"?)',
+    ]);
+  });
 });
