@@ -97,7 +97,7 @@ export default {
     }
   },
   /** The 5-minute Cron Trigger: alert rules (src/alerts/). */
-  async scheduled(_controller, env) {
+  async scheduled(_controller, env, _ctx) {
     statsBinding = env.STATS;
     const result = await evaluateAlerts(alertPorts(config, env));
     for (const f of result.failed) console.error(JSON.stringify({ msg: "alert not sent", alert: f.key, error: f.error }));

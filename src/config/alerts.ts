@@ -152,3 +152,19 @@ export function namingProblems(naming: NamingConfig | undefined, plans: Readonly
   }
   return out;
 }
+
+/** The id of the alert a source's `mtu_budget` with a destination becomes. */
+export const mtuBudgetAlertId = (source: string): string => `mtu-budget-${source}`;
+
+/**
+ * A source's `mtu_budget: {monthly, alert_at, destination}` is an `mtu_budget` alert rule notifying that destination
+ * (id `mtu-budget-<source>`), unless `alerts:` already has an `mtu_budget` rule for the source.
+ */
+export function mtuBudgetAlerts(sources: readonly { id: string; mtu_budget?: { monthly: number; alert_at: number; destination: string } }[], alerts: readonly AlertRule[]): AlertRule[] {
+  const covered = new Set(alerts.flatMap((a) => (a.when === "mtu_budget" ? [a.source] : [])));
+  return sources.flatMap((s) =>
+    s.mtu_budget && !covered.has(s.id)
+      ? [{ id: mtuBudgetAlertId(s.id), when: "mtu_budget" as const, source: s.id, monthly: s.mtu_budget.monthly, alert_at: s.mtu_budget.alert_at, notify: [s.mtu_budget.destination], remind_hours: 4, resolve_after: 1 }]
+      : [],
+  );
+}

@@ -12,7 +12,7 @@ import { checkSourcePlans, readPlanFile } from "./plan-file.ts";
 import { forEachSecretRef, isOperatorSecret, operatorSecretMessage } from "./secrets.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
-import { AlertSchema, alertReferenceProblems, namingProblems } from "./alerts.ts";
+import { AlertSchema, alertReferenceProblems, mtuBudgetAlerts, namingProblems } from "./alerts.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
 export interface ConfigError {
@@ -241,6 +241,6 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   return {
     errors,
     tests,
-    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, alerts: top.alerts, ...(top.naming ? { naming: top.naming } : {}) },
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, alerts: [...top.alerts, ...mtuBudgetAlerts(top.sources, top.alerts)], ...(top.naming ? { naming: top.naming } : {}) },
   };
 }

@@ -1,13 +1,15 @@
 /**
  * `GET /admin/usage?source=<id>&since=YYYY-MM-DD`: per source and day, requests, events accepted, bytes,
  * rejected by code, duplicates and distinct users; per month, the MTU (and the budget share when one is set).
- * Counters come from the source's StatsObject, distinct users from its SourceObject.
+ * Counters come from the source's StatsObject, distinct users from its SourceObject, when the budget alert fired
+ * from the AlertObject.
  */
 import type { Context } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import { usageReport } from "../usage/report.ts";
 import type { SluiceEnv } from "./env.ts";
 import { ApiError } from "../api-error.ts";
+import { ALERT_OBJECT } from "../alerts/worker.ts";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -21,10 +23,17 @@ export function usageRoute(pipeline: (env: SluiceEnv) => CompiledPipeline) {
     if (sources.length === 0) throw new ApiError(404, "not_found", `no source "${wanted}"`);
     const reports = await Promise.all(
       sources.map(async (s) => {
-        const [counters, users] = await Promise.all([
+        const budgetAlerts = (config.alerts ?? []).flatMap((a) => (a.when === "mtu_budget" && a.source === s.id ? [a.id] : []));
+        const [counters, users, fired] = await Promise.all([
           c.env.STATS.get(c.env.STATS.idFromName(`source:${s.id}`)).read(since),
           c.env.SOURCES.get(c.env.SOURCES.idFromName(s.id)).users(since),
+          c.env.ALERTS.get(c.env.ALERTS.idFromName(ALERT_OBJECT)).firedAt(budgetAlerts),
         ]);
+        // When the month's budget alert fired (mtu_budget alert rules); older months as the SourceObject recorded them.
+        for (const m of users.months) {
+          const at = fired.find((t) => new Date(t).toISOString().startsWith(m.month));
+          if (m.alertSentAt === undefined && at !== undefined) m.alertSentAt = new Date(at).toISOString();
+        }
         return usageReport(s.id, counters, users, s.mtu_budget);
       }),
     );

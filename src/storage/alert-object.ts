@@ -37,6 +37,15 @@ export class AlertObject extends DurableObject {
     });
   }
 
+  /** When these alerts fired, as the history keeps it (oldest first). */
+  firedAt(keys: string[]): number[] {
+    if (keys.length === 0) return [];
+    return this.ctx.storage.sql
+      .exec<{ at: number }>(`SELECT at FROM history WHERE json_extract(entry, '$.transition') = 'fired' AND json_extract(entry, '$.key') IN (${keys.map(() => "?").join(", ")}) ORDER BY id`, ...keys)
+      .toArray()
+      .map((r) => r.at);
+  }
+
   /** States and the newest history entries first (GET /admin/alerts). */
   view(limit = 100): { states: AlertState[]; history: HistoryEntry[] } {
     const sql = this.ctx.storage.sql;

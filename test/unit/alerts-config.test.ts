@@ -89,4 +89,13 @@ naming:
       'sluice.yaml:5: naming.properties: plan "web": property "couponCode" is not snake_case (did you mean "coupon_code"?)',
     ]);
   });
+
+  it("turns a source's mtu_budget into an mtu_budget alert rule, unless alerts: has one for the source", () => {
+    const budget = base.replace("write_keys: [wk_web_12345]", "write_keys: [wk_web_12345], mtu_budget: { monthly: 1000, destination: ops-slack }");
+    expect(load(budget).config!.alerts).toEqual([
+      { id: "mtu-budget-web", when: "mtu_budget", source: "web", monthly: 1000, alert_at: 0.8, notify: ["ops-slack"], remind_hours: 4, resolve_after: 1 },
+    ]);
+    const own = `${budget}alerts:\n  - { id: users, when: mtu_budget, source: web, monthly: 2000, notify: [hook] }\n`;
+    expect(load(own).config!.alerts!.map((a) => a.id)).toEqual(["users"]);
+  });
 });
