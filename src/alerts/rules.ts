@@ -91,7 +91,8 @@ export function compileAlert(rule: AlertRule, ctx: AlertContext): CompiledAlert 
         rule.when === "delivery_rate_below"
           ? (w: Counts) => {
               const delivered = w.delivered ?? 0;
-              const attempted = delivered + sum(w, (k) => k.startsWith("failed."));
+              // A filter that threw (failed.filter_error) made no delivery attempt.
+              const attempted = delivered + sum(w, (k) => k.startsWith("failed.") && k !== "failed.filter_error");
               if (attempted < rule.min_attempts) return undefined;
               const rate = delivered / attempted;
               return { value: rate, breach: rate < rule.threshold, message: `delivery rate to "${dest}" is ${pct(rate)} over the last ${window} min (${delivered} of ${attempted} attempted; threshold ${pct(rule.threshold)})` };

@@ -105,6 +105,12 @@ describe("state machine", () => {
   });
 });
 
+it("with no rules, calls nothing (not even the AlertObject)", async () => {
+  const ports = new World().ports([]);
+  ports.store.load = () => Promise.reject(new Error("called"));
+  expect(await evaluateAlerts(ports)).toEqual({ observations: 0, sent: [], failed: [] });
+});
+
 describe("delivery_rate_below", () => {
   const r = rule({ id: "hook-delivery", when: "delivery_rate_below", destination: "hook", threshold: 0.95, window_minutes: 15 });
 
@@ -137,9 +143,9 @@ describe("delivery_rate_below", () => {
     expect(w.history.map((h) => h.transition)).toEqual(["fired", "reminded", "resolved"]);
   });
 
-  it("does not judge windows with fewer than min_attempts attempts", async () => {
+  it("does not judge windows with fewer than min_attempts attempts (filter errors are no attempts)", async () => {
     const w = new World();
-    w.add("destination:hook", { "failed.timeout": 3 });
+    w.add("destination:hook", { "failed.timeout": 3, "failed.filter_error": 50 });
     expect((await evaluateAlerts(w.ports([r]))).observations).toBe(0);
     expect(w.sent).toEqual([]);
   });
