@@ -121,4 +121,9 @@ it("fires delivery_rate_below at the notify webhook within one evaluation, and r
   // Alert events went straight to the delivery queue: the source's per-name counters hold only user traffic.
   const names = await admin<{ names: { name: string; count: number }[] }>("/admin/names?source=web&days=1");
   expect(names.names).toEqual([{ name: "Order Completed", count: 40, planned: false }]);
+  // Bad input: status and a JSON error.
+  for (const [query, status, code] of [["", 400, "invalid_query"], ["?source=nope", 404, "not_found"], ["?source=web&days=0", 400, "invalid_query"]] as const) {
+    const res = await fetch(`${dev.url}/admin/names${query}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([status, code]);
+  }
 }, 90_000);
