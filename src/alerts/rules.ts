@@ -161,6 +161,8 @@ export function compileAlert(rule: AlertRule, ctx: AlertContext): CompiledAlert 
         lookbackHours: rule.lookback_days * 24 + Math.ceil(rule.window_minutes / 60) + 1,
         judge({ now, hours, known }) {
           const windowStart = hourOf(now - rule.window_minutes * 60_000);
+          // Without counters from before the window (a new deploy, a new source) every name would look new.
+          if (!hours.some((r) => r.hour < windowStart)) return [];
           const recent = eventCounts(hours.filter((r) => r.hour >= windowStart));
           const before = eventCounts(hours.filter((r) => r.hour < windowStart));
           const suggest = nameSuggester(planned, before.keys());

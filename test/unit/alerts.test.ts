@@ -282,6 +282,16 @@ describe("new_unplanned_event", () => {
     await evaluateAlerts(w.ports([r], { web: ["Order Completed"] }));
     expect(w.names().filter((n) => n.startsWith("Alert Resolved")).sort()).toEqual(["Alert Resolved:new-events:Brand New", "Alert Resolved:new-events:user_Signedup"]);
   });
+
+  it("judges nothing until the source has counters from before the window (no storm on a first deploy)", async () => {
+    const w = new World();
+    w.add("source:web", { "event.A": 1, "event.B": 2 });
+    expect((await evaluateAlerts(w.ports([r]))).observations).toBe(0);
+    w.clock += 2 * HOUR;
+    w.add("source:web", { "event.A": 1, "event.C": 1 });
+    await evaluateAlerts(w.ports([r]));
+    expect(w.names()).toEqual(["Alert Fired:new-events:C"]);
+  });
 });
 
 describe("mtu_budget", () => {
