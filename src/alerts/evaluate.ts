@@ -98,7 +98,7 @@ export function alertEvent(alert: CompiledAlert, obs: Observation, state: AlertS
     observed: obs.observed,
     expected: obs.expected,
     threshold: ruleThreshold(alert),
-    window_minutes: alert.windowMinutes ?? 60,
+    window_minutes: alert.windowMinutes ?? alert.periodMinutes ?? 60,
     ...(obs.source !== undefined ? { source: obs.source } : {}),
     ...(obs.destination !== undefined ? { destination: obs.destination } : {}),
     ...(obs.event_name !== undefined ? { event_name: obs.event_name } : {}),

@@ -4,7 +4,7 @@
  */
 import type { AlertRule, NamingConfig } from "../config/alerts.ts";
 import { checkName, nameSuggester } from "../plans/naming.ts";
-import { HOUR_MS, hourOf, hourStart, judgeVolume, type HourSeries } from "./anomaly.ts";
+import { DAY_MS, HOUR_MS, hourOf, hourStart, judgeVolume, type HourSeries } from "./anomaly.ts";
 import type { Observation, Policy } from "./state.ts";
 import { EVENT_PREFIX, OTHER_EVENT } from "./event-names.ts";
 
@@ -41,6 +41,8 @@ export interface CompiledAlert {
   lookbackHours: number;
   /** Minutes of the window to cut from evaluation samples; absent for hourly rules. */
   windowMinutes?: number;
+  /** The period an hourly or daily rule judges, in minutes (alert events' window_minutes). */
+  periodMinutes?: number;
   /** mtu_budget: the source whose distinct users are read. */
   mtuSource?: string;
   judge(input: JudgeInput): Observation[];
@@ -65,11 +67,18 @@ export function eventCounts(rows: readonly HourRow[]): Map<string, number> {
   return new Map([...out].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
 }
 
-function seriesOf(rows: readonly HourRow[], name: string): HourSeries {
+/** One event's series from the scope's hourly rows (newest first): per hour, or per UTC day (summed hours). */
+function seriesOf(rows: readonly HourRow[], name: string, daily: boolean): HourSeries {
   const counts = new Map<string, number>();
-  for (const r of rows) counts.set(r.hour, r.counters[EVENT_PREFIX + name] ?? 0);
+  for (const r of rows) {
+    const key = daily ? r.hour.slice(0, 10) : r.hour;
+    counts.set(key, (counts.get(key) ?? 0) + (r.counters[EVENT_PREFIX + name] ?? 0));
+  }
   const oldest = rows[rows.length - 1];
-  return { counts, since: oldest ? hourStart(oldest.hour) : Number.POSITIVE_INFINITY };
+  if (!oldest) return { counts, since: Number.POSITIVE_INFINITY, daily };
+  const first = hourStart(oldest.hour);
+  // A day is known only from its first hour on: the oldest day counts only if it starts there.
+  return { counts, since: daily && !oldest.hour.endsWith("T00") ? Math.ceil(first / DAY_MS) * DAY_MS : first, daily };
 }
 
 export function compileAlert(rule: AlertRule, ctx: AlertContext): CompiledAlert {
@@ -122,27 +131,30 @@ export function compileAlert(rule: AlertRule, ctx: AlertContext): CompiledAlert 
     case "event_volume_drop":
     case "event_volume_spike": {
       const drop = rule.when === "event_volume_drop";
-      const test = { direction: drop ? ("drop" as const) : ("spike" as const), ratio: drop ? rule.fraction : rule.factor, hours: rule.hours, minBaseline: rule.min_baseline };
+      const test = { direction: drop ? ("drop" as const) : ("spike" as const), ratio: drop ? rule.fraction : rule.factor, periods: rule.periods, minBaseline: rule.min_baseline };
       const source = rule.source;
+      const daily = rule.period === "day";
+      const unit = daily ? "day" : "hour";
       return {
         ...base,
         scope: `source:${source}`,
-        lookbackHours: 4 * 168 + rule.hours + 1,
+        lookbackHours: daily ? (28 + rule.periods + 1) * 24 : 4 * 168 + rule.periods + 1,
+        periodMinutes: daily ? 1440 : 60,
         judge({ now, hours }) {
           const lastWeek = hours.filter((r) => hourStart(r.hour) >= now - 7 * 24 * HOUR_MS);
           const names = rule.events ?? [...eventCounts(lastWeek)].filter(([n, c]) => n !== OTHER_EVENTS && c >= 7 * rule.min_daily).map(([n]) => n);
           const out: Observation[] = [];
           for (const name of names) {
-            const v = judgeVolume(seriesOf(hours, name), now, test);
+            const v = judgeVolume(seriesOf(hours, name, daily), now, test);
             if (!v) continue;
             const bound = drop ? `below ${pct(rule.fraction)}` : `above ${rule.factor}×`;
             out.push({
               key: `${rule.id}:${name}`,
               breach: v.breach,
-              period: v.hour,
+              period: v.period,
               observed: v.observed,
               expected: v.expected,
-              message: `"${name}" from source "${source}": ${v.observed} in the hour ${v.hour}:00Z, baseline ${v.expected} (${bound} for ${rule.hours} h fires)`,
+              message: `"${name}" from source "${source}": ${v.observed} in the ${unit} ${daily ? v.period : `${v.period}:00Z`}, baseline ${v.expected} (${bound} for ${rule.periods} ${unit}(s) in a row fires)`,
               source,
               event_name: name,
             });

@@ -38,7 +38,10 @@ const destination = s.string({ pattern: ID });
 const source = s.string({ pattern: ID });
 /** Events to watch; absent: every event seen on average at least `min_daily` times a day over the last week. */
 const events = s.optional(s.array(s.string({ minLength: 1 }), { minItems: 1 }));
-const hours = s.withDefault(s.number({ integer: true, min: 1, max: 48 }), 2);
+/** Volume rules judge hours, or UTC days (for events too rare to judge per hour). */
+const period = s.withDefault(s.literal("hour", "day"), "hour");
+/** Consecutive complete periods past the bound before it fires. */
+const periods = s.withDefault(s.number({ integer: true, min: 1, max: 48 }), 2);
 const minBaseline = s.withDefault(s.number({ min: 1 }), 20);
 const minDaily = s.withDefault(s.number({ min: 1 }), 100);
 
@@ -65,7 +68,8 @@ const variants = {
     events,
     /** Fires when the hour's count is below fraction × baseline. */
     fraction: s.withDefault(s.number({ min: 0, max: 1 }), 0.2),
-    hours,
+    period,
+    periods,
     min_baseline: minBaseline,
     min_daily: minDaily,
   }),
@@ -76,7 +80,8 @@ const variants = {
     events,
     /** Fires when the hour's count is above factor × baseline. */
     factor: s.withDefault(s.number({ min: 1 }), 5),
-    hours,
+    period,
+    periods,
     min_baseline: minBaseline,
     min_daily: minDaily,
   }),

@@ -35,7 +35,7 @@ naming:
     expect(errors).toEqual([]);
     expect(config!.alerts).toEqual([
       { id: "hook-delivery", when: "delivery_rate_below", destination: "hook", threshold: 0.95, window_minutes: 60, notify: ["ops-slack"], remind_hours: 4, resolve_after: 2, consecutive: 1, min_attempts: 10 },
-      { id: "checkout-silent", when: "event_volume_drop", source: "web", events: ["Order Completed"], notify: ["ops-slack"], remind_hours: 4, resolve_after: 2, fraction: 0.2, hours: 2, min_baseline: 20, min_daily: 100 },
+      { id: "checkout-silent", when: "event_volume_drop", source: "web", events: ["Order Completed"], notify: ["ops-slack"], remind_hours: 4, resolve_after: 2, fraction: 0.2, period: "hour", periods: 2, min_baseline: 20, min_daily: 100 },
     ]);
     expect(config!.naming).toEqual({ events: "Object Action", properties: "snake_case" });
   });

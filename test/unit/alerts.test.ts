@@ -200,8 +200,8 @@ function history(w: World, end: number, days: number, perHour: (h: number) => nu
 }
 
 describe("event_volume_drop / event_volume_spike", () => {
-  const drop = rule({ id: "checkout-silent", when: "event_volume_drop", source: "web", events: ["Order Completed"], hours: 2 });
-  const spike = rule({ id: "checkout-spike", when: "event_volume_spike", source: "web", hours: 1, min_daily: 10 });
+  const drop = rule({ id: "checkout-silent", when: "event_volume_drop", source: "web", events: ["Order Completed"], periods: 2 });
+  const spike = rule({ id: "checkout-spike", when: "event_volume_spike", source: "web", periods: 1, min_daily: 10 });
   const shape = (h: number) => 100 + 50 * Math.sin((h / 24) * 2 * Math.PI);
 
   it("fires when K complete hours are below fraction × the 4-week baseline, once; resolves after it recovers", async () => {
@@ -252,6 +252,21 @@ describe("event_volume_drop / event_volume_spike", () => {
     w.clock = start + HOUR + MIN;
     await evaluateAlerts(w.ports([spike]));
     expect(w.names()).toEqual(["Alert Fired:checkout-spike:Page Viewed"]);
+  });
+
+  it("period: day catches an event too rare to judge per hour (a few an hour) once it stops for a day", async () => {
+    const daily = rule({ id: "signup-daily", when: "event_volume_drop", source: "web", events: ["Signed Up"], period: "day", periods: 1 });
+    const w = new World();
+    const start = T0 + 30 * 24 * HOUR;
+    history(w, start, 30, () => 4, "Signed Up");
+    // The hourly rule never judges it (baseline 4 < min_baseline 20); the daily one sees 96 a day.
+    w.clock = start + 5 * HOUR;
+    const hourly = rule({ id: "signup-hourly", when: "event_volume_drop", source: "web", events: ["Signed Up"] });
+    expect((await evaluateAlerts(w.ports([daily, hourly]))).sent).toEqual([]);
+    w.clock = start + 24 * HOUR + 5 * MIN;
+    await evaluateAlerts(w.ports([daily]));
+    expect(w.names()).toEqual(["Alert Fired:signup-daily:Signed Up"]);
+    expect(w.sent[0]!.event.properties).toMatchObject({ observed: 0, expected: 96, window_minutes: 1440, event_name: "Signed Up" });
   });
 
   it("ignores baselines under min_baseline", async () => {

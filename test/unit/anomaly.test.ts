@@ -58,15 +58,15 @@ function firings(s: HourSeries, test: VolumeTest, from: number): number[] {
   for (let now = from; now < START + WEEKS * 168 * HOUR_MS; now += HOUR_MS) {
     const v = judgeVolume(s, now + 60_000, test);
     if (!v) continue;
-    const r = step(state, "r", { key: "r", breach: v.breach, period: v.hour, observed: v.observed, expected: v.expected, message: "" }, now, policy);
+    const r = step(state, "r", { key: "r", breach: v.breach, period: v.period, observed: v.observed, expected: v.expected, message: "" }, now, policy);
     state = r.state;
     if (r.send === "fired") fired.push(now);
   }
   return fired;
 }
 
-const DROP: VolumeTest = { direction: "drop", ratio: 0.2, hours: 2, minBaseline: 20 };
-const SPIKE: VolumeTest = { direction: "spike", ratio: 5, hours: 2, minBaseline: 20 };
+const DROP: VolumeTest = { direction: "drop", ratio: 0.2, periods: 2, minBaseline: 20 };
+const SPIKE: VolumeTest = { direction: "spike", ratio: 5, periods: 2, minBaseline: 20 };
 const SERIES = 100;
 /** Judged from week 5 (four weeks of history: the median baseline) to the end: 4 weeks per series. */
 const JUDGED_FROM = START + 4 * 168 * HOUR_MS;
@@ -101,8 +101,8 @@ describe("event volume model on synthetic history", () => {
       else delays.push((hit - at) / HOUR_MS);
       expect(fired.filter((t) => t < at)).toEqual([]);
     }
-    const within = delays.filter((d) => d <= DROP.hours).length / SERIES;
-    console.log(`drop to 5%: detected ${SERIES - missed}/${SERIES}, within ${DROP.hours} h of it: ${(within * 100).toFixed(1)}%`);
+    const within = delays.filter((d) => d <= DROP.periods).length / SERIES;
+    console.log(`drop to 5%: detected ${SERIES - missed}/${SERIES}, within ${DROP.periods} h of it: ${(within * 100).toFixed(1)}%`);
     expect(missed).toBe(0);
     expect(within).toBeGreaterThanOrEqual(0.95);
   }, 20_000);
