@@ -29,7 +29,7 @@ const RTT_MS = 25;
 const MEAN_EVENTS = 10;
 
 /** Deterministic PRNG (mulberry32), so every run simulates the same traffic. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -18,6 +18,8 @@ import { Telemetry } from "./telemetry.ts";
 import { SourceGuards } from "./http/guards.ts";
 import { LiveTap } from "./live/live.ts";
 import { deliverObserved } from "./live/observe.ts";
+import { evaluateAlerts } from "./alerts/evaluate.ts";
+import { alertPorts } from "./alerts/worker.ts";
 
 export { ArchiveObject } from "./storage/archive-object.ts";
 export { StatsObject } from "./storage/stats-object.ts";
@@ -25,6 +27,7 @@ export { SourceObject } from "./storage/source-object.ts";
 export { DedupObject } from "./storage/dedup-object.ts";
 export { AuditObject } from "./storage/audit-object.ts";
 export { LiveObject } from "./storage/live-object.ts";
+export { AlertObject } from "./storage/alert-object.ts";
 export { LakeBufferObject } from "../destinations/datalake/buffer-object.ts";
 
 let compiled: CompiledPipeline | undefined;
@@ -107,5 +110,11 @@ export default {
       // Joins a flush the isolate's requests already scheduled; otherwise writes now (a batch does not linger).
       telemetry.flushJoin((p) => ctx.waitUntil(p));
     }
+  },
+  /** The 5-minute Cron Trigger: alert rules (src/alerts/). */
+  async scheduled(_controller, env, _ctx) {
+    statsBinding = env.STATS;
+    const result = await evaluateAlerts(alertPorts(config, env));
+    for (const f of result.failed) console.error(JSON.stringify({ msg: "alert not sent", alert: f.key, error: f.error }));
   },
 } satisfies ExportedHandler<SluiceEnv>;

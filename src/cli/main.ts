@@ -8,6 +8,7 @@ import { auditCommand, tokenCommand, whoamiCommand } from "./access.ts";
 import { dryRun, runFilterTests } from "./filters.ts";
 import { USAGE_HELP, usageCommand } from "./usage.ts";
 import { WAREHOUSE_HELP, warehouseCommand } from "./warehouse.ts";
+import { NAMES_HELP, namesCommand } from "./names.ts";
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -29,6 +30,7 @@ commands:
                   the audit trail of replays, purges and reads of event bodies (admin)
   token           print a new random access token and its sha256 for the config
   ${WAREHOUSE_HELP}
+  ${NAMES_HELP}
   (--token defaults to $SLUICE_TOKEN, else $SLUICE_ADMIN_TOKEN, else $ADMIN_TOKEN; --url to $SLUICE_URL)
   help            this text`;
 
@@ -97,11 +99,13 @@ export async function main(argv: string[]): Promise<number> {
     case "dead-letters":
     case "quarantine":
     case "whoami":
-    case "audit": {
+    case "audit":
+    case "names": {
       try {
         const { options, positional } = parseOptions(args);
         if (command === "whoami") return await whoamiCommand(options);
         if (command === "audit") return await auditCommand(options);
+        if (command === "names") return await namesCommand(options);
         return await archiveCommand(command, positional, options);
       } catch (err) {
         if (err instanceof AdminError || (err instanceof Error && err.message.startsWith("option --"))) {

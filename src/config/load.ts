@@ -13,6 +13,7 @@ import { forEachSecretRef, isOperatorSecret, operatorSecretMessage, secretRefs }
 import { checkAccess } from "./access.ts";
 import type { PlanRule } from "../plans/types.ts";
 import { ConfigFileSchema, DestinationSchema, SourceSchema, type BuiltConfig } from "./model.ts";
+import { AlertSchema, alertReferenceProblems, mtuBudgetAlerts, namingProblems } from "./alerts.ts";
 import { formatPath, isPlainObject, type Path, type Problem, type Schema } from "./schema.ts";
 
 export interface ConfigError {
@@ -193,6 +194,10 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
       main.error(["sources", i, "enforcement", "violation_reports"], `unknown destination "${reportTo}"`, errors);
   });
 
+  // Alert rules: references checked once every source and destination parsed.
+  if (parsed.sources.every(Boolean) && parsed.destinations.every(Boolean))
+    for (const p of alertReferenceProblems(top?.alerts ?? itemsOf("alerts", AlertSchema), sourceIds, destIds)) main.error(p.path, p.message, errors);
+
   // Filter files: the file name says which destination (or, under sources/, which source) they belong to.
   const tests: LoadResult["tests"] = [];
   const readFilters = (folder: string, scope: "destination" | "source", known: Set<string>, skip: string[]) => {
@@ -232,11 +237,12 @@ export function loadConfigDir(dir: string, cwd = process.cwd()): LoadResult {
   }
   checkSourcePlans(main, parsed.sources, planIds, errors);
   if (top?.access) checkAccess(top.access, top.sources, secretRefs([top.destinations.map((d) => d.settings), filters, sourceFilters]), (path, message) => main.error(path, message, errors));
+  for (const p of namingProblems(top?.naming, plans)) main.error(p.path, p.message, errors);
 
   if (errors.length > 0 || !top) return { errors, tests };
   return {
     errors,
     tests,
-    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, ...(top.access ? { access: top.access } : {}) },
+    config: { version: 1, origin: display(dir), sources: top.sources, destinations: top.destinations, filters, sourceFilters, plans, alerts: [...top.alerts, ...mtuBudgetAlerts(top.sources, top.alerts)], ...(top.naming ? { naming: top.naming } : {}), ...(top.access ? { access: top.access } : {}) },
   };
 }

@@ -3,6 +3,7 @@ import { s, type Infer } from "./schema.ts";
 import { DedupSchema, MtuBudgetSchema, RateLimitSchema } from "./source-limits.ts";
 import { ENFORCEMENT_OPTIONS, type PlanRule } from "../plans/types.ts";
 import { AccessSchema, type AccessConfig } from "./access.ts";
+import { AlertSchema, NamingSchema, type AlertRule, type NamingConfig } from "./alerts.ts";
 
 /** Ids appear in URLs, R2 keys and metric labels, so keep them simple. */
 export const ID_PATTERN = /^[a-z0-9_-]+$/;
@@ -69,6 +70,10 @@ export const ConfigFileSchema = s.object({
   destinations: s.withDefault(s.array(DestinationSchema), []),
   /** Operator tokens, roles and scopes (src/config/access.ts). */
   access: s.optional(AccessSchema),
+  /** Alert rules (src/config/alerts.ts, docs/alerts.md). */
+  alerts: s.withDefault(s.array(AlertSchema), []),
+  /** Naming conventions for event and property names. */
+  naming: s.optional(NamingSchema),
 });
 
 /** What the build writes and the worker loads: validated, defaults applied, secrets still as `${env.NAME}`. */
@@ -86,6 +91,8 @@ export interface BuiltConfig {
   plans?: Record<string, PlanRule[]>;
   /** Operator tokens (src/config/access.ts); none: only ADMIN_TOKEN. */
   access?: AccessConfig;
+  alerts?: AlertRule[];
+  naming?: NamingConfig;
   /** What was built, when, from which commit (scripts/build-config.ts); GET /admin/config. */
   revision?: ConfigRevision;
 }

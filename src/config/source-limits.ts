@@ -50,7 +50,7 @@ export const MtuBudgetSchema = s.object({
   monthly: s.number({ integer: true, min: 1 }),
   /** Share of `monthly` at which the alert is sent, once per month. */
   alert_at: s.withDefault(s.number({ min: 0.01, max: 10 }), 0.8),
-  /** Destination id that receives the `MTU Budget Alert` track event. */
+  /** Destination id notified by the budget's `mtu_budget` alert rule (src/config/alerts.ts mtuBudgetAlerts). */
   destination: s.string({ pattern: DESTINATION_ID }),
 });
 export type MtuBudgetConfig = { monthly: number; alert_at: number; destination: string };

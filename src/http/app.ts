@@ -21,6 +21,7 @@ import { registerBackstopRoutes } from "./backstop-routes.ts";
 import { ApiError } from "../api-error.ts";
 import type { SourceGuards } from "./guards.ts";
 import { usageRoute } from "./usage-route.ts";
+import { registerAlertRoutes } from "./alert-routes.ts";
 import type { SluiceEnv } from "./env.ts";
 import { accessMiddleware, audited, forbidScope, requireAccess, type Principal } from "./access.ts";
 import { registerAccessRoutes } from "./access-routes.ts";
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   registerBackstopRoutes(app, deps.telemetry);
   registerArchiveRoutes(app, quarantineArchive(deps.telemetry), deps.pipeline);
   registerPlanRoutes(app, deps.pipeline);
+  registerAlertRoutes(app, deps.pipeline);
 
   /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
   const destinationScopes = async (env: SluiceEnv, since: string, ids: string[]) => {

@@ -1,8 +1,8 @@
 /**
  * `GET /admin/usage?source=<id>&since=YYYY-MM-DD`: per source and day, requests, events accepted, bytes,
  * rejected by code, duplicates and distinct users; per month, the MTU (and the budget share when one is set).
- * Counters come from the source's StatsObject, distinct users from its SourceObject. A scoped token gets its own
- * sources only (another source by name is 403).
+ * Counters come from the source's StatsObject, distinct users from its SourceObject, when the budget alert fired
+ * from the AlertObject. A scoped token gets its own sources only (another source by name is 403).
  */
 import type { Context } from "hono";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
@@ -11,6 +11,7 @@ import type { SluiceEnv } from "./env.ts";
 import { ApiError } from "../api-error.ts";
 import { inScope } from "../access/principal.ts";
 import { requireSource } from "./access.ts";
+import { ALERT_OBJECT } from "../alerts/worker.ts";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -26,10 +27,17 @@ export function usageRoute(pipeline: (env: SluiceEnv) => CompiledPipeline) {
     if (wanted !== undefined) requireSource(principal, wanted);
     const reports = await Promise.all(
       sources.map(async (s) => {
-        const [counters, users] = await Promise.all([
+        const budgetAlerts = (config.alerts ?? []).flatMap((a) => (a.when === "mtu_budget" && a.source === s.id ? [a.id] : []));
+        const [counters, users, fired] = await Promise.all([
           c.env.STATS.get(c.env.STATS.idFromName(`source:${s.id}`)).read(since),
           c.env.SOURCES.get(c.env.SOURCES.idFromName(s.id)).users(since),
+          c.env.ALERTS.get(c.env.ALERTS.idFromName(ALERT_OBJECT)).firedAt(budgetAlerts),
         ]);
+        // When the month's budget alert fired (mtu_budget alert rules); older months as the SourceObject recorded them.
+        for (const m of users.months) {
+          const at = fired.find((t) => new Date(t).toISOString().startsWith(m.month));
+          if (m.alertSentAt === undefined && at !== undefined) m.alertSentAt = new Date(at).toISOString();
+        }
         return usageReport(s.id, counters, users, s.mtu_budget);
       }),
     );

@@ -8,6 +8,7 @@ import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { atMostCodePoints, MAX_PATTERN_INPUT } from "../pipeline/pattern-input.ts";
 import { compileJsonSchema, JsonSchemaError, resolvePointer, type CompiledSchema, type PathSegment, type SchemaOptions } from "./json-schema.ts";
 import { RULE_TYPES, type Enforcement, type JsonSchema, type PlanRule, type RuleType, type Violation } from "./types.ts";
+import { nameSuggester, type Suggest } from "./naming.ts";
 
 /** Which setting a finding falls under. */
 export type FindingKind = "unplanned_event" | "unplanned_property" | "violation" | "common_violation";
@@ -58,6 +59,8 @@ export class PlanRuleError extends Error {
 interface Planned {
   names: Set<string>;
   patterns: RegExp[];
+  /** "Did you mean" among the declared names (./naming.ts). */
+  suggest: Suggest;
 }
 
 interface CompiledRule {
@@ -82,6 +85,8 @@ export interface CompiledPlan {
   readonly identify?: Versions;
   readonly group?: Versions;
   readonly common?: Versions;
+  /** "Did you mean" among the TRACK event names. */
+  readonly suggestEvent?: Suggest;
 }
 
 /** How rules are named in errors and reports: `TRACK "Order Completed" v2`, `IDENTIFY v1`, `PAGE "Home" v1`. */
@@ -140,7 +145,7 @@ export function compilePlan(rules: readonly PlanRule[], options: SchemaOptions =
     versions.push(compiled);
     versions.sort((a, b) => a.version - b.version);
   });
-  return { track, page, screen, identify: single.IDENTIFY, group: single.GROUP, common: single.COMMON };
+  return { track, page, screen, identify: single.IDENTIFY, group: single.GROUP, common: single.COMMON, suggestEvent: nameSuggester(track.keys()) };
 }
 
 /** Follows `$ref`s from `schema` to the schema they name (bounded, so a reference loop just ends). */
@@ -160,7 +165,13 @@ function plannedNames(root: JsonSchema, name: "properties" | "traits"): Planned 
   const object = deref(root, event.properties[name]);
   if (!isObject(object) || !isObject(object.properties) || object.additionalProperties !== undefined) return undefined;
   const patterns = isObject(object.patternProperties) ? Object.keys(object.patternProperties).map((p) => new RegExp(p, "u")) : [];
-  return { names: new Set(Object.keys(object.properties)), patterns };
+  return { names: new Set(Object.keys(object.properties)), patterns, suggest: nameSuggester(Object.keys(object.properties)) };
+}
+
+/** ` (did you mean "…"?)` when a planned name is close (./naming.ts), else "". */
+function didYouMean(suggest: Suggest | undefined, name: unknown): string {
+  const hit = suggest && typeof name === "string" ? suggest(name) : undefined;
+  return hit === undefined ? "" : ` (did you mean ${JSON.stringify(hit)}?)`;
 }
 
 function isPlanned(planned: Planned, key: string): boolean {
@@ -253,7 +264,7 @@ export function enforcePlan(plan: CompiledPlan, enforcement: Partial<Enforcement
   const findings: Finding[] = [];
   if (unplannedEvent) {
     const name = JSON.stringify(event.event);
-    findings.push({ kind: "unplanned_event", type: "Unplanned Event", field: "event", description: `event ${name} is not in the tracking plan`, path: ["event"] });
+    findings.push({ kind: "unplanned_event", type: "Unplanned Event", field: "event", description: `event ${name} is not in the tracking plan${didYouMean(plan.suggestEvent, event.event)}`, path: ["event"] });
   }
   const omitted: PathSegment[][] = [];
   const omittedOnViolation: PathSegment[][] = [];
@@ -265,7 +276,7 @@ export function enforcePlan(plan: CompiledPlan, enforcement: Partial<Enforcement
       for (const k of Object.keys(value)) {
         if (isPlanned(planned, k)) continue;
         const field = `${name}.${k}`;
-        findings.push({ kind: "unplanned_property", type: "Unplanned Property", field, description: `${field} is not in the tracking plan`, path: [name, k] });
+        findings.push({ kind: "unplanned_property", type: "Unplanned Property", field, description: `${field} is not in the tracking plan${didYouMean(planned.suggest, k)}`, path: [name, k] });
         if (settings.unplanned_properties === "omit") omitted.push([name, k]);
       }
     }

@@ -16,6 +16,10 @@ import { bodyText, enqueue, parseIngestMessage, routedSends, type DeliveryMessag
 import type { ArchiveEntry } from "../storage/archive-object.ts";
 import type { ReplayOf, RouterPorts, StepPorts } from "./ports.ts";
 import { liveBatch, type DeliveryReport } from "../live/live.ts";
+import { EventNameTally } from "../alerts/event-names.ts";
+
+/** Hourly counts per event name (alerts: volume and new events); not for replays, only what arrives. */
+const eventNames = new EventNameTally();
 
 type Settlement = Pick<Message<unknown>, "ack" | "retry">;
 interface Item {
@@ -76,6 +80,7 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
     return;
   }
   ports.stats.count(scope, "duplicates", claim.duplicates);
+  eventNames.count(ports.stats, scope, claim.fresh);
   try {
     // One retry window for the batch's events of this source: from the earliest request's receipt.
     const t0 = Math.min(...items.map((i) => i.message.t0));

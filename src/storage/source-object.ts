@@ -1,50 +1,21 @@
 /**
  * Durable Object of one source (`idFromName(<source id>)`), in SQLite: the source's token bucket (leased out to
  * isolates, see src/limits/lease.ts), its distinct-user sketches per UTC day and month (merged from per-isolate
- * HyperLogLog sketches, see src/usage/recorder.ts), and whether this month's MTU budget alert went out.
+ * HyperLogLog sketches, see src/usage/recorder.ts), and when MTU budget alerts of earlier releases went out (the
+ * alert is now an `mtu_budget` alert rule, src/alerts/).
  * The maths lives in pure modules; this class only keeps state and exposes RPC methods.
  */
 import { DurableObject } from "cloudflare:workers";
 import { leaseGrant, type LeaseGrant } from "../limits/lease.ts";
 import { fullBucket, lease, type BucketLimits, type BucketState, type LeaseRequest } from "../limits/token-bucket.ts";
-import type { SluiceEvent } from "../pipeline/normalize.ts";
-import { enqueue } from "../queue/messages.ts";
 import { HyperLogLog } from "../usage/hyperloglog.ts";
-import type { MtuAlertSettings } from "../usage/recorder.ts";
 import type { DistinctUsers } from "../usage/report.ts";
 
 /** Day sketches older than this are deleted (month sketches are kept). */
 const KEEP_DAYS = 400;
 
-/**
- * The track event sent to the budget's destination.
- * @example mtuAlertEvent({ source: "web", monthly: 1000, alert_at: 0.8, destination: "hook" }, "2026-05", 812, new Date())
- */
-export function mtuAlertEvent(settings: MtuAlertSettings, month: string, users: number, at: Date): SluiceEvent {
-  const now = at.toISOString();
-  return {
-    type: "track",
-    event: "MTU Budget Alert",
-    userId: `sluice:${settings.source}`,
-    // One per source and month: a receiver dedupes redeliveries by Idempotency-Key.
-    messageId: `mtu-budget-${settings.source}-${month}`,
-    receivedAt: now,
-    timestamp: now,
-    properties: {
-      sourceId: settings.source,
-      month,
-      mtu: Math.round(users),
-      budget: settings.monthly,
-      alertAt: settings.alert_at,
-      share: Math.round((users / settings.monthly) * 1000) / 1000,
-    },
-    context: { library: { name: "sluice" } },
-  };
-}
-
 export class SourceObject extends DurableObject<Env> {
   private bucket: BucketState | undefined;
-  private alerting = false;
   private prunedOn: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -72,16 +43,15 @@ export class SourceObject extends DurableObject<Env> {
   }
 
   /**
-   * Merges an isolate's sketch of the day's users into the day and its month; sends the month's budget alert
-   * when the month passes `alert_at` of the budget (once: recorded only after the alert is on the queue).
+   * Merges an isolate's sketch of the day's users into the day and its month. The budget alert is an `mtu_budget`
+   * alert rule (src/alerts/), which reads `users`.
    */
-  async addUsers(day: string, sketch: Uint8Array, alert?: MtuAlertSettings): Promise<{ monthUsers: number }> {
+  async addUsers(day: string, sketch: Uint8Array): Promise<{ monthUsers: number }> {
     const incoming = HyperLogLog.fromBytes(sketch);
     const month = day.slice(0, 7);
     this.mergeInto(day, incoming);
     const monthUsers = this.mergeInto(month, incoming).count();
     this.prune(day);
-    if (alert && monthUsers >= alert.alert_at * alert.monthly) await this.sendAlert(alert, month, monthUsers);
     return { monthUsers };
   }
 
@@ -117,22 +87,5 @@ export class SourceObject extends DurableObject<Env> {
     const cutoff = new Date(Date.parse(`${day}T00:00:00Z`) - KEEP_DAYS * 86_400_000).toISOString().slice(0, 10);
     this.ctx.storage.sql.exec("DELETE FROM sketches WHERE length(period) = 10 AND period < ?", cutoff);
     this.prunedOn = day;
-  }
-
-  private async sendAlert(alert: MtuAlertSettings, month: string, users: number): Promise<void> {
-    const sql = this.ctx.storage.sql;
-    if (this.alerting || sql.exec("SELECT 1 FROM alerts WHERE month = ?", month).toArray().length > 0) return;
-    this.alerting = true;
-    try {
-      const now = new Date();
-      // Through the normal delivery queue: retried and dead-lettered like any event. On failure nothing is
-      // recorded, so the next merge tries again.
-      await enqueue(this.env.DELIVERIES, { dest: alert.destination, source: alert.source, t0: now.getTime(), tries: 0 }, [mtuAlertEvent(alert, month, users, now)]);
-      sql.exec("INSERT OR IGNORE INTO alerts (month, sent_at, users) VALUES (?, ?, ?)", month, now.getTime(), Math.round(users));
-    } catch (err) {
-      console.error(JSON.stringify({ msg: "mtu alert not sent", source: alert.source, month, error: String(err) }));
-    } finally {
-      this.alerting = false;
-    }
   }
 }

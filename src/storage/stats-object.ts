@@ -8,6 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { DayCounters } from "../usage/report.ts";
+import { capEventNames } from "../alerts/event-names.ts";
 
 type Counts = Record<string, number>;
 
@@ -45,8 +46,10 @@ export class StatsObject extends DurableObject {
    */
   add(at: string, counts: Counts): void {
     const hour = at.length === 10 ? `${at}T00` : at.slice(0, 13);
-    const counters = { ...this.stored(hour) };
-    addInto(counters, counts);
+    const stored = this.stored(hour);
+    const counters = { ...stored };
+    // Per-event-name counters (src/alerts/event-names.ts) are bounded per hour.
+    addInto(counters, capEventNames(stored, counts));
     this.ctx.storage.sql.exec(
       "INSERT INTO hours (hour, counters) VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET counters = excluded.counters",
       hour,

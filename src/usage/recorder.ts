@@ -4,26 +4,16 @@
  * and after each queue batch a sketch that gained information is merged into the source's SourceObject (merging is
  * idempotent, so the whole day's sketch is sent).
  */
-import type { MtuBudgetConfig } from "../config/source-limits.ts";
 import { HyperLogLog } from "./hyperloglog.ts";
 
-/** What the SourceObject needs to send a source's MTU budget alert. */
-export interface MtuAlertSettings {
-  source: string;
-  monthly: number;
-  alert_at: number;
-  destination: string;
-}
-
 /** The SourceObject's merge method, as the isolate reaches it. */
-export type UsersStub = (sourceId: string) => { addUsers(day: string, sketch: Uint8Array, alert?: MtuAlertSettings): Promise<unknown> };
+export type UsersStub = (sourceId: string) => { addUsers(day: string, sketch: Uint8Array): Promise<unknown> };
 
 interface DaySketch {
   source: string;
   day: string;
   sketch: HyperLogLog;
   dirty: boolean;
-  alert?: MtuAlertSettings;
 }
 
 /**
@@ -44,14 +34,13 @@ export class UsageRecorder {
   constructor(private readonly options: { onError?: (err: unknown) => void } = {}) {}
 
   /** Adds the users of accepted events; `day` is the UTC day they were received. */
-  observe(source: { id: string; mtu_budget?: MtuBudgetConfig }, events: readonly Readonly<Record<string, unknown>>[], day: string): void {
+  observe(source: { id: string }, events: readonly Readonly<Record<string, unknown>>[], day: string): void {
     const key = `${source.id}\u0000${day}`;
     let entry = this.sketches.get(key);
     if (!entry) {
       entry = { source: source.id, day, sketch: new HyperLogLog(), dirty: false };
       this.sketches.set(key, entry);
     }
-    entry.alert = source.mtu_budget ? { source: source.id, ...source.mtu_budget } : undefined;
     for (const e of events) {
       const k = userKey(e);
       if (k !== undefined && entry.sketch.add(k)) entry.dirty = true;
@@ -65,7 +54,7 @@ export class UsageRecorder {
     await Promise.all(
       dirty.map(async (s) => {
         try {
-          await stub(s.source).addUsers(s.day, s.sketch.toBytes(), s.alert);
+          await stub(s.source).addUsers(s.day, s.sketch.toBytes());
         } catch (err) {
           this.options.onError?.(err);
           s.dirty = true;

@@ -18,8 +18,9 @@ export interface DevWorker {
 /**
  * @param state `--persist-to` folder, the caller's (test/support/temp-folder.ts removes it after the file); give
  *   the same one to a later call to restart on the same local state (stop the first worker before).
+ * @param flags more `wrangler dev` flags (e.g. `--test-scheduled`).
  */
-export async function startWranglerDev(configDir: string, state: string, vars: Record<string, string>, timeoutMs = 120_000): Promise<DevWorker> {
+export async function startWranglerDev(configDir: string, state: string, vars: Record<string, string>, timeoutMs = 120_000, flags: string[] = []): Promise<DevWorker> {
   const port = await freePort();
   // The config is built into the state folder and aliased in through a copy of wrangler.toml (wrangler dev
   // ignores --alias), so runs never touch .sluice/config.ts and can run side by side.
@@ -31,6 +32,8 @@ export async function startWranglerDev(configDir: string, state: string, vars: R
   writeFileSync(wranglerConfig, toml.replace(aliasLine, `"sluice-config" = ${JSON.stringify(built)}`));
   const args = ["wrangler", "dev", "-c", wranglerConfig, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  // e.g. --test-scheduled: GET /__scheduled?cron=… runs the scheduled handler.
+  args.push(...flags);
   const child: ChildProcess = spawn("npx", args, {
     env: wranglerEnv({ SLUICE_CONFIG_DIR: configDir, SLUICE_CONFIG_OUT: built }),
     stdio: ["ignore", "pipe", "pipe"],

@@ -101,7 +101,7 @@ describe("enforcePlan: what is found", () => {
   it("reports a track event without a TRACK rule as an unplanned event", () => {
     const d = enforcePlan(PLAN, ALLOW_ALL, track("Order Complete", { revenue: 1 }));
     expect(d.findings).toEqual([
-      { kind: "unplanned_event", type: "Unplanned Event", field: "event", description: 'event "Order Complete" is not in the tracking plan', path: ["event"] },
+      { kind: "unplanned_event", type: "Unplanned Event", field: "event", description: 'event "Order Complete" is not in the tracking plan (did you mean "Order Completed"?)', path: ["event"] },
     ]);
     expect(d).not.toHaveProperty("ruleKey");
   });

@@ -158,6 +158,8 @@ describe("route(): dedup", () => {
     expect(await w.run(message("c", "web", [{ messageId: "m2" }, { messageId: "m3" }]))).toEqual(["ack"]);
     expect(w.received).toEqual({ good: ["m1", "m2", "m3"], bad: ["m1", "m2", "m3"] });
     expect(w.tally.counts["source:web duplicates"]).toBe(2);
+    // Hourly counts per event name (alerts) count each event once: duplicates are not counted again.
+    expect(w.tally.counts["source:web event.Signed Up"]).toBe(3);
     // One claim per shard per batch, never one per message.
     expect(w.dedup.calls.filter((c) => c === "claim").length).toBeLessThanOrEqual(4);
   });

@@ -44,15 +44,6 @@ describe("usage recorder", () => {
     await rec.flush(stub, "2026-05-02");
     expect(days).toEqual(["2026-05-01"]);
   });
-
-  it("passes the MTU budget along with the sketch", async () => {
-    const alerts: unknown[] = [];
-    const stub = () => ({ addUsers: async (_d: string, _s: Uint8Array, alert?: unknown) => void alerts.push(alert) });
-    const rec = new UsageRecorder();
-    rec.observe({ id: "web", mtu_budget: { monthly: 10, alert_at: 0.8, destination: "hook" } }, [{ userId: "u1" }], "2026-05-01");
-    await rec.flush(stub, "2026-05-01");
-    expect(alerts).toEqual([{ source: "web", monthly: 10, alert_at: 0.8, destination: "hook" }]);
-  });
 });
 
 describe("usage report", () => {

@@ -65,6 +65,8 @@ const ROUTES: [method: string, path: string, expected: string, body?: unknown][]
   ["GET", "/admin/quarantine/no-such-entry", "AFAAAA"],
   ["POST", "/admin/quarantine/replay", "AFFAAA", { ids: ["no-such-entry"] }],
   ["POST", "/admin/quarantine/purge", "AFFFFA", { ids: ["no-such-entry"] }],
+  ["GET", "/admin/alerts", "AAAAAA"],
+  ["GET", "/admin/names?source=web", "AASASS"],
   ["GET", "/admin/dead-letters-backstop", "AASASS"],
   ["GET", "/admin/dead-letters-backstop/no-such-entry", "AFSASS"],
   ["POST", "/admin/dead-letters-backstop/no-such-entry/requeue", "AFFASS"],
@@ -76,7 +78,7 @@ describe("access: every admin route × every role", () => {
   it("the table names every admin route the app serves", () => {
     const app = createApp({ pipeline: () => { throw new Error("not called"); }, kinds: {}, telemetry: undefined as never });
     const served = app.routes.filter((r) => r.path.startsWith("/admin/") && r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:[a-z]+/g, ":id")}`);
-    const tabled = ROUTES.map(([m, p]) => `${m} ${p.replace("no-such-entry", ":id").replace("/shop/", "/:id/").replace("/inspect/", "/:id/")}`);
+    const tabled = ROUTES.map(([m, p]) => `${m} ${p.replace("no-such-entry", ":id").replace("/shop/", "/:id/").replace("/inspect/", "/:id/").replace(/\?.*$/, "")}`);
     expect([...new Set(served)].sort()).toEqual([...new Set(tabled)].sort());
   });
 
@@ -179,6 +181,14 @@ describe("access: a token scoped to environment dev sees dev data only, in every
     expect(Object.keys(qa.destinations).sort()).toEqual(["batched", "flaky"]);
     const all = await json<{ destinations: Record<string, unknown> }>("admin", "GET", "/admin/destinations/metrics");
     expect(Object.keys(all.destinations)).toEqual(config.destinations.map((d) => d.id));
+  });
+
+  it("alerts: rules (and their states and history) of in-scope sources and destinations only", async () => {
+    const all = await json<{ rules: { id: string }[] }>("admin", "GET", "/admin/alerts");
+    expect(all.rules.map((r) => r.id).sort()).toEqual(["ios-silent", "mtu-budget-metered"]);
+    const qa = await json<{ rules: { id: string }[]; states: { rule: string }[]; history: { rule: string }[] }>("qa", "GET", "/admin/alerts");
+    expect(qa.rules.map((r) => r.id)).toEqual(["ios-silent"]);
+    expect([...qa.states, ...qa.history].every((e) => e.rule === "ios-silent")).toBe(true);
   });
 
   it("usage: its sources only; another source by name is 403 naming the scope", async () => {

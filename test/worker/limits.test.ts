@@ -2,7 +2,7 @@
  * Per-source rate limits, dedup and usage, through the real worker and its Durable Objects
  * (sources limited-a, limited-b, deduped, undeduped and metered in test/worker/config/sluice.yaml).
  */
-import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { shardOf } from "../../src/dedup/plan.ts";
@@ -405,6 +405,13 @@ describe("dedup", () => {
   });
 });
 
+/** One run of the 5-minute Cron Trigger (the alerts' evaluation). */
+async function runAlertsCron(): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled!(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
 describe("usage", () => {
   it("reports requests, accepted events, bytes, rejections, duplicates and distinct users; alerts once past the MTU budget", async () => {
     const key = basic("wk_test_metered");
@@ -442,9 +449,16 @@ describe("usage", () => {
       users: 3,
     });
 
-    // Budget 4 users, alert at 50 %: one alert, through the delivery queue to the limits hook.
-    const alert = await eventually(async () => sink.requests.find((r) => r.url === HOOK && JSON.parse(r.body).event === "MTU Budget Alert"));
-    expect(JSON.parse(alert.body)).toMatchObject({ type: "track", properties: { sourceId: "metered", mtu: 3, budget: 4, alertAt: 0.5 } });
+    // Budget 4 users, alert at 50 %: the source's mtu_budget is an mtu_budget alert rule; one evaluation of the
+    // alerts cron sends one alert, through the delivery queue to the limits hook.
+    const isBudgetAlert = (r: { url: string; body: string }) => r.url === HOOK && JSON.parse(r.body).properties?.kind === "mtu_budget";
+    await runAlertsCron();
+    const alert = await eventually(async () => sink.requests.find(isBudgetAlert));
+    expect(JSON.parse(alert.body)).toMatchObject({
+      type: "track",
+      event: "Alert Fired",
+      properties: { alert_id: "mtu-budget-metered", source: "metered", observed: 3, expected: 4, threshold: 0.5 },
+    });
     const month = await eventually(async () => {
       const json = (await (await admin(`/admin/usage?source=metered&since=${today}`)).json()) as { sources: SourceUsage[] };
       return json.sources[0]?.months.find((m) => m.alertSentAt);
@@ -457,8 +471,9 @@ describe("usage", () => {
       const json = (await (await admin(`/admin/usage?source=metered&since=${today}`)).json()) as { sources: SourceUsage[] };
       return json.sources[0]?.months[0]?.mtu === 4 ? true : undefined;
     });
+    await runAlertsCron();
     await sleep(1500);
-    expect(sink.requests.filter((r) => r.url === HOOK && JSON.parse(r.body).event === "MTU Budget Alert")).toHaveLength(1);
+    expect(sink.requests.filter(isBudgetAlert)).toHaveLength(1);
   }, 20_000);
 
   it("answers 404 for an unknown source and 400 for a bad day", async () => {
