@@ -222,6 +222,10 @@ export interface VendorFixture {
    * partial-failure shape, e.g. Mixpanel's `failed_records`); omitted when the API has no such answer.
    */
   partialFailure?(request: CapturedRequest, positions: readonly number[]): { status: number; body: string; headers?: Record<string, string> };
+  /** Why the API has no partial-failure answer, when `partialFailure` is omitted (the suite requires one or the other). */
+  noPartialFailure?: string;
+  /** Why items carry no `messageId`-derived id, when they don't (the suite then counts items instead of ids). */
+  noDedupKey?: string;
   /** Corpus events the suite sends (default: all 5,000); for kinds that send one event per request at a paced rate. */
   corpusEvents?: number;
 }
