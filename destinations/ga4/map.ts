@@ -3,7 +3,7 @@
  * lengths, counts) is enforced here, so a request never carries something GA4 would silently discard.
  */
 import { PermanentError } from "../../src/delivery/errors.ts";
-import { hash32 } from "../../src/delivery/stable-hash.ts";
+import { digitPairFor } from "../../src/delivery/stable-hash.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 /** GA4's collection limits (support.google.com/analytics/answer/9267744, the Measurement Protocol reference). */
@@ -180,7 +180,7 @@ export const ECOMMERCE: Record<string, Ecommerce> = {
  * @example clientIdFor("user-1") // the same string every time, e.g. "3982274113.512873611"
  */
 export function clientIdFor(userId: string): string {
-  return `${hash32(userId, 1)}.${hash32(userId, 2)}`;
+  return digitPairFor(userId);
 }
 
 /** GA4's device categories from Segment's `context.device.type` (mobile SDKs send the platform). */

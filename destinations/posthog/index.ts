@@ -5,15 +5,14 @@
  * `uuid` is the messageId, so PostHog drops a redelivered event.
  */
 import { s } from "../../src/config/schema.ts";
-import { errorForResponse, PermanentError } from "../../src/delivery/errors.ts";
+import { PermanentError } from "../../src/delivery/errors.ts";
 import { uuidFor } from "../../src/delivery/stable-hash.ts";
-import { defineVendorDestination } from "../../src/delivery/vendor.ts";
-import { joinUrl, postJson, URL_OR_SECRET } from "../../src/delivery/vendor-http.ts";
+import { baseUrl, defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const settings = s.object({
   api_key: s.string({ minLength: 1 }),
-  host: s.withDefault(s.string({ pattern: URL_OR_SECRET }), "https://us.i.posthog.com"),
+  host: s.withDefault(s.string({ pattern: ENDPOINT_PATTERN }), "https://us.i.posthog.com"),
   /** Sets `$geoip_disable` on every event, as Segment's PostHog destination does. */
   geoip_disable: s.withDefault(s.boolean(), false),
   /** Sends `historical_migration: true` with each batch (PostHog's flag for imports of past data), as Segment's PostHog destination can. */
@@ -157,7 +156,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
   // PostHog's /batch/ takes up to 20 MB; an event is refused above 1 MB.
   limits: () => ({ maxEvents: 1000, maxBytes: 19_000_000, maxEventBytes: 1_000_000 }),
   compile: (cfg) => ({
-    url: joinUrl(cfg.host, "batch/"),
+    url: `${baseUrl(cfg.host)}/batch/`,
     head: `{"api_key":${JSON.stringify(cfg.api_key)},${cfg.historical_migration ? `"historical_migration":true,` : ""}"batch":`,
     timeoutMs: cfg.timeout_ms,
     cfg,
@@ -166,8 +165,8 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
   async send(parts, c, ctx) {
     // The envelope is written by hand so the parts are not copied into a second object.
     const body = `${c.head}${JSON.stringify(parts)}}`;
-    const res = await postJson(ctx.fetch, c.url, body, { timeoutMs: c.timeoutMs });
-    const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+    const res = await postJson(ctx, c.url, body, {}, c.timeoutMs);
+    const error = responseError(res, ctx);
     return parts.map(() => (error ? { ok: false, error } : { ok: true }));
   },
   docs: {

@@ -7,14 +7,13 @@
  */
 import { s } from "../../src/config/schema.ts";
 import type { EventResult } from "../../src/delivery/destination.ts";
-import { errorForResponse, RetryableError } from "../../src/delivery/errors.ts";
-import { defineVendorDestination } from "../../src/delivery/vendor.ts";
-import { postJson, URL_OR_SECRET } from "../../src/delivery/vendor-http.ts";
+import { RetryableError } from "../../src/delivery/errors.ts";
+import { defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { compileRenderer, type Render, templateSchema } from "./templates.ts";
 
 const settings = s.object({
-  webhook_url: s.string({ pattern: URL_OR_SECRET }),
+  webhook_url: s.string({ pattern: ENDPOINT_PATTERN }),
   /** Event name (track) or type → text with `{{path}}` placeholders. */
   templates: s.withDefault(s.record(templateSchema), {}),
   /** Event names (track) and types to post; absent: every event. The rest are counted `dropped.not_selected`. */
@@ -101,8 +100,8 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       // The slot is taken before waiting, so concurrent deliveries to the same webhook queue behind each other.
       nextSlot.set(c.url, slot + c.intervalMs);
       if (wait > 0) await deps.sleep(wait);
-      const res = await postJson(ctx.fetch, c.url, JSON.stringify({ text: lines.join("\n") }), { timeoutMs: c.timeoutMs });
-      const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+      const res = await postJson(ctx, c.url, JSON.stringify({ text: lines.join("\n") }), {}, c.timeoutMs);
+      const error = responseError(res, ctx);
       if (error instanceof RetryableError && res.status === 429) {
         // Nothing more goes to this webhook until Slack's Retry-After (1 s when it gives none) has passed.
         const after = ctx.now() + (error.retryAfterSeconds ?? 1) * 1000;
