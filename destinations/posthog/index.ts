@@ -8,6 +8,7 @@ import { s } from "../../src/config/schema.ts";
 import { PermanentError } from "../../src/delivery/errors.ts";
 import { uuidFor } from "../../src/delivery/stable-hash.ts";
 import { baseUrl, defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
+import { browserOf, obj, str } from "../../src/delivery/vendor-context.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const settings = s.object({
@@ -32,18 +33,6 @@ export interface PosthogPart {
 }
 
 type Props = Record<string, unknown>;
-const obj = (v: unknown): Props => (v && typeof v === "object" && !Array.isArray(v) ? (v as Props) : {});
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined);
-
-/** The browser a user agent names, most specific first (Edge and Opera also say Chrome; Chrome also says Safari). */
-const BROWSERS: readonly [RegExp, string][] = [
-  [/Edg(e|A|iOS)?\//, "Microsoft Edge"],
-  [/OPR\/|Opera/, "Opera"],
-  [/SamsungBrowser\//, "Samsung Internet"],
-  [/Firefox\/|FxiOS\//, "Firefox"],
-  [/Chrome\/|CriOS\//, "Chrome"],
-  [/Safari\//, "Safari"],
-];
 
 /** PostHog's `$device_type` values from Segment's `context.device.type`. */
 const DEVICE_TYPES: Record<string, string> = { mobile: "Mobile", ios: "Mobile", android: "Mobile", tablet: "Tablet", ipad: "Tablet", desktop: "Desktop", tv: "TV" };
@@ -57,7 +46,7 @@ export function contextProperties(context: Props, geoipDisable: boolean): Props 
   set("$ip", str(context.ip));
   const ua = str(context.userAgent);
   set("$raw_user_agent", ua);
-  if (ua) set("$browser", BROWSERS.find(([re]) => re.test(ua))?.[1]);
+  if (ua) set("$browser", browserOf(ua).name);
   const os = obj(context.os);
   set("$os", str(os.name));
   set("$os_version", str(os.version));
@@ -181,7 +170,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
       { from: "messageId", to: "`uuid`", note: "a UUID as it is; any other messageId becomes a UUID-shaped id (version 5, RFC 4122 variant) from a 128-bit hash of it, the same on every redelivery" },
       { from: "timestamp", to: "`timestamp`" },
       { from: "context.ip", to: "`$ip`" },
-      { from: "context.userAgent", to: "`$raw_user_agent`, `$browser`", note: "Edge, Opera, Samsung Internet, Firefox, Chrome or Safari, read from the user agent" },
+      { from: "context.userAgent", to: "`$raw_user_agent`, `$browser`", note: "Microsoft Edge, Opera, Samsung Internet, Firefox, Chrome, Mobile Safari or Safari, read from the user agent as the other vendor kinds read it" },
       { from: "context.os.name / version", to: "`$os` / `$os_version`" },
       { from: "context.device.type / manufacturer / model", to: "`$device_type` (Mobile, Tablet, Desktop) / `$device_manufacturer` / `$device_model`" },
       { from: "context.library.name / version", to: "`$lib` / `$lib_version`" },

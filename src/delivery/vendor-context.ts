@@ -30,7 +30,8 @@ export function defined(entries: readonly (readonly [string, unknown])[]): Recor
 export function browserOf(userAgent: string): { name?: string; version?: string } {
   const rules: [string, RegExp][] = [
     ["Microsoft Edge", /Edg(?:e|A|iOS)?\/([\d.]+)/],
-    ["Opera", /OPR\/([\d.]+)/],
+    ["Opera", /(?:OPR|Opera)\/([\d.]+)/],
+    ["Samsung Internet", /SamsungBrowser\/([\d.]+)/],
     ["Firefox", /(?:Firefox|FxiOS)\/([\d.]+)/],
     ["Chrome", /(?:Chrome|CriOS)\/([\d.]+)/],
     ["Mobile Safari", /Version\/([\d.]+).*Mobile.*Safari/],
