@@ -195,7 +195,7 @@ describe("ga4 requests", () => {
     expect(ns.sort((a, b) => Number(a) - Number(b))).toEqual(events.map((_, i) => i));
     // Ordered by client before being cut: 30 events per client → 25 + 5, 20 + 10, 15 + 15 (6 requests, not 12),
     // and each client's events still in their order.
-    expect(ga4.maxEventsPerCall()).toBe(100);
+    expect(ga4.maxEventsPerCall(settings().value!)).toBe(100);
     expect(vendor.requests).toHaveLength(6);
     for (const client of ["anon-0", "anon-1", "anon-2"]) {
       const mine = vendor.requests.flatMap(ga4Events).filter((e) => e.client === client).map((e) => Number(e.params.n));

@@ -109,12 +109,17 @@ function rejectedByValidation(parts: readonly Ga4Part[], messages: readonly Vali
   return out;
 }
 
+/** Events per delivery call: enough that a client's events in one queue batch share requests. */
+const EVENTS_PER_CALL = 100;
+
 const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
   kind: "ga4",
   description: "Google Analytics 4 through the Measurement Protocol, with Segment's ecommerce events as GA4's",
   settings,
   eventTypes: ["track", "page", "identify"],
   limits: () => ({ maxEvents: GA4_LIMITS.eventsPerRequest, maxBytes: GA4_LIMITS.requestBytes, maxEventBytes: GA4_LIMITS.requestBytes }),
+  // Calls of up to 100 events: enough that a client's events in one queue batch share requests (see `ga4` below).
+  callLimits: () => ({ maxEvents: EVENTS_PER_CALL, maxBytes: 4 * 1024 * 1024 }),
   compile(cfg) {
     const query = `${cfg.firebase_app_id !== undefined ? `firebase_app_id=${q(cfg.firebase_app_id)}` : `measurement_id=${q(cfg.measurement_id!)}`}&api_secret=${q(cfg.api_secret)}`;
     return {
@@ -217,9 +222,6 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
   },
 });
 
-/** Events per delivery call: enough that a client's events in one queue batch share requests. */
-const EVENTS_PER_CALL = 100;
-
 /**
  * The definition, with calls of up to 100 events whose events are ordered by client (stably, so each client's
  * events keep their order) before they are cut into requests of 25: a client's events then share requests
@@ -227,8 +229,6 @@ const EVENTS_PER_CALL = 100;
  */
 export const ga4 = {
   ...definition,
-  maxEventsPerCall: () => EVENTS_PER_CALL,
-  maxBytesPerCall: () => 4 * 1024 * 1024,
   async deliver(events: readonly SluiceEvent[], ctx: DeliveryContext<Ga4Settings>): Promise<EventResult[]> {
     const app = ctx.settings.firebase_app_id !== undefined;
     const keys = events.map((e) => {

@@ -87,6 +87,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
     eventTypes: ["track", "page", "screen", "identify", "group", "alias"],
     select: (cfg) => selection(cfg.events),
     limits: () => ({ maxEvents: SLACK_LIMITS.linesPerMessage, maxBytes: SLACK_LIMITS.messageBytes, maxEventBytes: SLACK_LIMITS.lineBytes + 8 }),
+    callLimits: () => ({ maxEvents: SLACK_LIMITS.eventsPerCall, maxBytes: SLACK_LIMITS.callBytes }),
     compile: (cfg) => ({ url: cfg.webhook_url, render: compileRenderer(cfg.templates), intervalMs: cfg.interval_ms, maxWaitMs: cfg.max_wait_ms, timeoutMs: cfg.timeout_ms }),
     map: (event, c) => cutBytes(c.render(event), SLACK_LIMITS.lineBytes),
     async send(lines, c, ctx): Promise<EventResult[]> {
@@ -125,7 +126,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       ],
     },
   });
-  return { ...definition, maxEventsPerCall: () => SLACK_LIMITS.eventsPerCall, maxBytesPerCall: () => SLACK_LIMITS.callBytes };
+  return definition;
 }
 
 export const slack = slackKind();

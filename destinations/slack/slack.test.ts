@@ -122,8 +122,8 @@ describe("slack delivery", () => {
     expect(clock.sleeps).toEqual([1000, 1000]);
     expect(vendor.requests.flatMap(slackLines)).toEqual(events.map((_, i) => `*Signed Up* by u-1 (n=${i})`));
     // The consumer cuts calls by the events' JSON; a call may hold several messages' worth of lines.
-    expect(slack.maxEventsPerCall()).toBe(100);
-    expect(slack.maxBytesPerCall()).toBeGreaterThanOrEqual(100 * 1024);
+    expect(slack.maxEventsPerCall(settings().value!)).toBe(100);
+    expect(slack.maxBytesPerCall!(settings().value!)).toBeGreaterThanOrEqual(100 * 1024);
   });
 
   it("paces across deliveries to the same webhook, and hands events back when the slot is further than max_wait_ms", async () => {

@@ -235,6 +235,13 @@ describe.each(vendorKinds.filter((k) => fixtures.has(k.kind)).map((k) => [k.kind
     });
   });
 
+  it("the consumer's calls hold at least one full request (callLimits, when set, are not below the request limits)", () => {
+    const settings = settingsFor();
+    expect(definition.maxEventsPerCall(settings)).toBeGreaterThanOrEqual(vendor.limits(settings).maxEvents);
+    expect(definition.maxBytesPerCall?.(settings)).toBeGreaterThanOrEqual(vendor.limits(settings).maxBytes);
+    if (vendor.callLimits) expect([definition.maxEventsPerCall(settings), definition.maxBytesPerCall?.(settings)]).toEqual([vendor.callLimits(settings).maxEvents, vendor.callLimits(settings).maxBytes]);
+  });
+
   describe("batch limits on the 5,000-event corpus", () => {
     it("no request holds more events or bytes than the kind's limits, no part is over the per-event limit, each event goes once", async () => {
       const limits = vendor.limits(settingsFor());
