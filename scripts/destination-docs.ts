@@ -42,6 +42,9 @@ function limitLines(kind: AnyKind): string[] {
       `- at most ${l.maxEvents.toLocaleString("en-US")} events per request;`,
       `- at most ${bytes(l.maxBytes)} of mapped JSON per request (the vendor counts the request; the envelope around the events is kept aside);`,
       `- an event over ${bytes(l.maxEventBytes)} as the vendor receives it fails alone, finally (\`too_large\`).`,
+      ...(kind.vendor.callLimits
+        ? [`- the consumer hands it calls of up to ${kind.vendor.callLimits(defaults).maxEvents.toLocaleString("en-US")} events and ${bytes(kind.vendor.callLimits(defaults).maxBytes)} of event JSON, each cut into requests as above.`]
+        : []),
     ];
   }
   return ["- the consumer combines events into calls as the kind declares (`maxEventsPerCall`, `maxBytesPerCall`), see [destinations](../destinations.md)."];

@@ -3,7 +3,8 @@ import type { Problem } from "../../src/config/schema.ts";
 import { PermanentError, RetryableError } from "../../src/delivery/errors.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { ga4Checker, ga4Events } from "../../test/support/vendors/ga4.ts";
-import { fakeFetch, vendorContext, type Responder } from "../../test/support/vendors/stand-in.ts";
+import { checkedFetch, vendorContext } from "../../test/support/vendor-fetch.ts";
+import type { Responder } from "../../test/support/vendors/stand-in.ts";
 import { ga4, type Ga4Settings } from "./index.ts";
 import { clientIdFor, ECOMMERCE, snakeName } from "./map.ts";
 
@@ -22,7 +23,7 @@ function settings(raw: Record<string, unknown> = {}): { value?: Ga4Settings; pro
 
 async function deliver(events: SluiceEvent[], respond?: Responder, raw: Record<string, unknown> = {}) {
   const cfg = settings(raw).value!;
-  const vendor = fakeFetch(ga4Checker({ measurementId: cfg.measurement_id, firebaseAppId: cfg.firebase_app_id, apiSecret: "s3cret" }), respond);
+  const vendor = checkedFetch(ga4Checker({ measurementId: cfg.measurement_id, firebaseAppId: cfg.firebase_app_id, apiSecret: "s3cret" }), respond);
   const results = await ga4.deliver(events, vendorContext(cfg, vendor.fetch, () => Date.parse(T)));
   return { results, vendor };
 }
@@ -194,7 +195,7 @@ describe("ga4 requests", () => {
     expect(ns.sort((a, b) => Number(a) - Number(b))).toEqual(events.map((_, i) => i));
     // Ordered by client before being cut: 30 events per client → 25 + 5, 20 + 10, 15 + 15 (6 requests, not 12),
     // and each client's events still in their order.
-    expect(ga4.maxEventsPerCall()).toBe(100);
+    expect(ga4.maxEventsPerCall(settings().value!)).toBe(100);
     expect(vendor.requests).toHaveLength(6);
     for (const client of ["anon-0", "anon-1", "anon-2"]) {
       const mine = vendor.requests.flatMap(ga4Events).filter((e) => e.client === client).map((e) => Number(e.params.n));

@@ -7,16 +7,15 @@
 import { s, type Problem, type Schema } from "../../src/config/schema.ts";
 import type { DeliveryContext, EventResult } from "../../src/delivery/destination.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
-import { DeliveryError, errorForResponse, PermanentError } from "../../src/delivery/errors.ts";
-import { defineVendorDestination } from "../../src/delivery/vendor.ts";
-import { joinUrl, postJson, URL_OR_SECRET } from "../../src/delivery/vendor-http.ts";
+import { DeliveryError, PermanentError } from "../../src/delivery/errors.ts";
+import { baseUrl, defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import { GA4_LIMITS, identityOf, mapEvent, type Ga4Part } from "./map.ts";
 
 const shape = s.object({
   measurement_id: s.optional(s.string({ minLength: 1 })),
   firebase_app_id: s.optional(s.string({ minLength: 1 })),
   api_secret: s.string({ minLength: 1 }),
-  endpoint: s.withDefault(s.string({ pattern: URL_OR_SECRET }), "https://www.google-analytics.com"),
+  endpoint: s.withDefault(s.string({ pattern: ENDPOINT_PATTERN }), "https://www.google-analytics.com"),
   validate: s.withDefault(s.boolean(), false),
   timeout_ms: s.withDefault(s.number({ integer: true, min: 100, max: 30_000 }), 10_000),
 });
@@ -110,17 +109,22 @@ function rejectedByValidation(parts: readonly Ga4Part[], messages: readonly Vali
   return out;
 }
 
+/** Events per delivery call: enough that a client's events in one queue batch share requests. */
+const EVENTS_PER_CALL = 100;
+
 const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
   kind: "ga4",
   description: "Google Analytics 4 through the Measurement Protocol, with Segment's ecommerce events as GA4's",
   settings,
   eventTypes: ["track", "page", "identify"],
   limits: () => ({ maxEvents: GA4_LIMITS.eventsPerRequest, maxBytes: GA4_LIMITS.requestBytes, maxEventBytes: GA4_LIMITS.requestBytes }),
+  // Calls of up to 100 events: enough that a client's events in one queue batch share requests (see `ga4` below).
+  callLimits: () => ({ maxEvents: EVENTS_PER_CALL, maxBytes: 4 * 1024 * 1024 }),
   compile(cfg) {
     const query = `${cfg.firebase_app_id !== undefined ? `firebase_app_id=${q(cfg.firebase_app_id)}` : `measurement_id=${q(cfg.measurement_id!)}`}&api_secret=${q(cfg.api_secret)}`;
     return {
-      collect: `${joinUrl(cfg.endpoint, "mp/collect")}?${query}`,
-      debug: `${joinUrl(cfg.endpoint, "debug/mp/collect")}?${query}`,
+      collect: `${baseUrl(cfg.endpoint)}/mp/collect?${query}`,
+      debug: `${baseUrl(cfg.endpoint)}/debug/mp/collect?${query}`,
       app: cfg.firebase_app_id !== undefined,
       validate: cfg.validate,
       timeoutMs: cfg.timeout_ms,
@@ -151,8 +155,8 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
         try {
           if (c.validate) {
             const group = indexes.map((i) => parts[i]!);
-            const res = await postJson(ctx.fetch, c.debug, JSON.stringify(requestBody(group, c.app)), { timeoutMs: c.timeoutMs });
-            const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+            const res = await postJson(ctx, c.debug, JSON.stringify(requestBody(group, c.app)), {}, c.timeoutMs);
+            const error = responseError(res, ctx);
             if (error) return fail(indexes, error);
             let messages: ValidationMessage[] = [];
             try {
@@ -166,8 +170,8 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
             sending = indexes.filter((_, j) => !rejected.has(j));
             if (sending.length === 0) return;
           }
-          const res = await postJson(ctx.fetch, c.collect, JSON.stringify(requestBody(sending.map((i) => parts[i]!), c.app)), { timeoutMs: c.timeoutMs });
-          const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+          const res = await postJson(ctx, c.collect, JSON.stringify(requestBody(sending.map((i) => parts[i]!), c.app)), {}, c.timeoutMs);
+          const error = responseError(res, ctx);
           if (error) return fail(sending, error);
           for (const i of sending) results[i] = { ok: true };
         } catch (err) {
@@ -218,9 +222,6 @@ const definition = defineVendorDestination<Ga4Settings, Ga4Part, Compiled>({
   },
 });
 
-/** Events per delivery call: enough that a client's events in one queue batch share requests. */
-const EVENTS_PER_CALL = 100;
-
 /**
  * The definition, with calls of up to 100 events whose events are ordered by client (stably, so each client's
  * events keep their order) before they are cut into requests of 25: a client's events then share requests
@@ -228,8 +229,6 @@ const EVENTS_PER_CALL = 100;
  */
 export const ga4 = {
   ...definition,
-  maxEventsPerCall: () => EVENTS_PER_CALL,
-  maxBytesPerCall: () => 4 * 1024 * 1024,
   async deliver(events: readonly SluiceEvent[], ctx: DeliveryContext<Ga4Settings>): Promise<EventResult[]> {
     const app = ctx.settings.firebase_app_id !== undefined;
     const keys = events.map((e) => {

@@ -3,7 +3,8 @@
  * lengths, counts) is enforced here, so a request never carries something GA4 would silently discard.
  */
 import { PermanentError } from "../../src/delivery/errors.ts";
-import { hash32 } from "../../src/delivery/stable-hash.ts";
+import { digitPairFor } from "../../src/delivery/stable-hash.ts";
+import { eventTime, num, obj, str } from "../../src/delivery/vendor-context.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 /** GA4's collection limits (support.google.com/analytics/answer/9267744, the Measurement Protocol reference). */
@@ -59,12 +60,6 @@ export interface Ga4Part {
 }
 
 type Props = Record<string, unknown>;
-const obj = (v: unknown): Props => (v && typeof v === "object" && !Array.isArray(v) ? (v as Props) : {});
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined);
-const num = (v: unknown): number | undefined => {
-  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
-  return Number.isFinite(n) ? n : undefined;
-};
 
 /**
  * GA4 name rules: letters, digits and underscores, starting with a letter, at most `max` characters.
@@ -180,7 +175,7 @@ export const ECOMMERCE: Record<string, Ecommerce> = {
  * @example clientIdFor("user-1") // the same string every time, e.g. "3982274113.512873611"
  */
 export function clientIdFor(userId: string): string {
-  return `${hash32(userId, 1)}.${hash32(userId, 2)}`;
+  return digitPairFor(userId);
 }
 
 /** GA4's device categories from Segment's `context.device.type` (mobile SDKs send the platform). */
@@ -223,8 +218,7 @@ export function mapEvent(event: SluiceEvent, opts: MapOptions): Ga4Part {
   const who = identityOf(event, opts);
   if (who === undefined) throw new PermanentError("GA4 needs an anonymousId or a userId to build client_id", undefined, "missing_identity");
   const { client, userId } = who;
-  const t = Date.parse(event.timestamp);
-  const timestamp_micros = (Number.isFinite(t) ? t : Date.parse(event.receivedAt)) * 1000;
+  const timestamp_micros = eventTime(event) * 1000;
   const part: Ga4Part = { client, timestamp_micros };
   if (userId !== undefined) part.user_id = userId;
   const dev = device(context);

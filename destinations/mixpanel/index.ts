@@ -9,7 +9,8 @@ import type { DeliveryContext, EventResult } from "../../src/delivery/destinatio
 import { PermanentError, type DeliveryError } from "../../src/delivery/errors.ts";
 import { baseUrl, basicAuth, defineVendorDestination, ENDPOINT_PATTERN, jsonObject, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
-import { browserOf, defined, eventTime, hashId, obj, osOf, str } from "../../src/delivery/vendor-context.ts";
+import { hashId } from "../../src/delivery/stable-hash.ts";
+import { browserOf, defined, eventTime, obj, osOf, str } from "../../src/delivery/vendor-context.ts";
 
 const REGIONS = { us: "https://api.mixpanel.com", eu: "https://api-eu.mixpanel.com", in: "https://api-in.mixpanel.com" } as const;
 

@@ -5,15 +5,15 @@
  * `uuid` is the messageId, so PostHog drops a redelivered event.
  */
 import { s } from "../../src/config/schema.ts";
-import { errorForResponse, PermanentError } from "../../src/delivery/errors.ts";
+import { PermanentError } from "../../src/delivery/errors.ts";
 import { uuidFor } from "../../src/delivery/stable-hash.ts";
-import { defineVendorDestination } from "../../src/delivery/vendor.ts";
-import { joinUrl, postJson, URL_OR_SECRET } from "../../src/delivery/vendor-http.ts";
+import { baseUrl, defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
+import { browserOf, obj, str } from "../../src/delivery/vendor-context.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 const settings = s.object({
   api_key: s.string({ minLength: 1 }),
-  host: s.withDefault(s.string({ pattern: URL_OR_SECRET }), "https://us.i.posthog.com"),
+  host: s.withDefault(s.string({ pattern: ENDPOINT_PATTERN }), "https://us.i.posthog.com"),
   /** Sets `$geoip_disable` on every event, as Segment's PostHog destination does. */
   geoip_disable: s.withDefault(s.boolean(), false),
   /** Sends `historical_migration: true` with each batch (PostHog's flag for imports of past data), as Segment's PostHog destination can. */
@@ -33,18 +33,6 @@ export interface PosthogPart {
 }
 
 type Props = Record<string, unknown>;
-const obj = (v: unknown): Props => (v && typeof v === "object" && !Array.isArray(v) ? (v as Props) : {});
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined);
-
-/** The browser a user agent names, most specific first (Edge and Opera also say Chrome; Chrome also says Safari). */
-const BROWSERS: readonly [RegExp, string][] = [
-  [/Edg(e|A|iOS)?\//, "Microsoft Edge"],
-  [/OPR\/|Opera/, "Opera"],
-  [/SamsungBrowser\//, "Samsung Internet"],
-  [/Firefox\/|FxiOS\//, "Firefox"],
-  [/Chrome\/|CriOS\//, "Chrome"],
-  [/Safari\//, "Safari"],
-];
 
 /** PostHog's `$device_type` values from Segment's `context.device.type`. */
 const DEVICE_TYPES: Record<string, string> = { mobile: "Mobile", ios: "Mobile", android: "Mobile", tablet: "Tablet", ipad: "Tablet", desktop: "Desktop", tv: "TV" };
@@ -58,7 +46,7 @@ export function contextProperties(context: Props, geoipDisable: boolean): Props 
   set("$ip", str(context.ip));
   const ua = str(context.userAgent);
   set("$raw_user_agent", ua);
-  if (ua) set("$browser", BROWSERS.find(([re]) => re.test(ua))?.[1]);
+  if (ua) set("$browser", browserOf(ua).name);
   const os = obj(context.os);
   set("$os", str(os.name));
   set("$os_version", str(os.version));
@@ -157,7 +145,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
   // PostHog's /batch/ takes up to 20 MB; an event is refused above 1 MB.
   limits: () => ({ maxEvents: 1000, maxBytes: 19_000_000, maxEventBytes: 1_000_000 }),
   compile: (cfg) => ({
-    url: joinUrl(cfg.host, "batch/"),
+    url: `${baseUrl(cfg.host)}/batch/`,
     head: `{"api_key":${JSON.stringify(cfg.api_key)},${cfg.historical_migration ? `"historical_migration":true,` : ""}"batch":`,
     timeoutMs: cfg.timeout_ms,
     cfg,
@@ -166,8 +154,8 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
   async send(parts, c, ctx) {
     // The envelope is written by hand so the parts are not copied into a second object.
     const body = `${c.head}${JSON.stringify(parts)}}`;
-    const res = await postJson(ctx.fetch, c.url, body, { timeoutMs: c.timeoutMs });
-    const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+    const res = await postJson(ctx, c.url, body, {}, c.timeoutMs);
+    const error = responseError(res, ctx);
     return parts.map(() => (error ? { ok: false, error } : { ok: true }));
   },
   docs: {
@@ -182,7 +170,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
       { from: "messageId", to: "`uuid`", note: "a UUID as it is; any other messageId becomes a UUID-shaped id (version 5, RFC 4122 variant) from a 128-bit hash of it, the same on every redelivery" },
       { from: "timestamp", to: "`timestamp`" },
       { from: "context.ip", to: "`$ip`" },
-      { from: "context.userAgent", to: "`$raw_user_agent`, `$browser`", note: "Edge, Opera, Samsung Internet, Firefox, Chrome or Safari, read from the user agent" },
+      { from: "context.userAgent", to: "`$raw_user_agent`, `$browser`", note: "Microsoft Edge, Opera, Samsung Internet, Firefox, Chrome, Mobile Safari or Safari, read from the user agent as the other vendor kinds read it" },
       { from: "context.os.name / version", to: "`$os` / `$os_version`" },
       { from: "context.device.type / manufacturer / model", to: "`$device_type` (Mobile, Tablet, Desktop) / `$device_manufacturer` / `$device_model`" },
       { from: "context.library.name / version", to: "`$lib` / `$lib_version`" },

@@ -3,7 +3,8 @@ import type { Problem } from "../../src/config/schema.ts";
 import { uuidFor } from "../../src/delivery/stable-hash.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { posthogChecker, posthogItems } from "../../test/support/vendors/posthog.ts";
-import { fakeFetch, vendorContext, type Responder } from "../../test/support/vendors/stand-in.ts";
+import { checkedFetch, vendorContext } from "../../test/support/vendor-fetch.ts";
+import type { Responder } from "../../test/support/vendors/stand-in.ts";
 import { posthog, type PosthogSettings } from "./index.ts";
 
 const T = "2026-04-26T09:15:29.000Z";
@@ -20,7 +21,7 @@ function settings(raw: Record<string, unknown> = {}): { value?: PosthogSettings;
 }
 
 async function deliver(events: SluiceEvent[], respond?: Responder, raw: Record<string, unknown> = {}) {
-  const vendor = fakeFetch(posthogChecker("phc_test"), respond);
+  const vendor = checkedFetch(posthogChecker("phc_test"), respond);
   const results = await posthog.deliver(events, vendorContext(settings(raw).value!, vendor.fetch, () => Date.parse(T)));
   return { results, vendor, items: vendor.requests.flatMap(posthogItems) };
 }

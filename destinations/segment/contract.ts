@@ -7,4 +7,5 @@ export const fixture: VendorFixture = {
     const body = JSON.parse(request.body) as { batch: { messageId?: string }[] };
     return body.batch.map((item) => ({ id: item.messageId, item }));
   },
+  noPartialFailure: "/v1/batch answers for the whole batch (200, or 400/401/5xx for all of it)",
 };

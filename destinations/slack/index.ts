@@ -7,14 +7,13 @@
  */
 import { s } from "../../src/config/schema.ts";
 import type { EventResult } from "../../src/delivery/destination.ts";
-import { errorForResponse, RetryableError } from "../../src/delivery/errors.ts";
-import { defineVendorDestination } from "../../src/delivery/vendor.ts";
-import { postJson, URL_OR_SECRET } from "../../src/delivery/vendor-http.ts";
+import { deferral, RetryableError } from "../../src/delivery/errors.ts";
+import { defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { compileRenderer, type Render, templateSchema } from "./templates.ts";
 
 const settings = s.object({
-  webhook_url: s.string({ pattern: URL_OR_SECRET }),
+  webhook_url: s.string({ pattern: ENDPOINT_PATTERN }),
   /** Event name (track) or type → text with `{{path}}` placeholders. */
   templates: s.withDefault(s.record(templateSchema), {}),
   /** Event names (track) and types to post; absent: every event. The rest are counted `dropped.not_selected`. */
@@ -88,6 +87,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
     eventTypes: ["track", "page", "screen", "identify", "group", "alias"],
     select: (cfg) => selection(cfg.events),
     limits: () => ({ maxEvents: SLACK_LIMITS.linesPerMessage, maxBytes: SLACK_LIMITS.messageBytes, maxEventBytes: SLACK_LIMITS.lineBytes + 8 }),
+    callLimits: () => ({ maxEvents: SLACK_LIMITS.eventsPerCall, maxBytes: SLACK_LIMITS.callBytes }),
     compile: (cfg) => ({ url: cfg.webhook_url, render: compileRenderer(cfg.templates), intervalMs: cfg.interval_ms, maxWaitMs: cfg.max_wait_ms, timeoutMs: cfg.timeout_ms }),
     map: (event, c) => cutBytes(c.render(event), SLACK_LIMITS.lineBytes),
     async send(lines, c, ctx): Promise<EventResult[]> {
@@ -95,14 +95,14 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       const slot = Math.max(now, nextSlot.get(c.url) ?? 0);
       const wait = slot - now;
       if (wait > c.maxWaitMs) {
-        const error = new RetryableError(`Slack allows one message a second per webhook; next slot in ${wait} ms`, undefined, Math.ceil(wait / 1000), "paced");
+        const error = deferral(`Slack allows one message a second per webhook; next slot in ${wait} ms`, Math.ceil(wait / 1000));
         return lines.map(() => ({ ok: false, error }));
       }
       // The slot is taken before waiting, so concurrent deliveries to the same webhook queue behind each other.
       nextSlot.set(c.url, slot + c.intervalMs);
       if (wait > 0) await deps.sleep(wait);
-      const res = await postJson(ctx.fetch, c.url, JSON.stringify({ text: lines.join("\n") }), { timeoutMs: c.timeoutMs });
-      const error = errorForResponse(res.status, res.body.slice(0, 200), res.retryAfter, ctx.now());
+      const res = await postJson(ctx, c.url, JSON.stringify({ text: lines.join("\n") }), {}, c.timeoutMs);
+      const error = responseError(res, ctx);
       if (error instanceof RetryableError && res.status === 429) {
         // Nothing more goes to this webhook until Slack's Retry-After (1 s when it gives none) has passed.
         const after = ctx.now() + (error.retryAfterSeconds ?? 1) * 1000;
@@ -120,13 +120,13 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
       ],
       notes: [
         "`events` lists the track event names and types to post; every other event is counted `dropped.not_selected` for the destination (and never queued for it). Without `events`, every event is posted.",
-        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least `interval_ms` (default 1000) apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A delivery whose events were all handed back counts, like a 429, as a failed call for the destination's circuit breaker, which then holds its messages back for the cooldown: the same effect. A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
+        "Pacing: Slack allows about one message per second per webhook. Messages to one webhook leave at least `interval_ms` (default 1000) apart within an isolate; when the next slot is more than `max_wait_ms` (default 5 s) away, the events not yet posted are retried after that wait instead (code `paced`). A deferral is not a failure: a delivery whose events were all handed back does not count against the destination's circuit breaker (a 429 does). A 429 holds the webhook for Slack's `Retry-After` and retries only the events of the messages not posted.",
         "A message is posted or not as a whole: all its lines share the outcome. Slack's 400 (`invalid_payload`), 403, 404 (`channel_not_found`) and 410 (`channel_is_archived`) are final: the events become dead letters with Slack's answer. Slack has no dedup key: a message retried after a timeout can appear twice.",
         "`webhook_url` is a secret: write `${env.SLACK_WEBHOOK_URL}` and set it with `wrangler secret put`.",
       ],
     },
   });
-  return { ...definition, maxEventsPerCall: () => SLACK_LIMITS.eventsPerCall, maxBytesPerCall: () => SLACK_LIMITS.callBytes };
+  return definition;
 }
 
 export const slack = slackKind();

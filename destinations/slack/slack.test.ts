@@ -4,7 +4,8 @@ import type { Problem } from "../../src/config/schema.ts";
 import { compilePipeline } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { routeEvents } from "../../src/pipeline/route.ts";
-import { fakeFetch, vendorContext, type Responder } from "../../test/support/vendors/stand-in.ts";
+import { checkedFetch, vendorContext } from "../../test/support/vendor-fetch.ts";
+import type { Responder } from "../../test/support/vendors/stand-in.ts";
 import { slackChecker, slackLines } from "../../test/support/vendors/slack.ts";
 import { slack, slackKind, SLACK_LIMITS, type SlackSettings } from "./index.ts";
 import { compileRenderer, compileTemplate, renderAlert, templateProblem } from "./templates.ts";
@@ -31,7 +32,7 @@ function paced() {
 }
 
 async function deliver(events: SluiceEvent[], respond?: Responder, raw: Record<string, unknown> = {}, clock = paced()) {
-  const vendor = fakeFetch(slackChecker("/services/T000/B000/XXXX", 0), respond);
+  const vendor = checkedFetch(slackChecker("/services/T000/B000/XXXX", 0), respond);
   const sentAt: number[] = [];
   const fetcher: typeof fetch = (input, init) => (sentAt.push(clock.now()), vendor.fetch(input, init));
   const results = await clock.kind.deliver(events, vendorContext(settings(raw).value!, fetcher, clock.now));
@@ -80,7 +81,7 @@ describe("slack templates", () => {
     let compiled = 0;
     kind.vendor.compile = (cfg) => (compiled++, compile(cfg));
     const cfg = settings({ templates: { track: "{{event}}" }, interval_ms: 0 }).value!;
-    const vendor = fakeFetch(slackChecker("/services/T000/B000/XXXX", 0));
+    const vendor = checkedFetch(slackChecker("/services/T000/B000/XXXX", 0));
     await kind.deliver([ev({ event: "a" }, 1), ev({ event: "b" }, 2)], vendorContext(cfg, vendor.fetch));
     await kind.deliver([ev({ event: "c" }, 3)], vendorContext(cfg, vendor.fetch));
     expect(compiled).toBe(1);
@@ -121,8 +122,8 @@ describe("slack delivery", () => {
     expect(clock.sleeps).toEqual([1000, 1000]);
     expect(vendor.requests.flatMap(slackLines)).toEqual(events.map((_, i) => `*Signed Up* by u-1 (n=${i})`));
     // The consumer cuts calls by the events' JSON; a call may hold several messages' worth of lines.
-    expect(slack.maxEventsPerCall()).toBe(100);
-    expect(slack.maxBytesPerCall()).toBeGreaterThanOrEqual(100 * 1024);
+    expect(slack.maxEventsPerCall(settings().value!)).toBe(100);
+    expect(slack.maxBytesPerCall!(settings().value!)).toBeGreaterThanOrEqual(100 * 1024);
   });
 
   it("paces across deliveries to the same webhook, and hands events back when the slot is further than max_wait_ms", async () => {

@@ -4,6 +4,7 @@
  * operator can write Slack links (`<https://…|label>`) in it.
  */
 import type { Problem, Schema } from "../../src/config/schema.ts";
+import { obj, str } from "../../src/delivery/vendor-context.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
 export type Render = (event: SluiceEvent) => string;
@@ -85,8 +86,6 @@ export function compileTemplate(template: string): Render {
   };
 }
 
-const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined);
 
 /** A Slack link whose URL cannot break out of `<…|…>`. */
 function link(url: string, label: string): string {

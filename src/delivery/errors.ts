@@ -15,6 +15,20 @@ export abstract class DeliveryError extends Error {
   }
 }
 
+/**
+ * A deferral: the kind held these events back itself (pacing to the vendor's rate) without calling the
+ * destination. Retried after `retryAfterSeconds` like any RetryableError, but no sign the destination is down, so
+ * the circuit breaker does not count it.
+ */
+export function deferral(message: string, retryAfterSeconds: number): RetryableError {
+  return new RetryableError(message, undefined, retryAfterSeconds, DEFERRED);
+}
+
+/** The code (and `failed.<code>` metric) of a deferral. */
+export const DEFERRED = "paced";
+
+export const isDeferral = (error: DeliveryError): boolean => error.retryable && error.code === DEFERRED;
+
 /** Worth trying again later: timeouts, network errors, 408/423/429/5xx (except 501), a secret not set yet. */
 export class RetryableError extends DeliveryError {
   readonly retryable = true;

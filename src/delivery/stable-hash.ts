@@ -4,28 +4,49 @@
  */
 
 /**
- * 32 bits of a seeded FNV-1a over UTF-16 units, finished with murmur3's fmix32 so that nearby inputs and seeds
- * spread over all bits.
- * @example hash32("user-1", 1) === hash32("user-1", 1) // true
+ * A 128-bit hash of a string as 32 hex characters (cyrb128, not cryptographic): a stable stand-in for an id a
+ * vendor refuses as it is (too long, other characters), so a redelivery still carries the same id.
  */
-export function hash32(text: string, seed = 0): number {
-  let h = (0x811c9dc5 ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+export function hashId(s: string): string {
+  let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
+  for (let i = 0; i < s.length; i++) {
+    const k = s.charCodeAt(i);
+    h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
+    h2 = h3 ^ Math.imul(h2 ^ k, 2869860233);
+    h3 = h4 ^ Math.imul(h3 ^ k, 951274213);
+    h4 = h1 ^ Math.imul(h4 ^ k, 2716044179);
+  }
+  h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067);
+  h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233);
+  h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213);
+  h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179);
+  h1 ^= h2 ^ h3 ^ h4;
+  h2 ^= h1;
+  h3 ^= h1;
+  h4 ^= h1;
+  return [h1, h2, h3, h4].map((h) => (h >>> 0).toString(16).padStart(8, "0")).join("");
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The id itself when it is a UUID (lower-cased), else a UUID-shaped id derived from it: 128 bits from four
- * seeded hashes, with the version nibble 5 and the RFC 4122 variant, so vendors that insist on a UUID take it.
+ * The id itself when it is a UUID (lower-cased), else a UUID-shaped id from its 128-bit hash, with the version
+ * nibble 5 and the RFC 4122 variant, so vendors that insist on a UUID take it.
  * @example uuidFor("msg-1") // "xxxxxxxx-xxxx-5xxx-[89ab]xxx-xxxxxxxxxxxx", the same every time
  */
 export function uuidFor(id: string): string {
   if (UUID.test(id)) return id.toLowerCase();
-  const hex = [1, 2, 3, 4].map((seed) => hash32(id, seed).toString(16).padStart(8, "0")).join("");
+  const hex = hashId(id);
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * Two unsigned 32-bit numbers of a string's hash, as `<digits>.<digits>` (the shape of Google Analytics' own
+ * client ids).
+ * @example digitPairFor("user-1") // the same string every time, e.g. "3982274113.512873611"
+ */
+export function digitPairFor(s: string): string {
+  const hex = hashId(s);
+  return `${parseInt(hex.slice(0, 8), 16)}.${parseInt(hex.slice(8, 16), 16)}`;
 }

@@ -30,7 +30,8 @@ export function defined(entries: readonly (readonly [string, unknown])[]): Recor
 export function browserOf(userAgent: string): { name?: string; version?: string } {
   const rules: [string, RegExp][] = [
     ["Microsoft Edge", /Edg(?:e|A|iOS)?\/([\d.]+)/],
-    ["Opera", /OPR\/([\d.]+)/],
+    ["Opera", /(?:OPR|Opera)\/([\d.]+)/],
+    ["Samsung Internet", /SamsungBrowser\/([\d.]+)/],
     ["Firefox", /(?:Firefox|FxiOS)\/([\d.]+)/],
     ["Chrome", /(?:Chrome|CriOS)\/([\d.]+)/],
     ["Mobile Safari", /Version\/([\d.]+).*Mobile.*Safari/],
@@ -64,28 +65,4 @@ export function osOf(userAgent: string): { name?: string; version?: string } {
 export function eventTime(event: { timestamp: string; receivedAt: string }): number {
   const t = Date.parse(event.timestamp);
   return Number.isFinite(t) ? t : Date.parse(event.receivedAt);
-}
-
-/**
- * A 128-bit hash of a string as 32 hex characters (cyrb128, not cryptographic): a stable stand-in for an id a
- * vendor refuses as it is (too long, other characters), so a redelivery still carries the same id.
- */
-export function hashId(s: string): string {
-  let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
-  for (let i = 0; i < s.length; i++) {
-    const k = s.charCodeAt(i);
-    h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
-    h2 = h3 ^ Math.imul(h2 ^ k, 2869860233);
-    h3 = h4 ^ Math.imul(h3 ^ k, 951274213);
-    h4 = h1 ^ Math.imul(h4 ^ k, 2716044179);
-  }
-  h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067);
-  h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233);
-  h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213);
-  h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179);
-  h1 ^= h2 ^ h3 ^ h4;
-  h2 ^= h1;
-  h3 ^= h1;
-  h4 ^= h1;
-  return [h1, h2, h3, h4].map((h) => (h >>> 0).toString(16).padStart(8, "0")).join("");
 }

@@ -41,6 +41,13 @@ export interface VendorDefinition<S, P, C = S> {
   receivesAllEvents?: boolean;
   limits(settings: S): VendorLimits;
   /**
+   * How the consumer sizes one delivery call, measured on the events' own JSON (default: one request's
+   * `maxEvents` and `maxBytes`). A kind whose parts are far smaller than the events (Slack's lines), or that
+   * combines a call's events across requests (GA4, per client), asks for larger calls here; `deliver` still cuts
+   * each call into requests within `limits`.
+   */
+  callLimits?(settings: S): { maxEvents: number; maxBytes: number };
+  /**
    * Settings (secrets resolved) → what map/send use (base URL, auth header, templates); run once per isolate per
    * destination, since resolved settings are cached per destination (see the consumer).
    */
@@ -74,8 +81,8 @@ export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S,
     eventTypes: vendor.eventTypes,
     ...(vendor.select ? { select: vendor.select } : {}),
     receivesAllEvents: vendor.receivesAllEvents ?? false,
-    maxEventsPerCall: (s) => vendor.limits(s).maxEvents,
-    maxBytesPerCall: (s) => vendor.limits(s).maxBytes,
+    maxEventsPerCall: (s) => (vendor.callLimits ?? vendor.limits)(s).maxEvents,
+    maxBytesPerCall: (s) => (vendor.callLimits ?? vendor.limits)(s).maxBytes,
     vendor,
     async deliver(events, ctx) {
       const compiled = compile(ctx.settings);
@@ -222,6 +229,10 @@ export interface VendorFixture {
    * partial-failure shape, e.g. Mixpanel's `failed_records`); omitted when the API has no such answer.
    */
   partialFailure?(request: CapturedRequest, positions: readonly number[]): { status: number; body: string; headers?: Record<string, string> };
+  /** Why the API has no partial-failure answer, when `partialFailure` is omitted (the suite requires one or the other). */
+  noPartialFailure?: string;
+  /** Why items carry no `messageId`-derived id, when they don't (the suite then counts items instead of ids). */
+  noDedupKey?: string;
   /** Corpus events the suite sends (default: all 5,000); for kinds that send one event per request at a paced rate. */
   corpusEvents?: number;
 }

@@ -12,7 +12,7 @@ import type { DestinationConfig } from "../config/model.ts";
 import type { Breakers } from "../delivery/breaker.ts";
 import { classify, type Decision, type RetryPolicy } from "../delivery/classify.ts";
 import type { DestinationDefinition, EventResult } from "../delivery/destination.ts";
-import { RetryableError, type DeliveryError } from "../delivery/errors.ts";
+import { isDeferral, RetryableError, type DeliveryError } from "../delivery/errors.ts";
 import type { CompiledPipeline } from "../pipeline/compile.ts";
 import type { SluiceEvent } from "../pipeline/normalize.ts";
 import { addFailure, applyStage, stageFailed, type FilterFailure, type PendingStages, type Stage, type Tally } from "../pipeline/route.ts";
@@ -309,10 +309,14 @@ async function handleDestination(destId: string, items: Item[], deps: ConsumerDe
 
   const all = ready.flatMap((item) => item.message.events);
   const results = await deliverInCalls(kind, settings, destId, all, deps, ready.flatMap((item) => item.message.events.map(() => item.message.source)));
-  // Only destination-side trouble counts against the breaker: a permanent 4xx means it is up.
-  const destinationDown = results.length > 0 && results.every((r) => !r.ok && r.error.retryable);
-  deps.breakers.record(destId, !destinationDown, deps.now(), breakerPolicy);
-  if (destinationDown) deps.tally.count(scope, "calls_failed");
+  // Only destination-side trouble counts against the breaker: a permanent 4xx means it is up, and events the
+  // kind deferred itself (pacing) never reached it, so they say nothing either way.
+  const called = results.filter((r) => r.ok || !isDeferral(r.error));
+  if (called.length > 0) {
+    const destinationDown = called.every((r) => !r.ok && r.error.retryable);
+    deps.breakers.record(destId, !destinationDown, deps.now(), breakerPolicy);
+    if (destinationDown) deps.tally.count(scope, "calls_failed");
+  }
 
   let offset = 0;
   await Promise.all(

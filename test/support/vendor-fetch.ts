@@ -1,11 +1,13 @@
 /**
- * A fake fetch for vendor kinds: records every request (url, method, headers, body) and answers with `respond`;
- * plus the DeliveryContext a kind's deliver() gets, and settings checked and resolved as the consumer does.
+ * The fake fetch for vendor kinds' unit tests: records every request (url, method, headers, body) and answers with
+ * `respond`; `checkedFetch` answers as a recording stand-in would (./vendors/stand-in.ts). Plus the DeliveryContext
+ * a kind's deliver() gets, and settings checked and resolved as the consumer does.
  */
 import type { Problem } from "../../src/config/schema.ts";
 import { resolveSecrets } from "../../src/config/secrets.ts";
 import type { DeliveryContext, DestinationDefinition } from "../../src/delivery/destination.ts";
 import type { CapturedRequest } from "../../src/delivery/vendor.ts";
+import { recorder, replyText, vendorRequest, type Checker, type Recorder, type Responder as StandInResponder } from "./vendors/stand-in.ts";
 
 export type Responder = (request: CapturedRequest, index: number) => Response | Promise<Response>;
 
@@ -17,6 +19,22 @@ export function recordingFetch(respond: Responder = () => new Response("{}", { s
     return respond(request, requests.length - 1);
   }) as typeof globalThis.fetch;
   return { fetch, requests };
+}
+
+/**
+ * A fetch that answers as a recording stand-in would: each request checked with the vendor's `check` (problems
+ * answered 400 and kept), then `respond` (a reply of status 0 is a network error) or 200.
+ */
+export function checkedFetch(check: Checker, respond?: StandInResponder): Recorder & { fetch: typeof globalThis.fetch } {
+  const { rec, handle } = recorder(check, respond);
+  const { fetch } = recordingFetch((request) => {
+    const headers: Record<string, string> = {};
+    request.headers.forEach((v, k) => (headers[k] = v));
+    const reply = handle(vendorRequest(request.method, new URL(request.url), headers, request.body));
+    if (reply.status === 0) throw new TypeError("fetch failed: connection refused");
+    return new Response(replyText(reply), { status: reply.status, headers: reply.headers });
+  });
+  return Object.assign(rec, { fetch });
 }
 
 /** Every `${env.NAME}` resolves to `secret:NAME`, so tests see which secret went where. */
@@ -32,14 +50,15 @@ export function checkedSettings<S>(definition: DestinationDefinition<S>, raw: Re
 
 export const NOW = Date.parse("2026-11-23T12:00:00.000Z");
 
-export function vendorContext<S>(settings: S, fetch: typeof globalThis.fetch, now = NOW): DeliveryContext<S> {
+/** The context a kind's deliver() gets; `now` a fixed time (default NOW) or a clock. */
+export function vendorContext<S>(settings: S, fetch: typeof globalThis.fetch, now: number | (() => number) = NOW): DeliveryContext<S> {
   return {
     destinationId: "dest",
     settings,
     bucket: undefined as unknown as R2Bucket,
     durableObject: () => undefined,
     fetch,
-    now: () => now,
+    now: typeof now === "function" ? now : () => now,
   };
 }
 

@@ -7,7 +7,7 @@ import { batchKey, signBody, webhook } from "../../destinations/webhook/index.ts
 import type { BuiltConfig } from "../../src/config/model.ts";
 import type { Problem } from "../../src/config/schema.ts";
 import type { DeliveryContext, EventResult } from "../../src/delivery/destination.ts";
-import { PermanentError, RetryableError } from "../../src/delivery/errors.ts";
+import { deferral, PermanentError, RetryableError, type DeliveryError } from "../../src/delivery/errors.ts";
 import { compilePipeline } from "../../src/pipeline/compile.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { consumeDeliveries } from "../../src/queue/consumer.ts";
@@ -391,6 +391,24 @@ describe("webhook: batch mode", () => {
     const body = { v: 1, dest: "hook", source: "web", t0: NOW, tries: 0, events: events(1) };
     expect((await consume(body, fakeFetch().fetch, { env, kinds: { webhook: probe(["WAREHOUSE", "ADMIN_TOKEN"]) } })).outcome).toEqual(["ack"]);
     expect(seen).toEqual([warehouse, undefined, undefined]);
+  });
+
+  it("counts a delivery the kind only deferred (pacing) as no failure for the circuit breaker; a 503 counts", async () => {
+    const probe = (error: () => DeliveryError) => ({
+      ...destinationKinds.webhook!,
+      async deliver(evs: readonly SluiceEvent[]) {
+        return evs.map(() => ({ ok: false as const, error: error() }));
+      },
+    });
+    const body = { v: 1, dest: "hook", source: "web", t0: NOW, tries: 0, events: events(2) };
+    const breakers = new Breakers();
+    for (let i = 0; i < 3; i++) {
+      const { outcome } = await consume(body, fakeFetch().fetch, { breakers, inRetryQueue: true, kinds: { webhook: probe(() => deferral("next slot in 2000 ms", 2)) } });
+      expect(outcome).toEqual(["retry 2"]);
+    }
+    expect(breakers.state("hook")).toEqual({ kind: "closed", failures: 0 });
+    await consume(body, fakeFetch().fetch, { breakers, inRetryQueue: true, kinds: { webhook: probe(() => new RetryableError("down", 503)) } });
+    expect(breakers.state("hook")).toEqual({ kind: "closed", failures: 1 });
   });
 
   it("is delivered in chunks of batch.max_events by the queue consumer", async () => {

@@ -3,7 +3,7 @@
  * `event_properties.reject` is refused whole with a 400 naming it in `events_with_invalid_fields` (Amplitude
  * ingests none of such a request); `throttle` users get one 429 naming them; `faults` answer the first requests.
  */
-import { faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type StandInAnswer } from "./server.ts";
+import { faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type VendorReply } from "./stand-in.ts";
 
 type AmplitudeEvent = Record<string, unknown>;
 
@@ -19,8 +19,8 @@ export async function startAmplitude(opts: { apiKey: string; faults?: Fault[]; t
   const faults = [...(opts.faults ?? [])];
   const throttledIds: string[] = [];
   let throttle = opts.throttleUser;
-  const violation = (why: string): StandInAnswer => (ingested.violations.push(why), { status: 400, body: { code: 400, error: why } });
-  const server = await startStandIn((req): StandInAnswer => {
+  const violation = (why: string): VendorReply => (ingested.violations.push(why), { status: 400, body: { code: 400, error: why } });
+  const server = await startStandIn((req): VendorReply => {
     if (req.method !== "POST" || req.path !== "/2/httpapi") return violation(`${req.method} ${req.path}`);
     if (req.headers["content-type"] !== "application/json") return violation(`content-type ${req.headers["content-type"]}`);
     if (req.bytes > 1_000_000) return { status: 413, body: { code: 413, error: "Payload too large" } };

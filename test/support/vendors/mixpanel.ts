@@ -3,7 +3,7 @@
  * documents them. Records with `properties.reject` fail strict validation every time (a 400 with failed_records;
  * the other records are imported, as Mixpanel does); `faults` answer the first /import requests.
  */
-import { basicUser, faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type StandInAnswer } from "./server.ts";
+import { basicUser, faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type VendorReply } from "./stand-in.ts";
 
 type Record_ = { event?: unknown; properties?: Record<string, unknown> };
 export const MIXPANEL_REJECT_MESSAGE = "'properties.reject' is not allowed: remove it";
@@ -20,8 +20,8 @@ export async function startMixpanel(opts: { apiSecret: string; token: string; fa
   const profiles: Record<string, unknown>[] = [];
   const groups: Record<string, unknown>[] = [];
   const faults = [...(opts.faults ?? [])];
-  const violation = (why: string): StandInAnswer => (imported.violations.push(why), { status: 400, body: { error: why, status: 0 } });
-  const server = await startStandIn((req): StandInAnswer => {
+  const violation = (why: string): VendorReply => (imported.violations.push(why), { status: 400, body: { error: why, status: 0 } });
+  const server = await startStandIn((req): VendorReply => {
     if (req.method !== "POST") return violation(`${req.method} ${req.path}`);
     if (req.headers["content-type"] !== "application/json") return violation(`content-type ${req.headers["content-type"]}`);
     const body = JSON.parse(req.body) as unknown;

@@ -2,7 +2,7 @@
  * A Segment stand-in: /v1/batch as Segment's HTTP Tracking API documents it (Basic write_key:, ≤ 500 KB per
  * batch, ≤ 32 KB per event, each event with a type and a userId or anonymousId). `faults` answer the first requests.
  */
-import { basicUser, faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type StandInAnswer } from "./server.ts";
+import { basicUser, faultAnswer, Ledger, startStandIn, type Fault, type StandIn, type VendorReply } from "./stand-in.ts";
 
 type SegmentEvent = Record<string, unknown>;
 
@@ -14,8 +14,8 @@ export interface SegmentStandIn extends StandIn {
 export async function startSegment(opts: { writeKey: string; faults?: Fault[] }): Promise<SegmentStandIn> {
   const received = new Ledger<SegmentEvent>();
   const faults = [...(opts.faults ?? [])];
-  const violation = (why: string): StandInAnswer => (received.violations.push(why), { status: 400, body: { success: false, message: why } });
-  const server = await startStandIn((req): StandInAnswer => {
+  const violation = (why: string): VendorReply => (received.violations.push(why), { status: 400, body: { success: false, message: why } });
+  const server = await startStandIn((req): VendorReply => {
     if (req.method !== "POST" || req.path !== "/v1/batch") return violation(`${req.method} ${req.path}`);
     if (basicUser(req.headers.authorization) !== `${opts.writeKey}:`) return { status: 401, body: { success: false, message: "invalid write key" } };
     if (req.bytes > 500 * 1024) return violation(`batch of ${req.bytes} bytes`);
