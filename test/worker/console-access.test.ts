@@ -171,4 +171,21 @@ describe("console: a session lasts as long as its token", () => {
     const removed = { ...config, access: { tokens: config.access!.tokens.filter((t) => t.id !== "ops") } };
     expect(await readSession(env, value, (id) => principalById(id, env, removed))).toBeUndefined();
   });
+
+  it("without ADMIN_TOKEN, sign-in with an access token needs CONSOLE_SESSION_KEY, and the sign-in page says so", async () => {
+    const noAdmin = { ...env, ADMIN_TOKEN: undefined } as unknown as typeof env;
+    const call = (bindings: typeof env, init?: RequestInit) =>
+      worker.fetch!(new Request(`${ORIGIN}/console/sign-in`, { redirect: "manual", ...init }) as never, bindings, createExecutionContext());
+    const form = { method: "POST", headers: { origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" }, body: `token=${TOKENS.ops}` };
+    expect(await (await call(noAdmin)).text()).toContain("set the CONSOLE_SESSION_KEY secret");
+    const refused = await call(noAdmin, form);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("set-cookie")).toBeNull();
+    const keyed = { ...noAdmin, CONSOLE_SESSION_KEY: "test-console-session-key-0123456789abcdef" };
+    const ok = await call(keyed, form);
+    expect(ok.status).toBe(303);
+    const cookie = ok.headers.get("set-cookie")!.split(";")[0]!;
+    const live = await worker.fetch!(new Request(`${ORIGIN}/console/live`, { headers: { cookie }, redirect: "manual" }) as never, keyed, createExecutionContext());
+    expect(live.status).toBe(200);
+  });
 });
