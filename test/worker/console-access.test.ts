@@ -102,9 +102,12 @@ describe("console: a dev-scoped viewer sees dev only", () => {
     const replay = await postForm("/console/dead-letters/replay", { ids: seeded.batched.id, _csrf: csrf }, { cookie });
     expect(replay.status).toBe(403);
     expect(unescape(await replay.text())).toContain('token "dev-viewer" (role viewer) may not replay');
-    const purge = await postForm("/console/plan/purge", { ids: seeded.ios.id, confirm: "yes", _csrf: csrf }, { cookie });
-    expect(purge.status).toBe(403);
-    expect(unescape(await purge.text())).toContain("may not purge");
+    for (const confirm of ["yes", ""]) {
+      const purge = await postForm("/console/plan/purge", { ids: seeded.ios.id, confirm, _csrf: csrf }, { cookie });
+      expect(purge.status, `confirm=${confirm}`).toBe(403);
+      expect(unescape(await purge.text())).toContain('token "dev-viewer" (role viewer) may not purge');
+    }
+    expect(await text("/console/plan", cookie)).toContain(seeded.ios.id);
     expect(await text(`/console/dead-letters/entry/${seeded.batched.id}`, cookie, 403)).toContain("may not read.events");
   });
 

@@ -242,6 +242,9 @@ export function createConsole(deps: ConsoleDeps): Hono<Env, {}, "/console"> {
     app.post(`/${page}/purge`, async (c) => {
       const { fields, confirmed } = await filters(c);
       if (!confirmed) {
+        // A token that may not purge is refused before the confirmation page, with the API's own 403 (its role
+        // guard answers before anything runs or is recorded).
+        if (!can(c.get("session").principal, "purge")) await admin(c, "POST", `/admin/${name}/purge`, fields);
         const list = await admin<ArchiveList>(c, "GET", `/admin/${name}?${qs({ ...fields, limit: "100000" })}`);
         return render(c, <ConfirmPurge csrf={c.get("session").csrf} page={page} fields={fields} count={list.entries.length} />);
       }
