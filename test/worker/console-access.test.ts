@@ -22,6 +22,7 @@ const TOKENS = {
   "dev-viewer": "test-dev-viewer-token-0123456789abcdef0123456789",
   qa: "test-qa-token-0123456789abcdef0123456789",
   ops: "test-ops-token-0123456789abcdef0123456789",
+  "dev-ops": "test-dev-ops-token-0123456789abcdef0123456789",
 } as const;
 
 const get = (path: string, headers: Record<string, string> = {}) => SELF.fetch(`${ORIGIN}${path}`, { headers, redirect: "manual" });
@@ -149,6 +150,17 @@ describe("console: actions act with the operator's own token", () => {
     const records = ((await api.json()) as { records: AuditRecord[] }).records;
     const record = records.find((r) => JSON.stringify(r.filters).includes(seeded.hook.id))!;
     expect(record).toMatchObject({ token: "ops", role: "operator", action: "replay dead-letters", target: "POST /admin/dead-letters/replay", status: "done", counts: { claimed: 1 } });
+    // "Replay all stored" of a dev-scoped operator: everything of its sources (the API needs "all": true for that).
+    const devOps = await signIn("dev-ops");
+    expect(await text("/console/plan", devOps.cookie)).toContain('name="all" value="yes"');
+    const all = await postForm("/console/plan/replay", { all: "yes", _csrf: devOps.csrf }, { cookie: devOps.cookie });
+    expect(all.status).toBe(303);
+    expect(new URL(all.headers.get("location")!, ORIGIN).searchParams.get("done")).toMatch(/^Replay: 1 claimed/);
+    const quarantine = (await (await SELF.fetch(`${ORIGIN}/admin/quarantine?limit=1000`, { headers: { authorization: `Bearer ${TOKENS.admin}` } })).json()) as { entries: ArchiveEntry[] };
+    expect(quarantine.entries.find((e) => e.id === seeded.strict.id)).toMatchObject({ status: "stored" });
+    const allRecord = ((await (await SELF.fetch(`${ORIGIN}/admin/audit?token=dev-ops`, { headers: { authorization: `Bearer ${TOKENS.admin}` } })).json()) as { records: AuditRecord[] }).records[0]!;
+    // One claimed: the dev entry (its record is missing, so it fails and stays stored); strict's was never touched.
+    expect(allRecord).toMatchObject({ token: "dev-ops", action: "replay quarantine", filters: { all: true }, counts: { claimed: 1, failed: 1 } });
     // Filters narrow the page: another token's records are not on it.
     expect(await text("/console/audit?token=dev-admin", admin.cookie)).not.toContain(seeded.hook.id);
   });

@@ -229,13 +229,15 @@ export function createConsole(deps: ConsoleDeps): Hono<Env, {}, "/console"> {
       const form = await c.req.parseBody();
       const fields: Record<string, string> = {};
       for (const k of ["ids", "destination", "category"]) if (typeof form[k] === "string" && form[k] !== "") fields[k] = form[k] as string;
-      return { fields, confirmed: form.confirm === "yes" };
+      return { fields, confirmed: form.confirm === "yes", all: form.all === "yes" };
     };
     const back = (c: Ctx, message: string) => c.redirect(`/console/${page}?${qs({ done: message })}`, 303);
 
     app.post(`/${page}/replay`, async (c) => {
-      const { fields } = await filters(c);
-      const r = await admin<{ claimed: number; replayed: number; kept: number; failed: number; events: number; remaining: number }>(c, "POST", `/admin/${name}/replay`, fields);
+      const { fields, all } = await filters(c);
+      // The "replay all" buttons say so: the API replays everything (of the token's sources) only when asked to.
+      const body = all && Object.keys(fields).length === 0 ? { all: true } : fields;
+      const r = await admin<{ claimed: number; replayed: number; kept: number; failed: number; events: number; remaining: number }>(c, "POST", `/admin/${name}/replay`, body);
       return back(c, `Replay: ${r.claimed} claimed, ${r.replayed} replayed (${r.events} events), ${r.kept} kept, ${r.failed} failed, ${r.remaining} remaining.`);
     });
 

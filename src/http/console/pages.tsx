@@ -373,6 +373,7 @@ export function Plan(props: { csrf: string; plans: PlanView[]; entries: ArchiveE
       {useRights()?.replay ? (
         <form method="post" action="/console/plan/replay" class="row">
           <Csrf token={props.csrf} />
+          <input type="hidden" name="all" value="yes" />
           <button type="submit">Replay all stored</button>
           <span class="muted">Events that pass the plan now are delivered; the others are kept.</span>
         </form>
@@ -439,6 +440,7 @@ export function DeadLetters(props: { csrf: string; entries: ArchiveEntry[]; tota
           <Csrf token={props.csrf} />
           {props.destination ? <input type="hidden" name="destination" value={props.destination} /> : null}
           {props.category ? <input type="hidden" name="category" value={props.category} /> : null}
+          <input type="hidden" name="all" value="yes" />
           <button type="submit">Replay all shown</button>
         </form>
       ) : null}
