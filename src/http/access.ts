@@ -21,15 +21,24 @@ declare module "hono" {
 
 type Ctx = Context<{ Bindings: SluiceEnv }>;
 
-/** The token table per config, compiled once per isolate (and again only if ADMIN_TOKEN differs). */
-const tables = new WeakMap<BuiltConfig, { adminToken: string | undefined; table: TokenTable }>();
+/**
+ * The token table per config, compiled once per isolate, and again only if a secret it was compiled from
+ * (ADMIN_TOKEN or a token's `${env.X}`) differs: a rotated secret stops its old token at once.
+ */
+const tables = new WeakMap<BuiltConfig, { secrets: unknown[]; table: TokenTable }>();
+
+function secretsOf(env: SluiceEnv, config: BuiltConfig): unknown[] {
+  const vars = env as unknown as Record<string, unknown>;
+  return [env.ADMIN_TOKEN, ...(config.access?.tokens ?? []).map((t) => (t.secret === undefined ? undefined : vars[t.secret.slice(6, -1)]))];
+}
 
 function tokenTable(env: SluiceEnv, config: BuiltConfig): TokenTable {
   const cached = tables.get(config);
-  if (cached && cached.adminToken === env.ADMIN_TOKEN) return cached.table;
+  const secrets = secretsOf(env, config);
+  if (cached && cached.secrets.every((v, i) => v === secrets[i])) return cached.table;
   const table = compileAccess(config.access, config.sources, env as unknown as Record<string, unknown>, env.ADMIN_TOKEN);
   for (const problem of table.problems) console.error(JSON.stringify({ msg: "access token refused", problem }));
-  tables.set(config, { adminToken: env.ADMIN_TOKEN, table });
+  tables.set(config, { secrets, table });
   return table;
 }
 
@@ -48,9 +57,35 @@ export function authenticateOperator(token: string | undefined, env: SluiceEnv, 
   return authenticate(tokenTable(env, config), token);
 }
 
+/**
+ * The token with id `id` as the table stands now: its principal and `binding`, a value derived from its digest that
+ * changes when the token's secret does (the console binds its sessions to it). Undefined once the token is gone.
+ */
+export function operatorById(id: string, env: SluiceEnv, config: BuiltConfig): { principal: Principal; binding: string } | undefined {
+  const entry = tokenTable(env, config).tokens.find((t) => t.principal.id === id);
+  return entry && { principal: entry.principal, binding: entry.digest.toString("hex") };
+}
+
+/** Admin requests the worker makes itself (the console's in-process calls) and the principal they act as. */
+const operators = new WeakMap<Request, Principal>();
+
+/**
+ * Marks an in-process admin request as made by `principal`, with exactly its rights: `accessMiddleware` takes it
+ * before any Authorization header. No header carries it, so nothing from outside can claim it.
+ */
+export function asOperator(request: Request, principal: Principal): Request {
+  operators.set(request, principal);
+  return request;
+}
+
 /** Resolves the principal of an admin request, or answers 401. */
 export function accessMiddleware(config: (env: SluiceEnv) => BuiltConfig): MiddlewareHandler<{ Bindings: SluiceEnv }> {
   return async function adminAuth(c, next) {
+    const own = operators.get(c.req.raw);
+    if (own) {
+      c.set("principal", own);
+      return next();
+    }
     const built = config(c.env);
     if (tokenTable(c.env, built).tokens.length === 0) throw new ApiError(401, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret or configure access tokens");
     const principal = authenticateOperator(bearerToken(c.req.header("authorization")), c.env, built);

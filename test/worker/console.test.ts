@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { routeIngest } from "./helpers.ts";
 import { MAX_RECORDS_PER_BATCH } from "../../src/live/live.ts";
 import { RING_SIZE } from "../../src/storage/live-object.ts";
+import config from "sluice-config";
+import { principalById } from "../../src/http/console/auth.ts";
 import { newSession, readSession, SESSION_SECONDS } from "../../src/http/console/session.ts";
 
 const ORIGIN = "http://sluice.test";
@@ -50,7 +52,7 @@ describe("console: nothing without a session", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
     const { cookie } = await signIn();
     const [name, value] = cookie.split("=") as [string, string];
-    const forged = `${name}=${value.replace(/^admin\.\d+/, `admin.${Date.now() + 365 * 86400_000}`)}`;
+    const forged = `${name}=${value.replace(/^admin-token\.\d+/, `admin-token.${Date.now() + 365 * 86400_000}`)}`;
     expect((await get("/console/live", { cookie: forged })).status).toBe(303);
   });
 });
@@ -58,14 +60,18 @@ describe("console: nothing without a session", () => {
 describe("console: sessions", () => {
   it("expire, and end when the key they were signed with changes", async () => {
     const t0 = Date.UTC(2026, 0, 1);
-    const value = await newSession(env, { id: "admin" }, t0);
-    expect((await readSession(env, value, t0 + 1000))?.principal).toEqual({ id: "admin" });
-    expect(await readSession(env, value, t0 + SESSION_SECONDS * 1000)).toBeUndefined();
-    expect(await readSession({ ...env, CONSOLE_SESSION_KEY: "another-key" }, value, t0 + 1000)).toBeUndefined();
-    expect(await readSession({ ...env, ADMIN_TOKEN: undefined } as typeof env, value, t0 + 1000)).toBeUndefined();
+    const lookup = (bindings: typeof env) => (id: string) => principalById(id, bindings, config);
+    const admin = principalById("admin-token", env, config)!;
+    const value = await newSession(env, admin, t0);
+    expect((await readSession(env, value, lookup(env), t0 + 1000))?.principal).toMatchObject({ id: "admin-token", role: "admin" });
+    expect(await readSession(env, value, lookup(env), t0 + SESSION_SECONDS * 1000)).toBeUndefined();
+    const otherKey = { ...env, CONSOLE_SESSION_KEY: "another-key" };
+    expect(await readSession(otherKey, value, lookup(otherKey), t0 + 1000)).toBeUndefined();
+    const noAdmin = { ...env, ADMIN_TOKEN: undefined } as typeof env;
+    expect(await readSession(noAdmin, value, lookup(noAdmin), t0 + 1000)).toBeUndefined();
     // Each session has its own CSRF token.
-    const other = await newSession(env, { id: "admin" }, t0);
-    expect((await readSession(env, other, t0))!.csrf).not.toBe((await readSession(env, value, t0))!.csrf);
+    const other = await newSession(env, admin, t0);
+    expect((await readSession(env, other, lookup(env), t0))!.csrf).not.toBe((await readSession(env, value, lookup(env), t0))!.csrf);
   });
 });
 

@@ -1,35 +1,29 @@
 /**
- * Console authentication, all of it: which operator a token names. Today the only operator token is the admin
- * token (checked exactly as the admin API checks it); scoped operator tokens replace this one function.
+ * Console authentication, all of it: which operator a token names, and whether a session's operator still exists.
+ * The console takes the same tokens as the admin API (docs/access.md): any access token, and ADMIN_TOKEN.
  */
-import { sameCredential } from "../../config/credentials.ts";
+import type { BuiltConfig } from "../../config/model.ts";
+import { authenticateOperator, operatorById, type Principal } from "../access.ts";
 import type { SluiceEnv } from "../env.ts";
 
-/** Who is signed in. */
-export interface Principal {
-  /** Stable id, kept in the session. */
-  id: string;
+export type { Principal };
+
+/** Who is signed in, and what the session is bound to: it changes when the token's secret does. */
+export interface Operator {
+  principal: Principal;
+  binding: string;
 }
 
-/** The operator `token` names, or undefined (no such token, or the console is disabled: no ADMIN_TOKEN). */
-export function authenticate(token: string, env: SluiceEnv): Principal | undefined {
-  const admin = env.ADMIN_TOKEN;
-  if (!admin || !token || !sameCredential(token.trim(), admin)) return undefined;
-  return { id: "admin" };
-}
-
-/**
- * Whether a principal kept in a session still names an operator (the key that signed the session is derived from
- * the token, so a changed admin token ends every session already).
- */
-export function principalById(id: string, env: SluiceEnv): Principal | undefined {
-  return id === "admin" && env.ADMIN_TOKEN ? { id } : undefined;
+/** The operator `token` names, or undefined (no such token). */
+export function authenticate(token: string, env: SluiceEnv, config: BuiltConfig): Operator | undefined {
+  const principal = authenticateOperator(token.trim(), env, config);
+  return principal && operatorById(principal.id, env, config);
 }
 
 /**
- * What the console's in-process calls to the admin API carry for `principal`: the admin token, the only operator
- * token there is. With scoped tokens, the principal's own scopes go here instead.
+ * The operator a session names, as the token table stands now: undefined once the token is removed from config
+ * (its sessions end; a rotated secret changes the binding, which ends them too).
  */
-export function adminAuthorization(_principal: Principal, env: SluiceEnv): string {
-  return `Bearer ${env.ADMIN_TOKEN ?? ""}`;
+export function principalById(id: string, env: SluiceEnv, config: BuiltConfig): Operator | undefined {
+  return operatorById(id, env, config);
 }

@@ -77,7 +77,8 @@ export const CLIENT_SCRIPT = String.raw`"use strict";
       el("h2", { tabindex: "-1", id: "detail-title" }, [(r.name || r.type) + " · " + r.messageId]),
       el("h3", {}, ["Destinations"]), outcomes,
       el("h3", {}, ["Tracking plan findings"]), findings,
-      el("h3", {}, ["Event" + (r.truncated ? " (cut short)" : "")]), el("pre", {}, [pretty])
+      r.withheld ? el("p", { "class": "muted" }, ["Event body not shown: your token does not have read_events."]) : el("h3", {}, ["Event" + (r.truncated ? " (cut short)" : "")]),
+      r.withheld ? el("span") : el("pre", {}, [pretty])
     );
     document.getElementById("detail-title").focus();
     render();

@@ -3,7 +3,21 @@
  * The console's page frame and small shared pieces (hono/jsx, rendered on the worker; escaping is JSX's). All
  * assets are the worker's own: the style below and /console/app.js; no CDN, no web fonts.
  */
-import type { Child } from "hono/jsx";
+import { createContext, useContext, type Child } from "hono/jsx";
+
+/** What the signed-in operator's token allows, as the pages offer it (the admin API refuses the rest anyway). */
+export interface RightsView {
+  id: string;
+  role: string;
+  replay: boolean;
+  purge: boolean;
+  readEvents: boolean;
+  audit: boolean;
+}
+
+/** The signed-in operator's rights, for every page of a request (undefined when signed out). */
+export const Rights = createContext<RightsView | undefined>(undefined);
+export const useRights = () => useContext(Rights);
 
 const STYLE = `
 :root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#5d6670;--line:#d5d9de;--accent:#0b5fff;--ok:#1a7f37;--warn:#9a6700;--bad:#cf222e;--grey:#8c959f}
@@ -38,6 +52,8 @@ export const PAGES = [
 ] as const;
 
 export function Layout(props: { title: string; page?: string; csrf?: string; children: Child }) {
+  const rights = useRights();
+  const pages = rights?.audit ? [...PAGES, ["audit", "Audit"] as const] : PAGES;
   return (
     <html lang="en">
       <head>
@@ -53,12 +69,13 @@ export function Layout(props: { title: string; page?: string; csrf?: string; chi
           {props.csrf ? (
             <>
               <nav aria-label="Console">
-                {PAGES.map(([path, label]) => (
+                {pages.map(([path, label]) => (
                   <a href={`/console/${path}`} aria-current={props.page === path ? "page" : undefined}>
                     {label}
                   </a>
                 ))}
               </nav>
+              {rights ? <span class="muted">{`${rights.id} (${rights.role})`}</span> : null}
               <form method="post" action="/console/sign-out">
                 <input type="hidden" name="_csrf" value={props.csrf} />
                 <button type="submit">Sign out</button>

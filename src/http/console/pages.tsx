@@ -4,7 +4,8 @@ import type { DestinationMetrics } from "../../metrics.ts";
 import type { ArchiveEntry } from "../../storage/archive-object.ts";
 import type { SourceUsage } from "../../usage/report.ts";
 import type { PlanCounters, Breakdown } from "../plan-routes.ts";
-import { Csrf, fmt, Layout, pct, StackedBars, when } from "./layout.tsx";
+import type { AuditRecord } from "../../access/audit.ts";
+import { Csrf, fmt, Layout, pct, StackedBars, useRights, when } from "./layout.tsx";
 
 export function SignIn(props: { error?: string; status?: string }) {
   return (
@@ -198,10 +199,11 @@ export function Delivery(props: { csrf: string; window: string; windows: readonl
 /** Inspect (in lists), replay (while stored) and purge (confirmed on the next page) of one archive entry. */
 function EntryActions(props: { csrf: string; base: string; entry: ArchiveEntry; inspect?: boolean }) {
   const e = props.entry;
+  const rights = useRights();
   return (
     <div class="row" style="margin:0">
-      {props.inspect ? <a href={`${props.base}/entry/${encodeURIComponent(e.id)}`}>Inspect</a> : null}
-      {e.status === "stored" ? (
+      {props.inspect && rights?.readEvents ? <a href={`${props.base}/entry/${encodeURIComponent(e.id)}`}>Inspect</a> : null}
+      {e.status === "stored" && rights?.replay ? (
         <form method="post" action={`${props.base}/replay`}>
           <Csrf token={props.csrf} />
           <input type="hidden" name="ids" value={e.id} />
@@ -210,13 +212,15 @@ function EntryActions(props: { csrf: string; base: string; entry: ArchiveEntry; 
           </button>
         </form>
       ) : null}
-      <form method="post" action={`${props.base}/purge`}>
-        <Csrf token={props.csrf} />
-        <input type="hidden" name="ids" value={e.id} />
-        <button type="submit" class="danger" aria-label={`Purge ${e.id}`}>
-          Purge
-        </button>
-      </form>
+      {rights?.purge ? (
+        <form method="post" action={`${props.base}/purge`}>
+          <Csrf token={props.csrf} />
+          <input type="hidden" name="ids" value={e.id} />
+          <button type="submit" class="danger" aria-label={`Purge ${e.id}`}>
+            Purge
+          </button>
+        </form>
+      ) : null}
     </div>
   );
 }
@@ -300,6 +304,7 @@ export function Plan(props: { csrf: string; plans: PlanView[]; entries: ArchiveE
     if (g) g.count += e.events;
     else groups.set(key, { name: e.name, category: e.category, count: e.events, sample: e });
   }
+  const readEvents = useRights()?.readEvents;
   return (
     <Layout title="Tracking plan" page="plan" csrf={props.csrf}>
       <h1>Tracking plan</h1>
@@ -355,7 +360,7 @@ export function Plan(props: { csrf: string; plans: PlanView[]; entries: ArchiveE
                   <td>{g.category}</td>
                   <td class="n">{fmt(g.count)}</td>
                   <td>
-                    <a href={`/console/plan/entry/${encodeURIComponent(g.sample.id)}`}>{g.sample.reason || "inspect"}</a>
+                    {readEvents ? <a href={`/console/plan/entry/${encodeURIComponent(g.sample.id)}`}>{g.sample.reason || "inspect"}</a> : g.sample.reason}
                   </td>
                 </tr>
               ))}
@@ -365,11 +370,14 @@ export function Plan(props: { csrf: string; plans: PlanView[]; entries: ArchiveE
       )}
       <h2>Quarantine</h2>
       <p class="muted">{`stored ${fmt(props.totals.stored)} · replaying ${fmt(props.totals.replaying)} · replayed ${fmt(props.totals.replayed)}`}</p>
-      <form method="post" action="/console/plan/replay" class="row">
-        <Csrf token={props.csrf} />
-        <button type="submit">Replay all stored</button>
-        <span class="muted">Events that pass the plan now are delivered; the others are kept.</span>
-      </form>
+      {useRights()?.replay ? (
+        <form method="post" action="/console/plan/replay" class="row">
+          <Csrf token={props.csrf} />
+          <input type="hidden" name="all" value="yes" />
+          <button type="submit">Replay all stored</button>
+          <span class="muted">Events that pass the plan now are delivered; the others are kept.</span>
+        </form>
+      ) : null}
       <ArchiveTable csrf={props.csrf} base="/console/plan" entries={props.entries} by="source" />
     </Layout>
   );
@@ -427,12 +435,15 @@ export function DeadLetters(props: { csrf: string; entries: ArchiveEntry[]; tota
           </table>
         </div>
       ) : null}
-      <form method="post" action="/console/dead-letters/replay" class="row">
-        <Csrf token={props.csrf} />
-        {props.destination ? <input type="hidden" name="destination" value={props.destination} /> : null}
-        {props.category ? <input type="hidden" name="category" value={props.category} /> : null}
-        <button type="submit">Replay all shown</button>
-      </form>
+      {useRights()?.replay ? (
+        <form method="post" action="/console/dead-letters/replay" class="row">
+          <Csrf token={props.csrf} />
+          {props.destination ? <input type="hidden" name="destination" value={props.destination} /> : null}
+          {props.category ? <input type="hidden" name="category" value={props.category} /> : null}
+          <input type="hidden" name="all" value="yes" />
+          <button type="submit">Replay all shown</button>
+        </form>
+      ) : null}
       <h2>Entries</h2>
       <ArchiveTable csrf={props.csrf} base="/console/dead-letters" entries={props.entries} by="destination" />
     </Layout>
@@ -541,6 +552,56 @@ export function Usage(props: { csrf: string; sources: SourceUsage[]; since: stri
           </section>
         );
       })}
+    </Layout>
+  );
+}
+
+/** The audit trail, newest first, filtered by token, action prefix and time. */
+export function Audit(props: { csrf: string; records: AuditRecord[]; filters: Record<string, string | undefined>; next?: string }) {
+  const f = props.filters;
+  return (
+    <Layout title="Audit trail" page="audit" csrf={props.csrf}>
+      <h1>Audit trail</h1>
+      <form method="get" action="/console/audit" class="row">
+        <input name="token" placeholder="token id" aria-label="Token id" value={f.token ?? ""} />
+        <input name="action" placeholder="action (replay, purge…)" aria-label="Action" value={f.action ?? ""} />
+        <input name="from" placeholder="from (ISO time)" aria-label="From" value={f.from ?? ""} />
+        <input name="to" placeholder="to (ISO time)" aria-label="To" value={f.to ?? ""} />
+        <button type="submit">Filter</button>
+      </form>
+      {props.records.length === 0 ? (
+        <p class="muted">No records.</p>
+      ) : (
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                {["When", "Token", "Action", "Target", "Filters", "Status", "Result"].map((h) => (
+                  <th>{h}</th>
+                ))}
+                <th class="hide-s">IP</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.records.map((r) => (
+                <tr>
+                  <td>{when(r.at)}</td>
+                  <td>{`${r.token} (${r.role})`}</td>
+                  <td>{r.action}</td>
+                  <td>{r.target}</td>
+                  <td>
+                    <code>{JSON.stringify(r.filters)}</code>
+                  </td>
+                  <td>{r.status}</td>
+                  <td>{r.error ?? Object.entries(r.counts ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")}</td>
+                  <td class="hide-s">{r.ip}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {props.next ? <a href={props.next}>Older records</a> : null}
     </Layout>
   );
 }

@@ -1,11 +1,13 @@
 /**
- * Console sessions: an HttpOnly, Secure, SameSite=Strict cookie holding `<principal>.<expiry>.<nonce>.<mac>`, an
+ * Console sessions: an HttpOnly, Secure, SameSite=Strict cookie holding `<token id>.<expiry>.<nonce>.<mac>`, an
  * HMAC-SHA-256 under a key derived from CONSOLE_SESSION_KEY (else from the admin token; changing either ends every
- * session). The cookie never holds the token. Each session has a CSRF token, the HMAC of its nonce, that every POST
+ * session). The MAC also covers the token's binding (derived from its digest), and each read looks the token id up
+ * in the current token table: removing a token from config or rotating its secret ends its sessions. The cookie
+ * never holds the token. Each session has a CSRF token, the HMAC of its nonce, that every POST
  * carries (form field `_csrf` or header `x-csrf-token`) besides coming from the console's own origin.
  */
 import type { SluiceEnv } from "../env.ts";
-import { principalById, type Principal } from "./auth.ts";
+import type { Operator, Principal } from "./auth.ts";
 
 export const COOKIE = "sluice_console";
 export const SESSION_SECONDS = 8 * 3600;
@@ -19,6 +21,9 @@ function b64url(bytes: ArrayBuffer | Uint8Array): string {
   for (const b of u8) s += String.fromCharCode(b);
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
+
+/** Whether sessions can be signed: CONSOLE_SESSION_KEY or ADMIN_TOKEN is set. */
+export const canSign = (env: SluiceEnv): boolean => !!(env.CONSOLE_SESSION_KEY || env.ADMIN_TOKEN);
 
 /** The HMAC key: derived (HMAC of a fixed label) from the session secret, never the secret itself. */
 function key(env: SluiceEnv): Promise<CryptoKey> | undefined {
@@ -48,17 +53,20 @@ export interface Session {
   csrf: string;
 }
 
-/** A new session's cookie value for `principal`. */
-export async function newSession(env: SluiceEnv, principal: Principal, now = Date.now()): Promise<string> {
+/** A new session's cookie value for `operator`. */
+export async function newSession(env: SluiceEnv, operator: Operator, now = Date.now()): Promise<string> {
   const k = await key(env);
-  if (!k) throw new Error("no session key: set ADMIN_TOKEN or CONSOLE_SESSION_KEY");
+  if (!k) throw new Error("no session key: set CONSOLE_SESSION_KEY or ADMIN_TOKEN");
   const nonce = b64url(crypto.getRandomValues(new Uint8Array(18)));
-  const body = `${principal.id}.${now + SESSION_SECONDS * 1000}.${nonce}`;
-  return `${body}.${await mac(k, `session:${body}`)}`;
+  const body = `${operator.principal.id}.${now + SESSION_SECONDS * 1000}.${nonce}`;
+  return `${body}.${await mac(k, `session:${body}:${operator.binding}`)}`;
 }
 
-/** The session a cookie value holds, if its MAC verifies, it has not expired and its principal still exists. */
-export async function readSession(env: SluiceEnv, value: string | undefined, now = Date.now()): Promise<Session | undefined> {
+/**
+ * The session a cookie value holds, if its token id still names an operator (`lookup`: the current token table),
+ * its MAC verifies for that token's binding and it has not expired.
+ */
+export async function readSession(env: SluiceEnv, value: string | undefined, lookup: (id: string) => Operator | undefined, now = Date.now()): Promise<Session | undefined> {
   if (!value) return undefined;
   const parts = value.split(".");
   if (parts.length !== 4) return undefined;
@@ -72,12 +80,12 @@ export async function readSession(env: SluiceEnv, value: string | undefined, now
   } catch {
     return undefined;
   }
-  if (!(await crypto.subtle.verify("HMAC", k, given, encoder.encode(`session:${body}`)))) return undefined;
+  const operator = lookup(id);
+  if (!operator) return undefined;
+  if (!(await crypto.subtle.verify("HMAC", k, given, encoder.encode(`session:${body}:${operator.binding}`)))) return undefined;
   const expires = Number(exp);
   if (!Number.isFinite(expires) || expires <= now) return undefined;
-  const principal = principalById(id, env);
-  if (!principal) return undefined;
-  return { principal, expires, csrf: await mac(k, `csrf:${nonce}`) };
+  return { principal: operator.principal, expires, csrf: await mac(k, `csrf:${nonce}`) };
 }
 
 /** Set-Cookie for a session (or, with no value, one that removes it). */
