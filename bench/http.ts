@@ -273,7 +273,7 @@ export const httpSuite: Suite = {
       const cpuPairs = finitePairs(cpuPerEvent(s), cpuPerEvent(f));
       const ratios: RatioFigure[] = [
         pairedRatio("http", "throughput sluice / floor (events/s)", mS, mF, { numerator: eps(s), denominator: eps(f) }, {
-          target: { op: ">=", value: 0.7 },
+          target: { op: ">=", value: 0.6 },
           note: `default config with its deliveries running; 100-event batches, ${connections} connections, ${seconds} s per run, runs rotating ×${pairs}`,
           numeratorText: `sluice ${summary(s)}`,
           denominatorText: `floor ${summary(f)}`,
@@ -283,16 +283,18 @@ export const httpSuite: Suite = {
           denominatorText: `floor p50 ${ms(f, "p50")}`,
         }),
         pairedRatio("http", "p99 latency sluice / floor", mS, mF, { numerator: s.map((r) => r.p99), denominator: f.map((r) => r.p99) }, {
+          target: { op: "<=", value: 1.5 },
           numeratorText: `sluice p99 ${ms(s, "p99")}`,
           denominatorText: `floor p99 ${ms(f, "p99")}`,
         }),
         pairedRatio("http", "throughput ingest-only sluice / floor", mI, mF, { numerator: eps(si), denominator: eps(f) }, {
-          note: "diagnostic: the same bundle with no queue consumers (nothing delivered while the load runs)",
+          target: { op: ">=", value: 0.85 },
+          note: "the request path alone: the same bundle with no queue consumers (nothing delivered while the load runs)",
           numeratorText: `sluice ingest only ${summary(si)}`,
           denominatorText: `floor ${summary(f)}`,
         }),
         pairedRatio("http", "throughput ingest-only, dedup off / floor", mD, mF, { numerator: eps(sd), denominator: eps(f) }, {
-          note: "diagnostic: B with dedup: false — the dedup claim (one Durable Object call per batch) taken out",
+          note: "control: B with dedup: false — dedup runs in the router, so with no consumers this should match B",
           numeratorText: `dedup off ${summary(sd)}`,
           denominatorText: `floor ${summary(f)}`,
         }),
