@@ -15,7 +15,7 @@
  *    probe saw GET / wait 26 s — with the server's CPU under one core: A swings between 0 and ~2k events/s from run
  *    to run. B is the figure that measures the request path.
  *  - B "sluice ingest only": the same bundle with no queue consumers (messages stay queued): the request path
- *    alone. C: B with `dedup: false` (its own bundle): what the dedup claims cost in wrangler dev.
+ *    alone. C: B with `dedup: false` (its own bundle): a control (dedup runs in the router, not on the request path).
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
  *  - E "fan-out floor": the same worker with FANOUT = the demo's destinations for the source (2): one copy of each
  *    event per destination, serialized and packed into ≤ 60 KB messages, one sendBatch per destination. The floor
