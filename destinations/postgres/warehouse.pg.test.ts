@@ -12,8 +12,8 @@ import { tempFolder } from "../../test/support/temp-folder.ts";
 import { connect, type Connection } from "./driver.ts";
 import { loadEvents, type LoadOptions } from "./loader.ts";
 import { schemaSql } from "./index.ts";
-import { eventTableName } from "./naming.ts";
 import type { KnownSchema } from "./plan.ts";
+import { expectedCounts } from "../../test/support/warehouse-counts.ts";
 
 const dir = tempFolder("pg");
 let pg: LocalPostgres;
@@ -47,23 +47,6 @@ const tableCounts = async (schema: string) =>
       (await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name <> 'sluice_discards'", [schema])).map(async (r) => [r.table_name, await count(`SELECT count(*) AS n FROM "${schema}"."${r.table_name}"`)]),
     ),
   );
-
-function expectedCounts(events: readonly SluiceEvent[]): Record<string, number> {
-  const want: Record<string, number> = {};
-  const add = (table: string, n = 1) => (want[table] = (want[table] ?? 0) + n);
-  const users = new Set<string>();
-  for (const e of events) {
-    if (e.type === "track") {
-      add("tracks");
-      add(eventTableName(String(e.event)));
-    } else if (e.type === "identify") {
-      add("identifies");
-      if (e.userId) users.add(String(e.userId));
-    } else add({ page: "pages", screen: "screens", group: "groups", alias: "aliases" }[e.type]);
-  }
-  if (users.size) want.users = users.size;
-  return want;
-}
 
 describe("loading into PostgreSQL", () => {
   it("loads the corpus: a row per event in each table, one users row per userId; a second load adds nothing", async () => {

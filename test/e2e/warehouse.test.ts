@@ -8,11 +8,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { eventTableName } from "../../destinations/postgres/naming.ts";
 import { connect, type Connection } from "../../destinations/postgres/driver.ts";
 import { startPostgres, type LocalPostgres } from "../../scripts/embedded-postgres.ts";
 import { tempFolder } from "../support/temp-folder.ts";
 import { postJson, startWranglerDev, type DevWorker } from "./wrangler-dev.ts";
+import { expectedCounts } from "../support/warehouse-counts.ts";
 
 const WRITE_KEY = "wk_e2e_warehouse";
 const ADMIN_TOKEN = "e2e-warehouse-admin";
@@ -96,23 +96,6 @@ async function tableCounts(): Promise<Record<string, number>> {
   const tables = await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'web' AND table_name <> 'sluice_discards'");
   const counts = await Promise.all(tables.map(async (t) => [String(t.table_name), Number((await db.query(`SELECT count(*) AS n FROM web."${t.table_name}"`))[0]!.n)] as const));
   return Object.fromEntries(counts);
-}
-
-function expectedCounts(events: readonly Event[]): Record<string, number> {
-  const want: Record<string, number> = {};
-  const add = (table: string) => (want[table] = (want[table] ?? 0) + 1);
-  const users = new Set<string>();
-  for (const e of events) {
-    if (e.type === "track") {
-      add("tracks");
-      add(eventTableName(String(e.event)));
-    } else if (e.type === "identify") {
-      add("identifies");
-      if (e.userId) users.add(e.userId);
-    } else add(({ page: "pages", screen: "screens", group: "groups", alias: "aliases" } as Record<string, string>)[e.type]!);
-  }
-  if (users.size) want.users = users.size;
-  return want;
 }
 
 /** Events the worker reports delivered to the warehouse (its stats, flushed about once a second). */
