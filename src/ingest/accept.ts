@@ -101,7 +101,7 @@ async function write(source: CompiledSource, routeType: EventType | "batch", bod
     const message = rawIngestBody({ source: source.config.id, t0, route: routeType, ...(counts ? { counts } : {}) }, checked, body.text, body.bytes);
     if (message.bytes <= INGEST_TARGET_BYTES) return void (await queue.sendBatch([{ body: message.body, contentType: "text" }]));
   }
-  const events = normalizeRequest(body.json, routeType, { receivedAt, requestBytes: 0, newMessageId: (i) => checked.ids[i]! }, new Set(checked.rejected.map((r) => r.index))).accepted;
+  const events = normalizeRequest(body.json, routeType, { receivedAt, requestBytes: 0, newMessageId: (i) => checked.ids[i]!, checked: true }, new Set(checked.rejected.map((r) => r.index))).accepted;
   await enqueue(queue, { kind: "ingest", source: source.config.id, t0 }, events, { targetBytes: INGEST_TARGET_BYTES, ...(counts ? { first: { counts } } : {}) });
 }
 

@@ -68,6 +68,11 @@ export interface NormalizeOptions {
   newMessageId: (index: number) => string;
   /** Byte length of the raw request body; items are only re-measured when the whole body could hold an oversize one. */
   requestBytes: number;
+  /**
+   * The router building what the edge checked (checkRequest; its rejected indexes skipped): validation is not
+   * repeated, and each event is built in its own parsed object, which the caller gives up (it was parsed for this).
+   */
+  checked?: boolean;
 }
 
 const OBJECT_FIELDS = ["properties", "traits", "context", "integrations"] as const;
@@ -169,11 +174,19 @@ function enrich(
   messageId: () => string,
   receivedAt: string,
   times: EventTimes,
+  inPlace = false,
 ): SluiceEvent {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(raw)) {
-    if (k === "writeKey" || k === "__proto__") continue;
-    out[k] = raw[k];
+  // In place, the keys end in the same order as in a copy: kept keys where they were, new ones appended in order.
+  let out: Record<string, unknown> = raw;
+  if (inPlace) {
+    delete raw.writeKey;
+    if (Object.hasOwn(raw, "__proto__")) delete raw["__proto__"];
+  } else {
+    out = {};
+    for (const k of Object.keys(raw)) {
+      if (k === "writeKey" || k === "__proto__") continue;
+      out[k] = raw[k];
+    }
   }
   out.type = type;
   if (envelope.context) out.context = mergeObjects(envelope.context, raw.context as Record<string, unknown> | undefined);
@@ -232,14 +245,14 @@ function normalizeOne(
     rejected.push({ index, messageId, code: "unknown_type", reason });
     return;
   }
-  const times = validate(raw, type) ?? eventTimes(raw, envelope, opts.receivedAt.getTime());
+  const times = (opts.checked ? undefined : validate(raw, type)) ?? eventTimes(raw, envelope, opts.receivedAt.getTime());
   if ("code" in times) {
     rejected.push({ index, messageId, ...times });
     return;
   }
   let id: string | undefined;
   const newId = () => (id = opts.newMessageId(index));
-  const event = sink.build ? enrich(raw, type, envelope, newId, receivedAt, times) : undefined;
+  const event = sink.build ? enrich(raw, type, envelope, newId, receivedAt, times, opts.checked) : undefined;
   if (!sink.build && typeof raw.messageId !== "string") newId();
   // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
   // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
