@@ -179,7 +179,7 @@ function enrich(
   // In place, the keys end in the same order as in a copy: kept keys where they were, new ones appended in order.
   let out: Record<string, unknown> = raw;
   if (inPlace) {
-    delete raw.writeKey;
+    if (Object.hasOwn(raw, "writeKey")) delete raw.writeKey;
     if (Object.hasOwn(raw, "__proto__")) delete raw["__proto__"];
   } else {
     out = {};

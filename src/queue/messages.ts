@@ -339,7 +339,7 @@ function parseRawIngest(body: string): IngestMessage | undefined {
   const receivedAt = new Date(h.t0);
   if (Number.isNaN(receivedAt.getTime())) return undefined;
   // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
-  const built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId, checked: true }, new Set(h.skip));
+  const built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId, checked: true }, h.skip && new Set(h.skip));
   if (missing || built.invalid || built.rejected.length > 0 || built.accepted.length !== h.n) return undefined;
   const counts = h.counts !== undefined && typeof h.counts === "object" && h.counts !== null && Object.values(h.counts).every((n) => typeof n === "number") ? h.counts : undefined;
   return { v: 2, kind: "ingest", source: h.source, t0: h.t0, ...(counts ? { counts } : {}), events: built.accepted };
