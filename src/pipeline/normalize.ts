@@ -171,7 +171,8 @@ function enrich(
   raw: Record<string, unknown>,
   type: EventType,
   envelope: Envelope,
-  messageId: () => string,
+  messageId: (index: number) => string,
+  index: number,
   receivedAt: string,
   times: EventTimes,
   inPlace = false,
@@ -192,7 +193,7 @@ function enrich(
   if (envelope.context) out.context = mergeObjects(envelope.context, raw.context as Record<string, unknown> | undefined);
   if (envelope.integrations)
     out.integrations = mergeObjects(envelope.integrations, raw.integrations as Record<string, unknown> | undefined);
-  if (typeof out.messageId !== "string") out.messageId = messageId();
+  if (typeof out.messageId !== "string") out.messageId = messageId(index);
 
   const { original, sentAt, timestamp } = times;
   out.receivedAt = receivedAt;
@@ -208,6 +209,12 @@ interface Envelope {
   sentAt?: number;
   /** sentAt as written on each event, formatted once per request. */
   sentAtIso?: string;
+}
+
+/** An event's context or integrations with the batch's merged in: the built event's, or merged for the check. */
+function merged(raw: Record<string, unknown>, envelope: Envelope, event: SluiceEvent | undefined, f: "context" | "integrations"): unknown {
+  if (event) return event[f];
+  return envelope[f] ? mergeObjects(envelope[f], raw[f] as Record<string, unknown> | undefined) : raw[f];
 }
 
 /** What the edge's check of a request found (checkRequest): no events built, only what the router needs to build them. */
@@ -250,16 +257,14 @@ function normalizeOne(
     rejected.push({ index, messageId, ...times });
     return;
   }
-  let id: string | undefined;
-  const newId = () => (id = opts.newMessageId(index));
-  const event = sink.build ? enrich(raw, type, envelope, newId, receivedAt, times, opts.checked) : undefined;
-  if (!sink.build && typeof raw.messageId !== "string") newId();
+  // No closure per event: a bundle that keeps function names (esbuild keepNames) defines a property on each one.
+  const event = sink.build ? enrich(raw, type, envelope, opts.newMessageId, index, receivedAt, times, opts.checked) : undefined;
+  const id = !sink.build && typeof raw.messageId !== "string" ? opts.newMessageId(index) : undefined;
   // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
   // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
   if (opts.requestBytes > LIMITS.maxEventBytes) {
-    const merged = (f: "context" | "integrations") =>
-      event ? event[f] : envelope[f] ? mergeObjects(envelope[f], raw[f] as Record<string, unknown> | undefined) : raw[f];
-    const measured = envelope.context || envelope.integrations ? { ...raw, context: merged("context"), integrations: merged("integrations") } : raw;
+    const measured =
+      envelope.context || envelope.integrations ? { ...raw, context: merged(raw, envelope, event, "context"), integrations: merged(raw, envelope, event, "integrations") } : raw;
     // A cheap upper bound first: only an event that could be too large is serialized and measured.
     if (jsonBytesBound(measured, LIMITS.maxEventBytes) > LIMITS.maxEventBytes && utf8Length(JSON.stringify(measured)) > LIMITS.maxEventBytes) {
       rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
