@@ -271,7 +271,7 @@ export class BenchIngest {
       },
     };
     const reply = await accept(
-      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
+      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length, text: req.body }) },
       {
         pipeline: () => this.pipeline,
         stats: this.stats,
@@ -297,7 +297,7 @@ export class BenchIngest {
   async ingestBodies(req: BenchRequest): Promise<string[]> {
     const bodies: string[] = [];
     const reply = await accept(
-      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length }) },
+      { route: req.route, path: `/v1/${req.route}`, authorization: AUTHORIZATION, readBody: async () => ({ json: JSON.parse(req.body) as unknown, bytes: req.body.length, text: req.body }) },
       {
         pipeline: () => this.pipeline,
         stats: this.stats,
@@ -371,7 +371,7 @@ export class BenchIngest {
    */
   runFront(req: BenchRequest, skipSizeCheck = false): number {
     const json = JSON.parse(req.body) as unknown;
-    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: skipSizeCheck ? 0 : req.body.length, newMessageId: randomUUID });
+    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: skipSizeCheck ? 0 : req.body.length, newMessageId: () => randomUUID() });
     const planned = this.planned(normalized);
     const plan = (this.source as { plan?: { compiled: CompiledPlan; enforcement: SourceConfig["enforcement"] } }).plan;
     let sum = planned.accepted.length;
@@ -385,7 +385,7 @@ export class BenchIngest {
    * texts those copies are. Untimed helper.
    */
   copiesPerEvent(req: BenchRequest): { objects: number[]; texts: number[] } {
-    const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
+    const normalized = normalizeRequest(JSON.parse(req.body), req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: () => randomUUID() });
     const index = new Map(normalized.accepted.map((e, i) => [e.messageId, i]));
     const objects = normalized.accepted.map(() => new Set<SluiceEvent>());
     const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
@@ -396,7 +396,7 @@ export class BenchIngest {
   /** Stages 1–2 (… → routing with every destination's filters), without serialization. */
   runRouteOnly(req: BenchRequest): number {
     const json = JSON.parse(req.body) as unknown;
-    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: randomUUID });
+    const normalized = normalizeRequest(json, req.route, { receivedAt: new Date(), requestBytes: req.body.length, newMessageId: () => randomUUID() });
     const result = routeNormalized(this.source, this.planned(normalized), this.telemetry);
     let sum = 0;
     for (const routed of result.routed.values()) sum += routed.events.length;

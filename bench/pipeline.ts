@@ -28,6 +28,7 @@ import type { SluiceEvent } from "../src/pipeline/normalize.ts";
 import { CORPUS_PATH, corpusLines } from "../test/fixtures/corpus.ts";
 import { measure, median, ratio, type Contender, type Measurement, type Suite, type SuiteResult } from "./lib.ts";
 import { BenchIngest, benchConfig, queuedShape, requestsOf, type BenchRequest } from "./pipeline-fixture.ts";
+import { parseIngestMessage } from "../src/queue/messages.ts";
 
 /** The measurements of the last run in this process (the "cost" suite reuses them). */
 export let lastPipelineRun: { ingestBatch: Measurement; ingestSingle: Measurement; pipeline: Measurement; floor: Measurement } | undefined;
@@ -70,6 +71,18 @@ interface RouterBatch {
   events: number;
 }
 
+/**
+ * The events an ingest message body carries, parsed and nothing more (the router floor's parse): a raw message's
+ * header and request items as the client sent them, a v1 message's events.
+ */
+function carried(body: string): unknown[] {
+  const newline = body.indexOf("\n");
+  if (newline === -1) return (JSON.parse(body) as { events: unknown[] }).events;
+  JSON.parse(body.slice(0, newline));
+  const json = JSON.parse(body.slice(newline + 1)) as { batch?: unknown[] };
+  return Array.isArray(json.batch) ? json.batch : [json];
+}
+
 /** The ingest messages accept() writes for `requests`, cut into queue batches of ≤ `maxMessages` and ~500 events. */
 async function routerBatches(engine: BenchIngest, requests: BenchRequest[], maxMessages: number): Promise<RouterBatch[]> {
   const batches: RouterBatch[] = [];
@@ -77,7 +90,7 @@ async function routerBatches(engine: BenchIngest, requests: BenchRequest[], maxM
   for (const req of requests) {
     for (const body of await engine.ingestBodies(req)) {
       current.bodies.push(body);
-      current.events += (JSON.parse(body) as { events: unknown[] }).events.length;
+      current.events += parseIngestMessage(body)!.events.length;
       if (current.bodies.length >= maxMessages || current.events >= 500) {
         batches.push(current);
         current = { bodies: [], events: 0 };
@@ -177,12 +190,18 @@ export const pipelineSuite: Suite = {
     const routerSets = { r100: await routerBatches(d10, r100, 100), r1: await routerBatches(d10, r1, 100) };
     // Copies per event of each message body, from a run of the router over the batch (ids are unique within one).
     const copiesOf = new Map<string, number[]>();
+    // The events as delivered (built by the router from a raw message): what the floor's stringifies serialize.
+    const builtOf = new Map<string, SluiceEvent[]>();
     for (const batch of [...routerSets.r100, ...routerSets.r1]) {
       const copiesById = new Map<string, number>();
       await d10.routeBatch(batch.bodies, (_dest, events) => {
         for (const e of events) copiesById.set(e.messageId, (copiesById.get(e.messageId) ?? 0) + 1);
       });
-      for (const body of batch.bodies) copiesOf.set(body, (JSON.parse(body) as { events: SluiceEvent[] }).events.map((e) => copiesById.get(e.messageId) ?? 0));
+      for (const body of batch.bodies) {
+        const events = parseIngestMessage(body)!.events;
+        builtOf.set(body, events);
+        copiesOf.set(body, events.map((e) => copiesById.get(e.messageId) ?? 0));
+      }
     }
     let routerCopies = 0;
     for (const batch of routerSets.r100) for (const body of batch.bodies) for (const k of copiesOf.get(body)!) routerCopies += k;
@@ -190,7 +209,8 @@ export const pipelineSuite: Suite = {
       batchContender(name, batches, (batch) => {
         let sum = 0;
         for (const body of batch.bodies) {
-          const events = (JSON.parse(body) as { events: SluiceEvent[] }).events;
+          sum += carried(body).length;
+          const events = builtOf.get(body)!;
           const k = copiesOf.get(body)!;
           for (let i = 0; i < events.length; i++) for (let c = 0; c < k[i]!; c++) sum += JSON.stringify(events[i]).length;
         }

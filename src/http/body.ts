@@ -41,6 +41,8 @@ export interface ReadBody {
   json: unknown;
   /** Size of the (inflated) JSON text in bytes. */
   bytes: number;
+  /** The (inflated) JSON text itself. */
+  text: string;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -67,7 +69,7 @@ export async function readJsonBody(req: Request): Promise<ReadBody> {
     throw new ApiError(400, "invalid_encoding", "request body is not valid UTF-8");
   }
   try {
-    return { json: JSON.parse(text), bytes: raw.byteLength };
+    return { json: JSON.parse(text), bytes: raw.byteLength, text };
   } catch (err) {
     const tooDeep = err instanceof RangeError;
     throw new ApiError(400, "invalid_json", tooDeep ? "request body is nested too deeply" : `request body is not valid JSON: ${(err as Error).message}`);

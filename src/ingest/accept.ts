@@ -2,15 +2,16 @@
  * The Tracking API request path (`POST /v1/:route`) as a plain function of ports (./ports.ts): no Hono, no env.
  * The HTTP shell (src/http/app.ts) calls it with the Worker's bindings; tests and benchmarks with in-memory fakes.
  * Steps, in order: route → write key (a header key before the body is read, so a bad key costs nothing) → body →
- * batch size → rate limit → normalize → one durable write (the events on the ingest queue, ≤ 128 KB a message) →
- * 200. Dedup, the tracking plan, the quarantine and the fan-out run behind the queue, in the router (src/router/),
+ * batch size → rate limit → check the events → one durable write → 200. The write is the request's body text as it
+ * came, behind a small header (a raw ingest message: the router builds the events from it with the same code, see
+ * RawIngestHeader); a body too large for one message goes as the events built here, ≤ 128 KB a message. Dedup, the tracking plan, the quarantine and the fan-out run behind the queue, in the router (src/router/),
  * which also writes what this path counts (./counts.ts: the counts ride in the ingest message) and the source's users.
  */
 import { ApiError } from "../api-error.ts";
 import type { Admission } from "../limits/lease.ts";
 import type { CompiledPipeline, CompiledSource } from "../pipeline/compile.ts";
-import { LIMITS, normalizeRequest, type EventType, type NormalizeResult, type Rejection } from "../pipeline/normalize.ts";
-import { enqueue, INGEST_TARGET_BYTES } from "../queue/messages.ts";
+import { checkRequest, LIMITS, normalizeRequest, type CheckResult, type EventType, type NormalizeOptions, type Rejection } from "../pipeline/normalize.ts";
+import { enqueue, INGEST_TARGET_BYTES, rawIngestBody, type MessageQueue } from "../queue/messages.ts";
 import type { IngestPorts } from "./ports.ts";
 
 export interface IngestRequest {
@@ -20,7 +21,7 @@ export interface IngestRequest {
   /** The Authorization header, if any. */
   authorization: string | null;
   /** Reads the body within the limits (gzip, size, UTF-8, JSON); throws ApiError 400 / 413 / 415. */
-  readBody(): Promise<{ json: unknown; bytes: number }>;
+  readBody(): Promise<{ json: unknown; bytes: number; text?: string }>;
 }
 
 /** What the client gets: the shell sends it as JSON. */
@@ -45,7 +46,7 @@ export async function accept(request: IngestRequest, ports: IngestPorts): Promis
 
 async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Record<string, unknown>> {
   const routeType = trackingRoute(request);
-  const { source, json, bytes } = await authenticate(request, ports.pipeline());
+  const { source, json, bytes, text } = await authenticate(request, ports.pipeline());
   const events = eventCount(routeType, json);
   const receivedAt = ports.clock();
   const scope = `source:${source.config.id}`;
@@ -53,7 +54,7 @@ async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Recor
   ports.stats.count(scope, "bytes", bytes);
   const admission = await admit(source, events, ports);
   try {
-    return await ingestAdmitted(source, routeType, json, bytes, receivedAt, ports);
+    return await ingestAdmitted(source, routeType, { json, bytes, text }, receivedAt, ports);
   } catch (err) {
     // A 5xx (or anything unexpected): the client retries, and the retry must not pay twice.
     if (admission && (!(err instanceof ApiError) || err.status >= 500)) ports.guards?.refund(source.config, admission);
@@ -61,25 +62,47 @@ async function ingest(request: IngestRequest, ports: IngestPorts): Promise<Recor
   }
 }
 
-async function ingestAdmitted(source: CompiledSource, routeType: EventType | "batch", json: unknown, bytes: number, receivedAt: Date, ports: IngestPorts): Promise<Record<string, unknown>> {
-  const normalized = normalize(json, routeType, bytes, receivedAt, ports);
+interface Body {
+  json: unknown;
+  bytes: number;
+  text?: string;
+}
+
+async function ingestAdmitted(source: CompiledSource, routeType: EventType | "batch", body: Body, receivedAt: Date, ports: IngestPorts): Promise<Record<string, unknown>> {
+  const opts: NormalizeOptions = { receivedAt, requestBytes: body.bytes, newMessageId: () => ports.newMessageId() };
+  const checked = check(body.json, routeType, opts, ports);
   const scope = `source:${source.config.id}`;
-  if (normalized.accepted.length > 0) ports.stats.count(scope, "accepted", normalized.accepted.length);
-  for (const r of normalized.rejected) ports.stats.count(scope, `rejected.${r.code}`);
-  if (normalized.accepted.length === 0) {
+  if (checked.accepted > 0) ports.stats.count(scope, "accepted", checked.accepted);
+  for (const r of checked.rejected) ports.stats.count(scope, `rejected.${r.code}`);
+  if (checked.accepted === 0) {
     ports.stats.spillSoon(ports.waitUntil);
-    throw nothingUsable(normalized.rejected, routeType === "batch");
+    throw nothingUsable(checked.rejected, routeType === "batch");
   }
   // The source's counts (this request's and any earlier ones no message took yet) ride in the first message.
   const counts = ports.stats.take(scope);
   try {
     // The one durable write: dedup, the tracking plan, the fan-out, stats and users run behind the queue (src/router/).
-    await enqueue(ports.ingest, { kind: "ingest", source: source.config.id, t0: receivedAt.getTime() }, normalized.accepted, { targetBytes: INGEST_TARGET_BYTES, ...(counts ? { first: { counts } } : {}) });
+    await write(source, routeType, body, receivedAt, checked, counts, ports.ingest);
   } catch (err) {
     ports.stats.restore(scope, counts);
-    throw notQueued(err, source, normalized.accepted.length, ports);
+    throw notQueued(err, source, checked.accepted, ports);
   }
-  return { success: true, accepted: normalized.accepted.length, ...(normalized.rejected.length > 0 ? { rejected: normalized.rejected } : {}) };
+  return { success: true, accepted: checked.accepted, ...(checked.rejected.length > 0 ? { rejected: checked.rejected } : {}) };
+}
+
+/**
+ * The request on the ingest queue: its body text behind a header when both fit one message (most requests), else
+ * the events built from the check (the same events the router would build), packed into as few messages as fit.
+ */
+async function write(source: CompiledSource, routeType: EventType | "batch", body: Body, receivedAt: Date, checked: CheckResult, counts: Record<string, number> | undefined, queue: MessageQueue): Promise<void> {
+  const t0 = receivedAt.getTime();
+  if (body.text !== undefined && body.bytes < INGEST_TARGET_BYTES) {
+    // body.bytes: the body as read (a BOM the text lost included), never less than the text's UTF-8 size.
+    const message = rawIngestBody({ source: source.config.id, t0, route: routeType, ...(counts ? { counts } : {}) }, checked, body.text, body.bytes);
+    if (message.bytes <= INGEST_TARGET_BYTES) return void (await queue.sendBatch([{ body: message.body, contentType: "text" }]));
+  }
+  const events = normalizeRequest(body.json, routeType, { receivedAt, requestBytes: 0, newMessageId: (i) => checked.ids[i]!, checked: true }, new Set(checked.rejected.map((r) => r.index))).accepted;
+  await enqueue(queue, { kind: "ingest", source: source.config.id, t0 }, events, { targetBytes: INGEST_TARGET_BYTES, ...(counts ? { first: { counts } } : {}) });
 }
 
 /** Route name → event type; analytics.js uses the one-letter forms, `/v1/import` is Segment's batch alias. */
@@ -96,13 +119,14 @@ function trackingRoute(request: IngestRequest): EventType | "batch" {
 }
 
 /** The source of the write key: from the Authorization header (checked before the body is read), else the body. */
-async function authenticate(request: IngestRequest, pipeline: CompiledPipeline): Promise<{ source: CompiledSource; json: unknown; bytes: number }> {
+async function authenticate(request: IngestRequest, pipeline: CompiledPipeline): Promise<Body & { source: CompiledSource }> {
   const headerKey = writeKeyFromAuthorization(request.authorization);
   const fromHeader = headerKey !== undefined ? resolveSource(pipeline, headerKey) : undefined;
-  const { json, bytes } = await request.readBody();
-  if (fromHeader) return { source: fromHeader, json, bytes };
+  const body = await request.readBody();
+  if (fromHeader) return { source: fromHeader, ...body };
+  const json = body.json;
   const bodyKey = json && typeof json === "object" && !Array.isArray(json) ? (json as { writeKey?: unknown }).writeKey : undefined;
-  return { source: resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined), json, bytes };
+  return { source: resolveSource(pipeline, typeof bodyKey === "string" ? bodyKey : undefined), ...body };
 }
 
 /**
@@ -151,14 +175,14 @@ async function admit(source: CompiledSource, events: number, ports: IngestPorts)
   return admission;
 }
 
-/** Segment's per-event rules. */
-function normalize(json: unknown, routeType: EventType | "batch", bytes: number, receivedAt: Date, ports: IngestPorts): NormalizeResult {
-  const normalized = normalizeRequest(json, routeType, { receivedAt, requestBytes: bytes, newMessageId: ports.newMessageId });
-  if (normalized.invalid) {
+/** Segment's per-event rules, checked: the events are built by the router (or by `write` for a large body). */
+function check(json: unknown, routeType: EventType | "batch", opts: NormalizeOptions, ports: IngestPorts): CheckResult {
+  const checked = checkRequest(json, routeType, opts);
+  if (checked.invalid) {
     ports.stats.spillSoon(ports.waitUntil);
-    throw new ApiError(400, normalized.invalid.code, normalized.invalid.reason);
+    throw new ApiError(400, checked.invalid.code, checked.invalid.reason);
   }
-  return normalized;
+  return checked;
 }
 
 /** Why nothing in the request could be accepted, as the 4xx error of the whole request. */

@@ -64,9 +64,15 @@ export interface NormalizeResult {
 export interface NormalizeOptions {
   /** One value per request, as Segment does. */
   receivedAt: Date;
-  newMessageId: () => string;
+  /** The messageId of accepted event `index` that has none (a fresh id at the edge; the edge's, replayed, in the router). */
+  newMessageId: (index: number) => string;
   /** Byte length of the raw request body; items are only re-measured when the whole body could hold an oversize one. */
   requestBytes: number;
+  /**
+   * The router building what the edge checked (checkRequest; its rejected indexes skipped): validation is not
+   * repeated, and each event is built in its own parsed object, which the caller gives up (it was parsed for this).
+   */
+  checked?: boolean;
 }
 
 const OBJECT_FIELDS = ["properties", "traits", "context", "integrations"] as const;
@@ -165,20 +171,29 @@ function enrich(
   raw: Record<string, unknown>,
   type: EventType,
   envelope: Envelope,
-  opts: NormalizeOptions,
+  messageId: (index: number) => string,
+  index: number,
   receivedAt: string,
   times: EventTimes,
+  inPlace = false,
 ): SluiceEvent {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(raw)) {
-    if (k === "writeKey" || k === "__proto__") continue;
-    out[k] = raw[k];
+  // In place, the keys end in the same order as in a copy: kept keys where they were, new ones appended in order.
+  let out: Record<string, unknown> = raw;
+  if (inPlace) {
+    if (Object.hasOwn(raw, "writeKey")) delete raw.writeKey;
+    if (Object.hasOwn(raw, "__proto__")) delete raw["__proto__"];
+  } else {
+    out = {};
+    for (const k of Object.keys(raw)) {
+      if (k === "writeKey" || k === "__proto__") continue;
+      out[k] = raw[k];
+    }
   }
   out.type = type;
   if (envelope.context) out.context = mergeObjects(envelope.context, raw.context as Record<string, unknown> | undefined);
   if (envelope.integrations)
     out.integrations = mergeObjects(envelope.integrations, raw.integrations as Record<string, unknown> | undefined);
-  if (typeof out.messageId !== "string") out.messageId = opts.newMessageId();
+  if (typeof out.messageId !== "string") out.messageId = messageId(index);
 
   const { original, sentAt, timestamp } = times;
   out.receivedAt = receivedAt;
@@ -196,6 +211,24 @@ interface Envelope {
   sentAtIso?: string;
 }
 
+/** An event's context or integrations with the batch's merged in: the built event's, or merged for the check. */
+function merged(raw: Record<string, unknown>, envelope: Envelope, event: SluiceEvent | undefined, f: "context" | "integrations"): unknown {
+  if (event) return event[f];
+  return envelope[f] ? mergeObjects(envelope[f], raw[f] as Record<string, unknown> | undefined) : raw[f];
+}
+
+/** What the edge's check of a request found (checkRequest): no events built, only what the router needs to build them. */
+export interface CheckResult {
+  accepted: number;
+  rejected: Rejection[];
+  /** The ids generated for accepted events without a messageId, by index. */
+  ids: Record<number, string>;
+  invalid?: { code: RejectCode; reason: string };
+}
+
+/** Either the events built (normalizeRequest), or only counted, with the ids they will get (checkRequest). */
+type Sink = { build: true; result: NormalizeResult } | { build: false; result: CheckResult };
+
 function normalizeOne(
   raw: unknown,
   index: number,
@@ -203,10 +236,11 @@ function normalizeOne(
   envelope: Envelope,
   opts: NormalizeOptions,
   receivedAt: string,
-  result: NormalizeResult,
+  sink: Sink,
 ): void {
+  const { rejected } = sink.result;
   if (!isPlainObject(raw)) {
-    result.rejected.push({ index, code: "invalid_event", reason: "event must be a JSON object" });
+    rejected.push({ index, code: "invalid_event", reason: "event must be a JSON object" });
     return;
   }
   const messageId = typeof raw.messageId === "string" ? raw.messageId.slice(0, LIMITS.maxMessageIdLength) : undefined;
@@ -215,52 +249,76 @@ function normalizeOne(
     // Only a string is quoted back: any other value may be nested too deep to stringify.
     const reason =
       raw.type === undefined ? `"type" is required in a batch` : typeof raw.type === "string" ? `unknown type ${JSON.stringify(raw.type)}` : `"type" must be a string`;
-    result.rejected.push({ index, messageId, code: "unknown_type", reason });
+    rejected.push({ index, messageId, code: "unknown_type", reason });
     return;
   }
-  const times = validate(raw, type) ?? eventTimes(raw, envelope, opts.receivedAt.getTime());
+  const times = (opts.checked ? undefined : validate(raw, type)) ?? eventTimes(raw, envelope, opts.receivedAt.getTime());
   if ("code" in times) {
-    result.rejected.push({ index, messageId, ...times });
+    rejected.push({ index, messageId, ...times });
     return;
   }
-  const event = enrich(raw, type, envelope, opts, receivedAt, times);
+  // No closure per event: a bundle that keeps function names (esbuild keepNames) defines a property on each one.
+  const event = sink.build ? enrich(raw, type, envelope, opts.newMessageId, index, receivedAt, times, opts.checked) : undefined;
+  const id = !sink.build && typeof raw.messageId !== "string" ? opts.newMessageId(index) : undefined;
   // The event as the client sent it, with the batch's context/integrations merged in (they travel with it);
   // our own enrichment does not count. A request no bigger than the limit cannot hold an oversize event.
   if (opts.requestBytes > LIMITS.maxEventBytes) {
-    const measured = envelope.context || envelope.integrations ? { ...raw, context: event.context, integrations: event.integrations } : raw;
+    const measured =
+      envelope.context || envelope.integrations ? { ...raw, context: merged(raw, envelope, event, "context"), integrations: merged(raw, envelope, event, "integrations") } : raw;
     // A cheap upper bound first: only an event that could be too large is serialized and measured.
     if (jsonBytesBound(measured, LIMITS.maxEventBytes) > LIMITS.maxEventBytes && utf8Length(JSON.stringify(measured)) > LIMITS.maxEventBytes) {
-      result.rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
+      rejected.push({ index, messageId, code: "event_too_large", reason: `event is larger than ${LIMITS.maxEventBytes} bytes` });
       return;
     }
   }
-  result.accepted.push(event);
+  if (sink.build) sink.result.accepted.push(event!);
+  else {
+    sink.result.accepted++;
+    if (id !== undefined) sink.result.ids[index] = id;
+  }
 }
 
 /**
  * Normalizes the parsed JSON body of one Tracking API request.
  * @param routeType the type implied by the route (`/v1/track` → "track"); undefined for batch routes.
+ * @param skip indexes not to look at (the edge rejected them): they are neither accepted nor rejected.
  * @example normalizeRequest({ userId: "u1", event: "Signed Up" }, "track", opts).accepted[0].type // "track"
  */
-export function normalizeRequest(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions): NormalizeResult {
+export function normalizeRequest(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions, skip?: ReadonlySet<number>): NormalizeResult {
   const result: NormalizeResult = { accepted: [], rejected: [] };
+  const invalid = eachEvent(body, routeType, opts, { build: true, result }, skip);
+  return invalid ? { ...result, invalid } : result;
+}
+
+/**
+ * The checks of normalizeRequest alone, for the edge: which events are accepted and which rejected (with the same
+ * reasons), and the ids generated for accepted events without one; no event is built. normalizeRequest with the
+ * same `receivedAt`, the rejected indexes skipped and `ids` replayed builds exactly the events normalizeRequest
+ * builds from the body.
+ */
+export function checkRequest(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions): CheckResult {
+  const result: CheckResult = { accepted: 0, rejected: [], ids: {} };
+  const invalid = eachEvent(body, routeType, opts, { build: false, result });
+  return invalid ? { accepted: 0, rejected: [], ids: {}, invalid } : result;
+}
+
+function eachEvent(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions, sink: Sink, skip?: ReadonlySet<number>): CheckResult["invalid"] {
   const receivedAt = opts.receivedAt.toISOString();
   if (routeType !== "batch") {
-    normalizeOne(body, 0, routeType, {}, opts, receivedAt, result);
-    return result;
+    if (!skip?.has(0)) normalizeOne(body, 0, routeType, {}, opts, receivedAt, sink);
+    return undefined;
   }
-  if (!isPlainObject(body) || !Array.isArray(body.batch))
-    return { ...result, invalid: { code: "invalid_event", reason: `batch body must be an object with a "batch" list` } };
+  if (!isPlainObject(body) || !Array.isArray(body.batch)) return { code: "invalid_event", reason: `batch body must be an object with a "batch" list` };
   const invalid = invalidEnvelope(body);
-  if (invalid) return { ...result, invalid };
+  if (invalid) return invalid;
   const envelope: Envelope = {
     context: isPlainObject(body.context) ? body.context : undefined,
     integrations: isPlainObject(body.integrations) ? body.integrations : undefined,
     sentAt: parseTime(body.sentAt),
   };
   const items = body.batch;
-  for (let i = 0; i < items.length; i++) normalizeOne(items[i], i, undefined, envelope, opts, receivedAt, result);
-  return result;
+  for (let i = 0; i < items.length; i++) if (!skip?.has(i)) normalizeOne(items[i], i, undefined, envelope, opts, receivedAt, sink);
+  return undefined;
 }
 
 /** Why a batch body's own fields make the whole request unusable (they apply to every event), or undefined. */

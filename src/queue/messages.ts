@@ -4,7 +4,7 @@
  * retries its own messages only.
  */
 import { utf8Length } from "../pipeline/json-size.ts";
-import type { SluiceEvent } from "../pipeline/normalize.ts";
+import { normalizeRequest, type CheckResult, type EventType, type SluiceEvent } from "../pipeline/normalize.ts";
 import type { PendingStages, Routed } from "../pipeline/route.ts";
 
 export { utf8Length };
@@ -35,7 +35,8 @@ export interface DeliveryMessage {
  * An ingest message: one request's normalized events for the router (src/router/), as the request path wrote them.
  */
 export interface IngestMessage {
-  v: 1;
+  /** 2 when it was parsed from a raw ingest message (RawIngestHeader): the events were built by the parser. */
+  v: 1 | 2;
   kind: "ingest";
   source: string;
   /** When the request was received (ms): its deliveries' retry window counts from here. */
@@ -47,6 +48,41 @@ export interface IngestMessage {
    */
   counts?: Record<string, number>;
   events: SluiceEvent[];
+}
+
+/**
+ * A raw ingest message (v: 2): one request's body text as the client sent it (inflated), after this header and a
+ * newline (JSON text has no raw newline). The edge checked the events (checkRequest) without building them; the
+ * router builds them (normalizeRequest, the same code) when it parses the message: receivedAt from `t0`, the
+ * rejected indexes skipped, the edge's ids replayed, so a redelivery builds the same events. The body text may hold
+ * a `writeKey`: normalization drops it, as on the edge.
+ */
+export interface RawIngestHeader {
+  v: 2;
+  kind: "ingest";
+  source: string;
+  t0: number;
+  route: EventType | "batch";
+  /** Events accepted: the router builds exactly these many, else the message is malformed. */
+  n: number;
+  /** Indexes the edge rejected (answered as rejected to the client): never routed. */
+  skip?: number[];
+  /** Ids the edge generated for accepted events without a messageId, by index. */
+  ids?: Record<number, string>;
+  counts?: Record<string, number>;
+}
+
+/**
+ * The body of a raw ingest message (the header's JSON, a newline, the request's body text) and its UTF-8 size, for
+ * a request the edge checked (checkRequest).
+ */
+export function rawIngestBody(fields: Pick<RawIngestHeader, "source" | "t0" | "route" | "counts">, checked: CheckResult, text: string, textBytes = utf8Length(text)): { body: string; bytes: number } {
+  const { source, t0, route, counts } = fields;
+  const skip = checked.rejected.length > 0 ? { skip: checked.rejected.map((r) => r.index) } : {};
+  const ids = Object.keys(checked.ids).length > 0 ? { ids: checked.ids } : {};
+  const header: RawIngestHeader = { v: 2, kind: "ingest", source, t0, route, n: checked.accepted, ...skip, ...ids, ...(counts ? { counts } : {}) };
+  const head = JSON.stringify(header);
+  return { body: `${head}\n${text}`, bytes: utf8Length(head) + 1 + textBytes };
 }
 
 /** Target size of an ingest message: the queue's message limit (128 KB = 128,000 bytes), less 2 KB for its envelope. */
@@ -260,8 +296,9 @@ export function parseDeliveryMessage(body: unknown): DeliveryMessage | undefined
   return m as DeliveryMessage;
 }
 
-/** Parses an ingest message body; undefined when it is not one (the router dead-letters it). */
+/** Parses an ingest message body, v1 or v2; undefined when it is not one (the router dead-letters it). */
 export function parseIngestMessage(body: unknown): IngestMessage | undefined {
+  if (typeof body === "string" && body.startsWith('{"v":2,')) return parseRawIngest(body);
   const m = bodyValue(body) as Partial<IngestMessage> | null | undefined;
   if (!m || typeof m !== "object" || m.v !== 1 || m.kind !== "ingest" || typeof m.source !== "string" || typeof m.t0 !== "number" || !Array.isArray(m.events)) return undefined;
   // Counts that are not numbers are left out (the events still go on): they are telemetry, not data.
@@ -277,4 +314,33 @@ function bodyValue(body: unknown): unknown {
   } catch {
     return undefined;
   }
+}
+
+const ROUTES = new Set(["track", "identify", "page", "screen", "group", "alias", "batch"]);
+const isIndexList = (v: unknown): v is number[] => Array.isArray(v) && v.every((i) => Number.isInteger(i));
+
+/** A raw ingest message (v2) with its events built; undefined when it is malformed or builds other than `n` events. */
+function parseRawIngest(body: string): IngestMessage | undefined {
+  const newline = body.indexOf("\n");
+  if (newline === -1) return undefined;
+  const h = bodyValue(body.slice(0, newline)) as Partial<RawIngestHeader> | undefined;
+  if (!h || h.kind !== "ingest" || typeof h.source !== "string" || typeof h.t0 !== "number" || !ROUTES.has(h.route as string) || typeof h.n !== "number") return undefined;
+  if ((h.skip !== undefined && !isIndexList(h.skip)) || (h.ids !== undefined && (typeof h.ids !== "object" || h.ids === null))) return undefined;
+  const json = bodyValue(body.slice(newline + 1));
+  if (json === undefined) return undefined;
+  const ids = h.ids ?? {};
+  let missing = false;
+  const newMessageId = (index: number): string => {
+    const id = Object.hasOwn(ids, index) ? ids[index] : undefined;
+    if (typeof id === "string") return id;
+    missing = true;
+    return "";
+  };
+  const receivedAt = new Date(h.t0);
+  if (Number.isNaN(receivedAt.getTime())) return undefined;
+  // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
+  const built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId, checked: true }, h.skip && new Set(h.skip));
+  if (missing || built.invalid || built.rejected.length > 0 || built.accepted.length !== h.n) return undefined;
+  const counts = h.counts !== undefined && typeof h.counts === "object" && h.counts !== null && Object.values(h.counts).every((n) => typeof n === "number") ? h.counts : undefined;
+  return { v: 2, kind: "ingest", source: h.source, t0: h.t0, ...(counts ? { counts } : {}), events: built.accepted };
 }

@@ -227,6 +227,24 @@ describe("the one durable write", () => {
     expect(h.delivered()[0]!.events.map((e) => e.messageId)).toEqual(["w-1", "w-2", "w-1"]);
   });
 
+  it("queues a request's (inflated) body text as it came, behind a header: the router builds the accepted events", async () => {
+    let n = 0;
+    const h = harness({ newMessageId: () => `edge-${++n}` });
+    const text = JSON.stringify({ writeKey: KEY, context: { ip: "1.2.3.4" }, batch: [track("r-1"), { type: "track", userId: "u1" }, { type: "identify", userId: "u2", writeKey: KEY }] });
+    const gzipped = await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
+    const res = await h.request("/v1/batch", { method: "POST", body: gzipped, headers: { "content-encoding": "gzip" } });
+    expect(await res.json()).toMatchObject({ success: true, accepted: 2, rejected: [{ index: 1, code: "missing_field" }] });
+    expect(h.sent).toHaveLength(1);
+    const body = h.sent[0]!.body as string;
+    expect(body.slice(body.indexOf("\n") + 1)).toBe(text);
+    expect(JSON.parse(body.slice(0, body.indexOf("\n")))).toMatchObject({ v: 2, route: "batch", n: 2, skip: [1], ids: { 2: "edge-1" } });
+    // A redelivery builds the same events: the ids were fixed at the edge.
+    for (const m of [h.delivered()[0]!, parseIngestMessage(body)!]) {
+      expect(m.events.map((e) => [e.type, e.messageId, e.context])).toEqual([["track", "r-1", { ip: "1.2.3.4" }], ["identify", "edge-1", { ip: "1.2.3.4" }]]);
+      for (const e of m.events) expect(e).not.toHaveProperty("writeKey");
+    }
+  });
+
   it("writes at most ceil(bytes / 128 KB) messages for a large batch, each within 128 KB", async () => {
     const h = harness();
     const batch = Array.from({ length: 300 }, (_, i) => ({ ...track(`big-${i}`), properties: { text: "x".repeat(1400) } }));
