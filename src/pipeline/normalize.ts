@@ -311,7 +311,7 @@ export function checkRequest(body: unknown, routeType: EventType | "batch", opts
 }
 
 function eachEvent(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions, sink: Sink, skip?: ReadonlySet<number>): CheckResult["invalid"] {
-  const receivedAt = opts.receivedAt.toISOString();
+  const receivedAt = formatIso(opts.receivedAt.getTime());
   if (routeType !== "batch") {
     if (!skip?.has(0)) normalizeOne(body, 0, routeType, {}, opts, receivedAt, sink);
     return undefined;
