@@ -4,6 +4,7 @@
  * context/integrations merged, writeKey stripped). Knows nothing of HTTP or Workers.
  */
 import { isPlainObject } from "../config/schema.ts";
+import { formatIso, parseCanonicalIso } from "./iso-time.ts";
 import { jsonBytesBound, nestedDeeperThan, utf8Length } from "./json-size.ts";
 
 export const EVENT_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
@@ -83,7 +84,7 @@ function isEventType(v: unknown): v is EventType {
 
 /** ms since the epoch of an ISO-8601 string or a number of ms, when a `Date` can hold it. */
 function parseTime(v: unknown): number | undefined {
-  const t = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : Number.NaN;
+  const t = typeof v === "number" ? v : typeof v === "string" ? (parseCanonicalIso(v) ?? Date.parse(v)) : Number.NaN;
   return inDateRange(t) ? t : undefined;
 }
 
@@ -145,6 +146,9 @@ interface EventTimes {
   sentAt?: number;
   /** Corrected for the client's clock skew when sentAt is known. */
   timestamp?: number;
+  /** `original` and `sentAt` formatted, when the client wrote them in that very form (canonical ISO-8601). */
+  originalIso?: string;
+  sentAtIso?: string;
 }
 
 /**
@@ -152,18 +156,22 @@ interface EventTimes {
  * cannot throw), the skew-corrected timestamp too.
  */
 function eventTimes(raw: Record<string, unknown>, envelope: Envelope, received: number): EventTimes | { code: RejectCode; reason: string } {
-  const parsed: Partial<Record<"timestamp" | "sentAt", number>> = {};
-  for (const f of ["timestamp", "sentAt"] as const) {
-    if (raw[f] === undefined || raw[f] === null) continue;
-    if ((parsed[f] = parseTime(raw[f])) === undefined)
-      return { code: "invalid_field", reason: `"${f}" must be an ISO-8601 date within ${DATE_RANGE}` };
-  }
-  const original = parsed.timestamp;
-  const sentAt = parsed.sentAt ?? envelope.sentAt;
-  if (original === undefined) return { sentAt };
+  const rawTimestamp = raw.timestamp;
+  const rawSentAt = raw.sentAt;
+  // A string in the canonical form is its own format: the event carries it as it came, with no Date to write it.
+  let original = typeof rawTimestamp === "string" ? parseCanonicalIso(rawTimestamp) : undefined;
+  let ownSentAt = typeof rawSentAt === "string" ? parseCanonicalIso(rawSentAt) : undefined;
+  const originalIso = original !== undefined ? (rawTimestamp as string) : undefined;
+  const sentAtIso = ownSentAt !== undefined ? (rawSentAt as string) : undefined;
+  if (original === undefined && rawTimestamp !== undefined && rawTimestamp !== null && (original = parseTime(rawTimestamp)) === undefined)
+    return { code: "invalid_field", reason: `"timestamp" must be an ISO-8601 date within ${DATE_RANGE}` };
+  if (ownSentAt === undefined && rawSentAt !== undefined && rawSentAt !== null && (ownSentAt = parseTime(rawSentAt)) === undefined)
+    return { code: "invalid_field", reason: `"sentAt" must be an ISO-8601 date within ${DATE_RANGE}` };
+  const sentAt = ownSentAt ?? envelope.sentAt;
+  if (original === undefined) return { sentAt, sentAtIso };
   const timestamp = sentAt !== undefined ? received - (sentAt - original) : original;
   if (!inDateRange(timestamp)) return { code: "invalid_field", reason: `"timestamp" corrected for clock skew by "sentAt" falls outside ${DATE_RANGE}` };
-  return { original, sentAt, timestamp };
+  return { original, sentAt, timestamp, originalIso, sentAtIso };
 }
 
 /** Builds the normalized event: enrichment fields, batch-level defaults merged, `writeKey` removed. */
@@ -197,9 +205,9 @@ function enrich(
 
   const { original, sentAt, timestamp } = times;
   out.receivedAt = receivedAt;
-  if (original !== undefined) out.originalTimestamp = new Date(original).toISOString();
-  out.timestamp = timestamp !== undefined ? new Date(timestamp).toISOString() : receivedAt;
-  if (sentAt !== undefined) out.sentAt = sentAt === envelope.sentAt ? (envelope.sentAtIso ??= new Date(sentAt).toISOString()) : new Date(sentAt).toISOString();
+  if (original !== undefined) out.originalTimestamp = times.originalIso ?? formatIso(original);
+  out.timestamp = timestamp !== undefined ? (timestamp === original && times.originalIso !== undefined ? times.originalIso : formatIso(timestamp)) : receivedAt;
+  if (sentAt !== undefined) out.sentAt = times.sentAtIso ?? (sentAt === envelope.sentAt ? (envelope.sentAtIso ??= formatIso(sentAt)) : formatIso(sentAt));
   return out as SluiceEvent;
 }
 
@@ -303,7 +311,7 @@ export function checkRequest(body: unknown, routeType: EventType | "batch", opts
 }
 
 function eachEvent(body: unknown, routeType: EventType | "batch", opts: NormalizeOptions, sink: Sink, skip?: ReadonlySet<number>): CheckResult["invalid"] {
-  const receivedAt = opts.receivedAt.toISOString();
+  const receivedAt = formatIso(opts.receivedAt.getTime());
   if (routeType !== "batch") {
     if (!skip?.has(0)) normalizeOne(body, 0, routeType, {}, opts, receivedAt, sink);
     return undefined;

@@ -97,6 +97,17 @@ export function addFailure(failures: FilterFailure[], pending: PendingStages, re
   else failures.push({ pending, reason, events: [event] });
 }
 
+/** Drops of one scope by reason, counted once per reason (`dropped.<reason>`) rather than once per event. */
+class Drops {
+  private readonly byReason = new Map<string, number>();
+  add(reason: string): void {
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+  countTo(tally: Tally, scope: string): void {
+    for (const [reason, n] of this.byReason) tally.count(scope, `dropped.${reason}`, n);
+  }
+}
+
 /**
  * Returns, for each target that receives at least one event, the events to deliver to it (input order).
  * Source filters run once per event, before every destination's. Every event not sent to a target is
@@ -116,12 +127,14 @@ export function routeEvents(
   const sourceFailed: { event: SluiceEvent; reason: string }[] = [];
   if (source.stage.transform && !source.stage.deferred) {
     const kept: SluiceEvent[] = [];
+    const drops = new Drops();
     for (const event of events) {
       const outcome = applyStage(source.stage, event);
       if (outcome.kept) kept.push(outcome.event);
       else if ("failed" in outcome) sourceFailed.push({ event, reason: stageFailed(sourceScope, outcome.failed, tally) });
-      else tally.count(sourceScope, `dropped.${outcome.reason}`);
+      else drops.add(outcome.reason);
     }
+    drops.countTo(tally, sourceScope);
     filtered = kept;
   }
   for (const target of targets) {
@@ -129,18 +142,19 @@ export function routeEvents(
     const pending = source.stage.deferred ? "all" : target.deferred ? "destination" : undefined;
     let list: SluiceEvent[] | undefined;
     let failed: FilterFailure[] | undefined;
+    const drops = new Drops();
     for (const event of filtered) {
       if (!integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) {
-        tally.count(scope, "dropped.integrations");
+        drops.add("integrations");
         continue;
       }
       if (target.eventTypes && !target.eventTypes.has(event.type)) {
-        tally.count(scope, "dropped.unsupported_type");
+        drops.add("unsupported_type");
         continue;
       }
       const unselected = target.select?.(event);
       if (unselected !== undefined) {
-        tally.count(scope, `dropped.${unselected}`);
+        drops.add(unselected);
         continue;
       }
       let delivered = event;
@@ -148,7 +162,7 @@ export function routeEvents(
         const outcome = applyStage(target, event);
         if (!outcome.kept) {
           if ("failed" in outcome) addFailure((failed ??= []), "destination", stageFailed(scope, outcome.failed, tally), event);
-          else tally.count(scope, `dropped.${outcome.reason}`);
+          else drops.add(outcome.reason);
           continue;
         }
         delivered = outcome.event;
@@ -157,8 +171,9 @@ export function routeEvents(
     }
     for (const { event, reason } of sourceFailed) {
       if (integrationEnabled(event.integrations, target.name, target.receivesAllEvents)) addFailure((failed ??= []), "all", reason, event);
-      else tally.count(scope, "dropped.integrations");
+      else drops.add("integrations");
     }
+    drops.countTo(tally, scope);
     if (list) tally.count(scope, "routed", list.length);
     if (list || failed) out.set(target.id, { events: list ?? [], ...(pending ? { pending } : {}), ...(failed ? { failed } : {}) });
   }

@@ -319,6 +319,20 @@ function bodyValue(body: unknown): unknown {
 const ROUTES = new Set(["track", "identify", "page", "screen", "group", "alias", "batch"]);
 const isIndexList = (v: unknown): v is number[] => Array.isArray(v) && v.every((i) => Number.isInteger(i));
 
+/**
+ * The edge's ids of the raw message being built, and whether one was missing. One function for every message (not a
+ * closure per message: a bundle that keeps function names defines a property on each one); normalizeRequest is
+ * synchronous, so the message it serves is always the one set here.
+ */
+const NOT_REPLAYING = { ids: {} as Record<number, string>, missing: false };
+let replaying = NOT_REPLAYING;
+function replayedId(index: number): string {
+  const id = Object.hasOwn(replaying.ids, index) ? replaying.ids[index] : undefined;
+  if (typeof id === "string") return id;
+  replaying.missing = true;
+  return "";
+}
+
 /** A raw ingest message (v2) with its events built; undefined when it is malformed or builds other than `n` events. */
 function parseRawIngest(body: string): IngestMessage | undefined {
   const newline = body.indexOf("\n");
@@ -328,18 +342,17 @@ function parseRawIngest(body: string): IngestMessage | undefined {
   if ((h.skip !== undefined && !isIndexList(h.skip)) || (h.ids !== undefined && (typeof h.ids !== "object" || h.ids === null))) return undefined;
   const json = bodyValue(body.slice(newline + 1));
   if (json === undefined) return undefined;
-  const ids = h.ids ?? {};
-  let missing = false;
-  const newMessageId = (index: number): string => {
-    const id = Object.hasOwn(ids, index) ? ids[index] : undefined;
-    if (typeof id === "string") return id;
-    missing = true;
-    return "";
-  };
   const receivedAt = new Date(h.t0);
   if (Number.isNaN(receivedAt.getTime())) return undefined;
-  // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
-  const built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId, checked: true }, h.skip && new Set(h.skip));
+  const state = (replaying = { ids: h.ids ?? {}, missing: false });
+  let built: ReturnType<typeof normalizeRequest>;
+  try {
+    // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
+    built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId: replayedId, checked: true }, h.skip && new Set(h.skip));
+  } finally {
+    replaying = NOT_REPLAYING;
+  }
+  const missing = state.missing;
   if (missing || built.invalid || built.rejected.length > 0 || built.accepted.length !== h.n) return undefined;
   const counts = h.counts !== undefined && typeof h.counts === "object" && h.counts !== null && Object.values(h.counts).every((n) => typeof n === "number") ? h.counts : undefined;
   return { v: 2, kind: "ingest", source: h.source, t0: h.t0, ...(counts ? { counts } : {}), events: built.accepted };

@@ -17,6 +17,7 @@ import type { ArchiveEntry } from "../storage/archive-object.ts";
 import type { ReplayOf, RouterPorts, StepPorts } from "./ports.ts";
 import { liveBatch, type DeliveryReport } from "../live/live.ts";
 import { EventNameTally } from "../alerts/event-names.ts";
+import { formatIso } from "../pipeline/iso-time.ts";
 
 /** Hourly counts per event name (alerts: volume and new events); not for replays, only what arrives. */
 const eventNames = new EventNameTally();
@@ -101,10 +102,13 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
  * users to the usage sketch, once per message (a message retried is counted when it is finally settled).
  */
 function settled(scope: string, items: readonly Item[], ports: RouterPorts, source?: SourceConfig): void {
+  // Summed over the batch first: one count per metric, not one per metric and message (single-event messages).
+  const counts = new Map<string, number>();
   for (const { message } of items) {
-    if (message.counts) for (const [metric, n] of Object.entries(message.counts)) ports.stats.count(scope, metric, n);
-    if (source && ports.users) ports.users(source, message.events, new Date(message.t0).toISOString().slice(0, 10));
+    if (message.counts) for (const metric in message.counts) if (Object.hasOwn(message.counts, metric)) counts.set(metric, (counts.get(metric) ?? 0) + message.counts[metric]!);
+    if (source && ports.users) ports.users(source, message.events, formatIso(message.t0).slice(0, 10));
   }
+  for (const [metric, n] of counts) ports.stats.count(scope, metric, n);
 }
 
 /** Events of a source no longer configured: dead letters (replayable once it is back), never dropped. */

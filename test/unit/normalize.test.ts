@@ -187,6 +187,23 @@ describe("timestamps", () => {
     expect(event.receivedAt).toBe("2024-05-01T12:00:00.000Z");
   });
 
+  it("writes times as Date does, dates it rolls over (Feb 30, 24:00) and fractional ms included", () => {
+    for (const [timestamp, sentAt] of [
+      ["2026-02-30T10:00:00.000Z", "2026-02-30T10:00:05.000Z"],
+      ["2025-02-29T24:00:00.000Z", "2025-03-01T00:00:00.000Z"],
+      ["2024-02-29T23:59:59.999Z", "2024-02-29T23:59:59.999Z"],
+      ["2024-05-01T13:00:00.000Z", 1_714_568_405_000.75],
+      [1_714_568_400_000.5, "2024-05-01T13:00:05.000Z"],
+      ["0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"],
+    ] as const) {
+      const event = single({ userId: "u1", event: "E", timestamp, sentAt }, "track").accepted[0]!;
+      const [t, s] = [timestamp, sentAt].map((v) => (typeof v === "number" ? v : Date.parse(v))) as [number, number];
+      expect(event.originalTimestamp, String(timestamp)).toBe(new Date(timestamp).toISOString());
+      expect(event.sentAt, String(sentAt)).toBe(new Date(sentAt).toISOString());
+      expect(event.timestamp, String(timestamp)).toBe(new Date(RECEIVED_AT.getTime() - (s - t)).toISOString());
+    }
+  });
+
   it("uses the batch envelope's sentAt for items that have none", () => {
     const result = normalize(
       { sentAt: "2024-05-01T11:00:30.000Z", batch: [{ type: "track", userId: "u", event: "E", timestamp: "2024-05-01T11:00:00.000Z" }] },

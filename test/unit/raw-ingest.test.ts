@@ -125,6 +125,8 @@ describe("parseIngestMessage", () => {
     expect(parseIngestMessage(withHeader({ n: 3 }))).toBeUndefined(); // a count that does not match
     expect(parseIngestMessage(withHeader({ skip: [] }))).toBeUndefined(); // a rejected event not skipped
     expect(parseIngestMessage(withHeader({ ids: {} }))).toBeUndefined(); // an id the edge did not fix
+    // Each message replays its own ids: one refused for a missing id leaves the next one's untouched.
+    expect(parseIngestMessage(withHeader({ ids: { 0: "next-id" } }))!.events.map((e) => e.messageId)).toEqual(["next-id", "b"]);
     expect(parseIngestMessage(withHeader({ route: "nope" }))).toBeUndefined();
     expect(parseIngestMessage(`${head}\n{"batch":`)).toBeUndefined();
     expect(parseIngestMessage(head)).toBeUndefined();
