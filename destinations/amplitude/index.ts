@@ -30,7 +30,7 @@ interface Compiled {
 export type AmplitudeEvent = Record<string, unknown>;
 
 /** Seconds to wait on a 429 without Retry-After: Amplitude's documented 30 s. */
-export const THROTTLE_SECONDS = 30;
+const THROTTLE_SECONDS = 30;
 
 const UTM: Record<string, string> = { source: "utm_source", medium: "utm_medium", name: "utm_campaign", term: "utm_term", content: "utm_content" };
 

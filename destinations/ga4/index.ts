@@ -48,7 +48,7 @@ interface Compiled {
 const q = (v: string) => encodeURIComponent(v).replace(/%3A/gi, ":");
 
 /** The request body for one client's parts: request-level fields from the first, user properties merged in order. */
-export function requestBody(parts: readonly Ga4Part[], app: boolean): Record<string, unknown> {
+function requestBody(parts: readonly Ga4Part[], app: boolean): Record<string, unknown> {
   const first = parts[0]!;
   const body: Record<string, unknown> = { [app ? "app_instance_id" : "client_id"]: first.client };
   if (first.user_id !== undefined) body.user_id = first.user_id;
@@ -70,7 +70,7 @@ const MAX_AGE_MS = 72 * 3600_000;
  * Cuts one client's parts (as positions in `parts`) so that no request carries more than GA4's 25 user properties
  * once identify's traits are merged: GA4 would ignore the 26th.
  */
-export function withinUserPropertyLimit(parts: readonly Ga4Part[]): number[][] {
+function withinUserPropertyLimit(parts: readonly Ga4Part[]): number[][] {
   const cuts: number[][] = [];
   let cut: number[] = [];
   let names = new Set<string>();

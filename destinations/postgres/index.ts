@@ -31,7 +31,7 @@ const settings = s.object({
 export type PostgresSettings = NonNullable<ReturnType<typeof settings.check>>;
 
 /** The schema each source's events load into. */
-export function targetSchema(settings: PostgresSettings, sourceId: string): string {
+function targetSchema(settings: PostgresSettings, sourceId: string): string {
   return settings.schema ?? schemaName(sourceId);
 }
 

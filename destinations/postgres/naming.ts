@@ -8,7 +8,7 @@
 export const MAX_IDENTIFIER = 63;
 
 /** Tables Sluice creates itself in every schema; a track event whose name maps to one gets `_` in front. */
-export const BUILT_IN_TABLES: ReadonlySet<string> = new Set(["tracks", "identifies", "users", "pages", "screens", "groups", "aliases", "sluice_discards"]);
+const BUILT_IN_TABLES: ReadonlySet<string> = new Set(["tracks", "identifies", "users", "pages", "screens", "groups", "aliases", "sluice_discards"]);
 
 /**
  * SQL key words PostgreSQL reserves (reserved, or reserved as a function or type name, in its key word
@@ -43,7 +43,7 @@ export function snakeCase(name: string): string {
 }
 
 /** FNV-1a (32 bits) of the UTF-16 code units, as 8 hex digits: a short, stable, dependency-free tag. */
-export function shortHash(text: string): string {
+function shortHash(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -11,7 +11,7 @@ import { asText, coerce, inferType, kindOf, widen, type ColumnKind, type ColumnT
 export type KnownSchema = Map<string, Map<string, string>>;
 
 export const DISCARDS_TABLE = "sluice_discards";
-export const DISCARD_COLUMNS: [string, ColumnType][] = [
+const DISCARD_COLUMNS: [string, ColumnType][] = [
   ["table_name", "text"],
   ["row_id", "text"],
   ["column_name", "text"],

@@ -43,7 +43,7 @@ export const SLACK_LIMITS = {
 const encoder = new TextEncoder();
 
 /** Cut to at most `max` UTF-8 bytes on a character boundary, with an ellipsis when cut. */
-export function cutBytes(text: string, max: number): string {
+function cutBytes(text: string, max: number): string {
   if (text.length * 3 <= max || encoder.encode(text).length <= max) return text;
   let bytes = 3; // the ellipsis
   let out = "";

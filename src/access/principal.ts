@@ -4,7 +4,7 @@
  * The HTTP shell (src/http/access.ts) resolves the principal once per request and guards each admin route.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { MIN_TOKEN_LENGTH, scopeSources, type AccessConfig, type Role } from "../config/access.ts";
+import { MIN_TOKEN_LENGTH, scopeSources, tokenSecretName, type AccessConfig, type Role } from "../config/access.ts";
 
 export type { Role };
 
@@ -72,7 +72,7 @@ export function compileAccess(
     let digest: Buffer;
     if (t.sha256 !== undefined) digest = Buffer.from(t.sha256, "hex");
     else {
-      const name = t.secret!.slice(6, -1);
+      const name = tokenSecretName(t)!;
       const value = env[name];
       if (typeof value !== "string" || value === "") {
         problems.push(`token "${t.id}": secret ${name} is not set; the token is refused`);
@@ -113,8 +113,6 @@ export function roleFor(action: Action): string {
   if (action === "read.events") return "read_events: true (operator and admin have it)";
   return `role ${(["viewer", "operator", "admin"] as const).find((r) => ROLE_ACTIONS[r].includes(action))}`;
 }
-
-export const unscoped = (p: Principal) => p.sources === "*";
 
 export function inScope(p: Principal, sourceId: string): boolean {
   return p.sources === "*" || p.sources.includes(sourceId);

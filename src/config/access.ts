@@ -81,9 +81,14 @@ export function checkAccess(
       if (!sourceIds.has(id)) (known = false), report(at("sources", k), `unknown source "${id}"`);
     });
     if (known && scopeSources(t, sources).length === 0) report(at(), `token "${t.id}" reaches no source (environments and sources both restrict)`);
-    const name = t.secret?.slice(6, -1);
+    const name = tokenSecretName(t);
     if (name !== undefined && otherSecretRefs.has(name)) report(at("secret"), `\${env.${name}} is also read by a destination or filter: an access token needs a secret of its own`);
   });
+}
+
+/** The env variable a token's `secret: "${env.NAME}"` reads (NAME), or undefined for a `sha256:` token. */
+export function tokenSecretName(t: Pick<AccessTokenConfig, "secret">): string | undefined {
+  return t.secret?.slice(6, -1);
 }
 
 /** Ids of the sources a token reaches: in its environments (when listed) and among its sources (when listed). */

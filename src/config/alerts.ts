@@ -45,8 +45,6 @@ const periods = s.withDefault(s.number({ integer: true, min: 1, max: 48 }), 2);
 const minBaseline = s.withDefault(s.number({ min: 1 }), 20);
 const minDaily = s.withDefault(s.number({ min: 1 }), 100);
 
-export const ALERT_KINDS = ["delivery_rate_below", "retries_above", "dead_letters_above", "event_volume_drop", "event_volume_spike", "new_unplanned_event", "mtu_budget"] as const;
-
 const variants = {
   delivery_rate_below: s.object({
     ...common,

@@ -7,6 +7,7 @@
  */
 import type { Schema } from "../config/schema.ts";
 import type { EventType, SluiceEvent } from "../pipeline/normalize.ts";
+import { utf8Length } from "../pipeline/json-size.ts";
 import { DeliveryError, errorForResponse, PermanentError, RetryableError, unsendable } from "./errors.ts";
 import type { DeliveryContext, DestinationDefinition, EventResult } from "./destination.ts";
 
@@ -58,11 +59,12 @@ export interface VendorDefinition<S, P, C = S> {
    * Posts one request's parts (within limits); one result per part, in order. Throw a DeliveryError to fail all of
    * them (network errors: `RetryableError`; use `errorForResponse` for whole-request HTTP statuses).
    */
-  send(parts: readonly P[], compiled: C, ctx: DeliveryContext<S>, events: readonly SluiceEvent[]): Promise<EventResult[]>;
+  send(parts: readonly P[], compiled: C, ctx: DeliveryContext<S>): Promise<EventResult[]>;
 }
 
 const encoder = new TextEncoder();
-const jsonBytes = (part: unknown): number => encoder.encode(JSON.stringify(part)).length;
+/** What the vendor counts: the part's JSON in UTF-8, measured without allocating the bytes. */
+const jsonBytes = (part: unknown): number => utf8Length(JSON.stringify(part));
 
 /** Builds the destination definition the consumer runs; `map`/`send`/`limits` stay reachable for tests and docs. */
 export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S, P, C>): DestinationDefinition<S> & { vendor: VendorDefinition<S, P, C> } {
@@ -100,7 +102,7 @@ export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S,
         bytes = 0;
         let sent: EventResult[];
         try {
-          sent = await vendor.send(batch, compiled, ctx, at.map((i) => events[i]!));
+          sent = await vendor.send(batch, compiled, ctx);
           if (sent.length !== batch.length) throw new Error(`${vendor.kind}: send returned ${sent.length} results for ${batch.length} events`);
         } catch (err) {
           // Only this request's events fail: earlier requests of the call may have been delivered already.

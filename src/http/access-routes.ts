@@ -11,25 +11,19 @@ import { displaySettings, visible } from "../access/scope.ts";
 import { ApiError } from "../api-error.ts";
 import type { BuiltConfig } from "../config/model.ts";
 import { configHash } from "../config/revision.ts";
-import { auditStub, requireAccess } from "./access.ts";
+import { auditStub, requireAccess, scopeBody } from "./access.ts";
+import { queryTime, rejectUnknown } from "./query.ts";
 import type { SluiceEnv } from "./env.ts";
-
-function time(v: string | undefined, what: string): number | undefined {
-  if (v === undefined || v === "") return undefined;
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new ApiError(400, "invalid_query", `${what} must be an ISO-8601 time or epoch milliseconds`);
-  return n;
-}
 
 /** Reads the audit filters from query parameters, rejecting what it does not know. */
 export function auditQuery(input: Record<string, string>): AuditQuery {
   const known = ["from", "to", "token", "action", "limit", "cursor"];
-  for (const k of Object.keys(input)) if (!known.includes(k)) throw new ApiError(400, "invalid_query", `unknown filter "${k}" (known: ${known.join(", ")})`);
+  rejectUnknown(input, known);
   const limit = input.limit === undefined ? 100 : Number(input.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError(400, "invalid_query", "limit must be an integer from 1 to 1000");
   const before = input.cursor === undefined ? undefined : Number(input.cursor);
   if (before !== undefined && !Number.isInteger(before)) throw new ApiError(400, "invalid_query", "cursor must be the cursor of a previous page");
-  return { from: time(input.from, "from"), to: time(input.to, "to"), token: input.token || undefined, action: input.action || undefined, before, limit };
+  return { from: queryTime(input.from, "from"), to: queryTime(input.to, "to"), token: input.token || undefined, action: input.action || undefined, before, limit };
 }
 
 /** Revision hashes per config: computed once (a config built without one, e.g. the tests', still gets its hash). */
@@ -37,8 +31,7 @@ const hashes = new WeakMap<BuiltConfig, string>();
 
 export function registerAccessRoutes(app: Hono<{ Bindings: SluiceEnv }>, config: (env: SluiceEnv) => BuiltConfig): void {
   app.get("/admin/whoami", requireAccess("read.metadata"), (c) => {
-    const p = c.get("principal");
-    return c.json({ token: p.id, role: p.role, environments: p.environments, sources: p.sources, read_events: p.readEvents });
+    return c.json(scopeBody(c.get("principal")));
   });
 
   app.get("/admin/config", requireAccess("read.metadata"), (c) => {

@@ -8,6 +8,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { auditStart, countsOf, type AuditStart } from "../access/audit.ts";
 import { authenticate, can, compileAccess, describeScope, inScope, roleFor, type Action, type Principal, type TokenTable } from "../access/principal.ts";
 import { ApiError } from "../api-error.ts";
+import { tokenSecretName } from "../config/access.ts";
 import type { BuiltConfig } from "../config/model.ts";
 import type { SluiceEnv } from "./env.ts";
 
@@ -29,7 +30,8 @@ const tables = new WeakMap<BuiltConfig, { secrets: unknown[]; table: TokenTable 
 
 function secretsOf(env: SluiceEnv, config: BuiltConfig): unknown[] {
   const vars = env as unknown as Record<string, unknown>;
-  return [env.ADMIN_TOKEN, ...(config.access?.tokens ?? []).map((t) => (t.secret === undefined ? undefined : vars[t.secret.slice(6, -1)]))];
+  const secret = (name: string | undefined) => (name === undefined ? undefined : vars[name]);
+  return [env.ADMIN_TOKEN, ...(config.access?.tokens ?? []).map((t) => secret(tokenSecretName(t)))];
 }
 
 function tokenTable(env: SluiceEnv, config: BuiltConfig): TokenTable {
@@ -95,7 +97,8 @@ export function accessMiddleware(config: (env: SluiceEnv) => BuiltConfig): Middl
   };
 }
 
-function scopeBody(p: Principal) {
+/** Who a token is and what it reaches: `GET /admin/whoami`, and the `scope` of a 403. */
+export function scopeBody(p: Principal) {
   return { token: p.id, role: p.role, environments: p.environments, sources: p.sources, read_events: p.readEvents };
 }
 

@@ -17,23 +17,17 @@ import { readRecord, recordLocation } from "../archive/records.ts";
 import { replayPage, type ArchiveKind } from "../archive/replay.ts";
 import type { ArchiveObject, ArchiveQuery, ArchiveStatus } from "../storage/archive-object.ts";
 import { ApiError } from "../api-error.ts";
+import { queryTime, rejectUnknown } from "./query.ts";
 import type { SluiceEnv } from "./env.ts";
 import { audited, requireAccess, requireSource } from "./access.ts";
 import { countsOf } from "../access/audit.ts";
-
-function time(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  const n = typeof v === "number" ? v : /^\d+$/.test(String(v)) ? Number(v) : Date.parse(String(v));
-  if (!Number.isFinite(n)) throw new ApiError(400, "invalid_query", `${what} must be an ISO-8601 time or epoch milliseconds`);
-  return n;
-}
 
 const STATUSES: ArchiveStatus[] = ["stored", "replaying", "replayed"];
 
 /** Reads filters from query parameters or a JSON body, rejecting what it does not know. */
 export function archiveQuery(input: Record<string, unknown>): ArchiveQuery {
   const known = ["destination", "source", "from", "to", "name", "category", "status", "limit", "ids"];
-  for (const k of Object.keys(input)) if (!known.includes(k)) throw new ApiError(400, "invalid_query", `unknown filter "${k}" (known: ${known.join(", ")})`);
+  rejectUnknown(input, known);
   const str = (k: string) => (input[k] === undefined || input[k] === "" ? undefined : String(input[k]));
   const status = str("status");
   if (status !== undefined && !STATUSES.includes(status as ArchiveStatus)) throw new ApiError(400, "invalid_query", `status must be one of ${STATUSES.join(", ")}`);
@@ -43,8 +37,8 @@ export function archiveQuery(input: Record<string, unknown>): ArchiveQuery {
   return {
     destination: str("destination"),
     source: str("source"),
-    from: time(input.from, "from"),
-    to: time(input.to, "to"),
+    from: queryTime(input.from, "from"),
+    to: queryTime(input.to, "to"),
     name: str("name"),
     category: str("category"),
     status: status as ArchiveStatus | undefined,

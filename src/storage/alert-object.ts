@@ -18,10 +18,14 @@ export class AlertObject extends DurableObject {
     sql.exec("CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, entry TEXT NOT NULL)");
   }
 
+  private states(): AlertState[] {
+    return this.ctx.storage.sql.exec<{ state: string }>("SELECT state FROM states").toArray().map((r) => JSON.parse(r.state) as AlertState);
+  }
+
   load(): { states: AlertState[]; samples: Sample[] } {
     const sql = this.ctx.storage.sql;
     return {
-      states: sql.exec<{ state: string }>("SELECT state FROM states").toArray().map((r) => JSON.parse(r.state) as AlertState),
+      states: this.states(),
       samples: sql.exec<{ sample: string }>("SELECT sample FROM samples ORDER BY at").toArray().map((r) => JSON.parse(r.sample) as Sample),
     };
   }
@@ -50,7 +54,7 @@ export class AlertObject extends DurableObject {
   view(limit = 100): { states: AlertState[]; history: HistoryEntry[] } {
     const sql = this.ctx.storage.sql;
     return {
-      states: this.load().states,
+      states: this.states(),
       history: sql.exec<{ entry: string }>("SELECT entry FROM history ORDER BY id DESC LIMIT ?", limit).toArray().map((r) => JSON.parse(r.entry) as HistoryEntry),
     };
   }

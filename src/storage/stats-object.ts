@@ -28,6 +28,8 @@ function addInto(into: Counts, counts: Counts): void {
 export class StatsObject extends DurableObject {
   /** The most recent hour's counters as stored, so an add reads nothing. */
   private latest: { hour: string; counters: Counts } | undefined;
+  /** Which of the earlier tables (`days`, `counters`) this object holds; read on the first `read`. */
+  private legacyTables: Set<string> | undefined;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -79,13 +81,16 @@ export class StatsObject extends DurableObject {
     for (const r of this.ctx.storage.sql.exec<{ hour: string; counters: string }>("SELECT hour, counters FROM hours WHERE hour >= ?", since)) {
       into(r.hour.slice(0, 10), JSON.parse(r.counters) as Counts);
     }
-    const legacy = (name: string) => this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
-    if (legacy("days")) {
+    // Nothing creates the earlier tables any more: which exist is looked up once per object.
+    const legacy = (this.legacyTables ??= new Set(
+      this.ctx.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('days', 'counters')").toArray().map((r) => r.name),
+    ));
+    if (legacy.has("days")) {
       for (const r of this.ctx.storage.sql.exec<{ day: string; counters: string }>("SELECT day, counters FROM days WHERE day >= ?", since)) {
         into(r.day, JSON.parse(r.counters) as Counts);
       }
     }
-    if (legacy("counters")) {
+    if (legacy.has("counters")) {
       for (const r of this.ctx.storage.sql.exec<{ day: string; name: string; value: number }>("SELECT day, name, value FROM counters WHERE day >= ?", since)) {
         into(r.day, { [r.name]: r.value });
       }

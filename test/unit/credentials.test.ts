@@ -1,4 +1,4 @@
-/** src/config/credentials.ts: write keys are kept and looked up by digest (sameCredential runs in the worker tests). */
+/** src/config/credentials.ts: write keys are kept and looked up by digest (sameCredential, the console's CSRF check, runs in the worker tests). */
 import { describe, expect, it } from "vitest";
 import { CredentialMap } from "../../src/config/credentials.ts";
 

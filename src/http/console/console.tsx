@@ -8,6 +8,7 @@
  * under its token id. Every page needs a session (else the sign-in page; sockets and actions: 401); every POST needs
  * the console's own Origin and the session's CSRF token (else 403).
  */
+import { sameCredential } from "../../config/credentials.ts";
 import { Hono, type Context, type ExecutionContext as HonoExecutionContext } from "hono";
 import type { Child } from "hono/jsx";
 import type { CompiledPipeline } from "../../pipeline/compile.ts";
@@ -25,7 +26,7 @@ import { authenticate, principalById } from "./auth.ts";
 import { CLIENT_SCRIPT } from "./client.ts";
 import { Rights, type RightsView } from "./layout.tsx";
 import { Audit, ConfirmPurge, DeadLetters, Delivery, Entry, ErrorPage, Live, Plan, SignIn, Usage, type DestinationView, type PlanView } from "./pages.tsx";
-import { canSign, cookieValue, newSession, readSession, sameOrigin, sameToken, sessionCookie, type Session } from "./session.ts";
+import { canSign, cookieValue, newSession, readSession, sameOrigin, sessionCookie, type Session } from "./session.ts";
 
 export interface ConsoleDeps {
   pipeline: (env: SluiceEnv) => CompiledPipeline;
@@ -110,7 +111,7 @@ export function createConsole(deps: ConsoleDeps): Hono<Env, {}, "/console"> {
       if (!sameOrigin(c.req.raw)) return c.text("cross-site request refused", 403);
       const form = (c.req.header("content-type") ?? "").includes("form") ? await c.req.parseBody() : {};
       const given = c.req.header("x-csrf-token") ?? (typeof form._csrf === "string" ? form._csrf : "");
-      if (!sameToken(given, current.csrf)) return c.text("missing or wrong CSRF token", 403);
+      if (!sameCredential(given, current.csrf)) return c.text("missing or wrong CSRF token", 403);
     }
     c.set("session", current);
     await next();

@@ -103,14 +103,6 @@ export function cookieValue(header: string | undefined, name = COOKIE): string |
   return undefined;
 }
 
-/** Constant-time comparison of two CSRF tokens. */
-export function sameToken(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  if (x.length !== y.length) return false;
-  return crypto.subtle.timingSafeEqual(x, y);
-}
-
 /**
  * Whether a request comes from the console's own origin: its Origin header (browsers send one on every POST and
  * WebSocket) is the request's own. A request without Origin is refused.
