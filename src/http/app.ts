@@ -107,14 +107,16 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
   registerPlanRoutes(app, deps.pipeline);
   registerAlertRoutes(app, deps.pipeline);
 
+  /** The daily counters of each scope since a day, read side by side. */
+  const readScopes = async (env: SluiceEnv, scopes: readonly string[], since: string) =>
+    Promise.all(scopes.map(async (scope) => [scope, await env.STATS.get(env.STATS.idFromName(scope)).read(since)] as const));
+
   /** Delivery metrics per destination: JSON here, OpenMetrics text at /admin/metrics. */
-  const destinationScopes = async (env: SluiceEnv, since: string, ids: string[]) => {
-    return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await env.STATS.get(env.STATS.idFromName(`destination:${id}`)).read(since)] as const)));
-  };
   app.get("/admin/destinations/metrics", requireAccess("read.metadata"), async (c) => {
     const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
-    const scopes = await destinationScopes(c.env, since, visible(c.get("principal"), deps.pipeline(c.env).config).destinations);
-    return c.json({ since, destinations: Object.fromEntries(Object.entries(scopes).map(([id, days]) => [id, destinationMetrics(days)])) });
+    const ids = visible(c.get("principal"), deps.pipeline(c.env).config).destinations;
+    const read = await readScopes(c.env, ids.map((id) => `destination:${id}`), since);
+    return c.json({ since, destinations: Object.fromEntries(read.map(([, days], i) => [ids[i]!, destinationMetrics(days)])) });
   });
   /** The StatsObject scopes a token sees: its sources, and destinations, plans and the backstop it sees whole. */
   const statsScopes = (p: Principal, pipeline: CompiledPipeline) => {
@@ -130,7 +132,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const since = c.req.query("since") ?? new Date(Date.now() - 86400_000).toISOString().slice(0, 10);
     const pipeline = deps.pipeline(c.env);
     const scopes = statsScopes(c.get("principal"), pipeline);
-    const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
+    const stats = await readScopes(c.env, scopes, since);
     return c.body(openMetrics(Object.fromEntries(stats)), 200, { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" });
   });
 
@@ -138,7 +140,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: SluiceEnv }> {
     const pipeline = deps.pipeline(c.env);
     const since = c.req.query("since") ?? new Date(Date.now() - 7 * 86400_000).toISOString().slice(0, 10);
     const scopes = statsScopes(c.get("principal"), pipeline);
-    const stats = await Promise.all(scopes.map(async (scope) => [scope, await c.env.STATS.get(c.env.STATS.idFromName(scope)).read(since)] as const));
+    const stats = await readScopes(c.env, scopes, since);
     return c.json({ since, scopes: Object.fromEntries(stats) });
   });
 

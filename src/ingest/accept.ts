@@ -10,8 +10,8 @@
 import { ApiError } from "../api-error.ts";
 import type { Admission } from "../limits/lease.ts";
 import type { CompiledPipeline, CompiledSource } from "../pipeline/compile.ts";
-import { checkRequest, LIMITS, normalizeRequest, type CheckResult, type EventType, type NormalizeOptions, type Rejection } from "../pipeline/normalize.ts";
-import { enqueue, INGEST_TARGET_BYTES, rawIngestBody, type MessageQueue } from "../queue/messages.ts";
+import { checkRequest, LIMITS, type CheckResult, type EventType, type NormalizeOptions, type Rejection } from "../pipeline/normalize.ts";
+import { buildChecked, enqueue, INGEST_TARGET_BYTES, rawIngestBody, type MessageQueue } from "../queue/messages.ts";
 import type { IngestPorts } from "./ports.ts";
 
 export interface IngestRequest {
@@ -101,7 +101,7 @@ async function write(source: CompiledSource, routeType: EventType | "batch", bod
     const message = rawIngestBody({ source: source.config.id, t0, route: routeType, ...(counts ? { counts } : {}) }, checked, body.text, body.bytes);
     if (message.bytes <= INGEST_TARGET_BYTES) return void (await queue.sendBatch([{ body: message.body, contentType: "text" }]));
   }
-  const events = normalizeRequest(body.json, routeType, { receivedAt, requestBytes: 0, newMessageId: (i) => checked.ids[i]!, checked: true }, new Set(checked.rejected.map((r) => r.index))).accepted;
+  const events = buildChecked(body.json, routeType, receivedAt, checked.ids, new Set(checked.rejected.map((r) => r.index))).built.accepted;
   await enqueue(queue, { kind: "ingest", source: source.config.id, t0 }, events, { targetBytes: INGEST_TARGET_BYTES, ...(counts ? { first: { counts } } : {}) });
 }
 

@@ -4,7 +4,7 @@
  * retries its own messages only.
  */
 import { utf8Length } from "../pipeline/json-size.ts";
-import { normalizeRequest, type CheckResult, type EventType, type SluiceEvent } from "../pipeline/normalize.ts";
+import { normalizeRequest, type CheckResult, type EventType, type NormalizeResult, type SluiceEvent } from "../pipeline/normalize.ts";
 import type { PendingStages, Routed } from "../pipeline/route.ts";
 
 export { utf8Length };
@@ -333,6 +333,20 @@ function replayedId(index: number): string {
   return "";
 }
 
+/**
+ * The events of a request the edge checked, built as the router builds them: the ids the check assigned replayed,
+ * the indexes it rejected skipped. `missing`: the build asked for an id the check did not give.
+ */
+export function buildChecked(json: unknown, route: EventType | "batch", receivedAt: Date, ids: Record<number, string>, skip: ReadonlySet<number> | undefined): { built: NormalizeResult; missing: boolean } {
+  const state = (replaying = { ids, missing: false });
+  try {
+    // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
+    return { built: normalizeRequest(json, route, { receivedAt, requestBytes: 0, newMessageId: replayedId, checked: true }, skip), missing: state.missing };
+  } finally {
+    replaying = NOT_REPLAYING;
+  }
+}
+
 /** A raw ingest message (v2) with its events built; undefined when it is malformed or builds other than `n` events. */
 function parseRawIngest(body: string): IngestMessage | undefined {
   const newline = body.indexOf("\n");
@@ -344,15 +358,7 @@ function parseRawIngest(body: string): IngestMessage | undefined {
   if (json === undefined) return undefined;
   const receivedAt = new Date(h.t0);
   if (Number.isNaN(receivedAt.getTime())) return undefined;
-  const state = (replaying = { ids: h.ids ?? {}, missing: false });
-  let built: ReturnType<typeof normalizeRequest>;
-  try {
-    // requestBytes 0: the event size was checked at the edge (what it found too large is in `skip`).
-    built = normalizeRequest(json, h.route!, { receivedAt, requestBytes: 0, newMessageId: replayedId, checked: true }, h.skip && new Set(h.skip));
-  } finally {
-    replaying = NOT_REPLAYING;
-  }
-  const missing = state.missing;
+  const { built, missing } = buildChecked(json, h.route!, receivedAt, h.ids ?? {}, h.skip && new Set(h.skip));
   if (missing || built.invalid || built.rejected.length > 0 || built.accepted.length !== h.n) return undefined;
   const counts = h.counts !== undefined && typeof h.counts === "object" && h.counts !== null && Object.values(h.counts).every((n) => typeof n === "number") ? h.counts : undefined;
   return { v: 2, kind: "ingest", source: h.source, t0: h.t0, ...(counts ? { counts } : {}), events: built.accepted };
