@@ -225,7 +225,7 @@ export interface RoutedSend {
 
 /** What to queue for one destination's routed events: its deliveries, and what a filter threw on as dead letters. */
 export function routedSends(routed: Routed): RoutedSend[] {
-  const sends: RoutedSend[] = [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }];
+  const sends: RoutedSend[] = routed.events.length > 0 ? [{ queue: "DELIVERIES", fields: routed.pending ? { pending: routed.pending } : {}, events: routed.events }] : [];
   for (const f of routed.failed ?? []) sends.push({ queue: "DEAD_LETTERS", fields: { pending: f.pending, failure: { code: "filter_error", reason: f.reason } }, events: f.events });
   return sends;
 }

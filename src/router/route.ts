@@ -152,9 +152,9 @@ export async function routeSource(source: CompiledSource, events: readonly Sluic
   const watched = ports.live ? await ports.live.watching(sourceId) : false;
   for (const [dest, routed] of planned.routed)
     for (const send of routedSends(routed)) {
-      const message: DeliveryMessage = { v: 1, dest, source: sourceId, t0, tries: 0, ...send.fields, events: send.events };
-      if (send.queue === "DEAD_LETTERS") sends.push(enqueue(ports.deadLetters, { dest, source: sourceId, t0, tries: 0, ...send.fields }, send.events));
-      else add(dest, message);
+      const header = { dest, source: sourceId, t0, tries: 0, ...send.fields };
+      if (send.queue === "DEAD_LETTERS") sends.push(enqueue(ports.deadLetters, header, send.events));
+      else add(dest, { v: 1, ...header, events: send.events });
     }
   if (planned.reports) add(planned.reports.destination, { v: 1, dest: planned.reports.destination, source: sourceId, t0, tries: 0, events: planned.reports.events });
   const delivery = new Map<string, DeliveryReport>();
