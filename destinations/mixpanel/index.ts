@@ -5,7 +5,7 @@
  * succeeded. A strict-mode 400 lists `failed_records`: only those events fail, the rest were imported.
  */
 import { s } from "../../src/config/schema.ts";
-import type { DeliveryContext, EventResult } from "../../src/delivery/destination.ts";
+import { eventResult, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
 import { PermanentError, type DeliveryError } from "../../src/delivery/errors.ts";
 import { baseUrl, basicAuth, defineVendorDestination, ENDPOINT_PATTERN, jsonObject, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
@@ -241,7 +241,7 @@ async function send(parts: readonly MixpanelPart[], c: Compiled, ctx: DeliveryCo
   await Promise.all([post("import"), post("engage"), post("groups")]);
   return parts.map((_, i) => {
     const error = errors[i];
-    return error ? { ok: false, error } : { ok: true };
+    return eventResult(error);
   });
 }
 

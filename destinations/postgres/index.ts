@@ -6,7 +6,7 @@
  * docs/warehouse.md says how it behaves.
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination, eventSources, type EventResult } from "../../src/delivery/destination.ts";
+import { defineDestination, eventResult, eventSources, type EventResult } from "../../src/delivery/destination.ts";
 import { RetryableError, type DeliveryError } from "../../src/delivery/errors.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 import { connect } from "./driver.ts";
@@ -86,7 +86,7 @@ export const postgresWarehouse = defineDestination({
     }
     return events.map((_, i) => {
       const error = failures.get(i);
-      return error ? { ok: false, error } : { ok: true };
+      return eventResult(error);
     });
   },
 });

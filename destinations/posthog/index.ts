@@ -6,6 +6,7 @@
  */
 import { s } from "../../src/config/schema.ts";
 import { PermanentError } from "../../src/delivery/errors.ts";
+import { eventResult } from "../../src/delivery/destination.ts";
 import { uuidFor } from "../../src/delivery/stable-hash.ts";
 import { baseUrl, defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import { browserOf, obj, str } from "../../src/delivery/vendor-context.ts";
@@ -156,7 +157,7 @@ export const posthog = defineVendorDestination<PosthogSettings, PosthogPart, Com
     const body = `${c.head}${JSON.stringify(parts)}}`;
     const res = await postJson(ctx, c.url, body, {}, c.timeoutMs);
     const error = responseError(res, ctx);
-    return parts.map(() => (error ? { ok: false, error } : { ok: true }));
+    return parts.map(() => eventResult(error));
   },
   docs: {
     mapping: [

@@ -6,7 +6,7 @@
  * `Retry-After`), so a burst of 429s never happens.
  */
 import { s } from "../../src/config/schema.ts";
-import type { EventResult } from "../../src/delivery/destination.ts";
+import { eventResult, type EventResult } from "../../src/delivery/destination.ts";
 import { deferral, RetryableError } from "../../src/delivery/errors.ts";
 import { defineVendorDestination, ENDPOINT_PATTERN, postJson, responseError } from "../../src/delivery/vendor.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
@@ -108,7 +108,7 @@ export function slackKind(deps: SlackDeps = { sleep: (ms) => new Promise((r) => 
         const after = ctx.now() + (error.retryAfterSeconds ?? 1) * 1000;
         nextSlot.set(c.url, Math.max(nextSlot.get(c.url) ?? 0, after));
       }
-      return lines.map(() => (error ? { ok: false, error } : { ok: true }));
+      return lines.map(() => eventResult(error));
     },
     docs: {
       mapping: [

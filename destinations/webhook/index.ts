@@ -7,7 +7,7 @@
  * the messageId when it is a safe header token, else its SHA-256 hex; for a batch, a hash of its messageIds.
  */
 import { s } from "../../src/config/schema.ts";
-import { defineDestination, eventSources, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
+import { defineDestination, eventResult, eventSources, type DeliveryContext, type EventResult } from "../../src/delivery/destination.ts";
 import { errorForResponse, RetryableError, unsendable, type DeliveryError } from "../../src/delivery/errors.ts";
 import type { SluiceEvent } from "../../src/pipeline/normalize.ts";
 
@@ -108,8 +108,6 @@ async function post(body: string, idempotencyKey: string, base: Headers, ctx: De
   return errorForResponse(response.status, snippet, response.headers.get("retry-after"), ctx.now());
 }
 
-const result = (error: DeliveryError | undefined): EventResult => (error ? { ok: false, error } : { ok: true });
-
 export const webhook = defineDestination({
   kind: "webhook",
   description: "POST JSON to an HTTP endpoint, signed with HMAC-SHA256 when a secret is set",
@@ -136,7 +134,7 @@ export const webhook = defineDestination({
         }
       });
       if (sent.length > 0) {
-        const outcome = result(await post(`{"batch":[${parts.join(",")}]}`, await batchKey(sent.map((i) => events[i]!.messageId)), base, ctx));
+        const outcome = eventResult(await post(`{"batch":[${parts.join(",")}]}`, await batchKey(sent.map((i) => events[i]!.messageId)), base, ctx));
         for (const i of sent) results[i] = outcome;
       }
       return results;
@@ -147,7 +145,7 @@ export const webhook = defineDestination({
         const i = next++;
         const event = events[i]!;
         try {
-          results[i] = result(await post(JSON.stringify(withSource(event, sources[i]!)), await eventKey(event.messageId), base, ctx));
+          results[i] = eventResult(await post(JSON.stringify(withSource(event, sources[i]!)), await eventKey(event.messageId), base, ctx));
         } catch (err) {
           results[i] = { ok: false, error: unsendable(err) };
         }

@@ -9,6 +9,9 @@ import { RetryableError, type DeliveryError } from "./errors.ts";
 /** Per-event outcome of one deliver() call, in the order of the events given. */
 export type EventResult = { ok: true } | { ok: false; error: DeliveryError };
 
+/** The result of an event whose send ended with `error` (undefined: delivered). */
+export const eventResult = (error: DeliveryError | undefined): EventResult => (error ? { ok: false, error } : { ok: true });
+
 export interface DeliveryContext<S> {
   destinationId: string;
   /** Settings with `${env.NAME}` secrets already resolved. */
