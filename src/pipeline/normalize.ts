@@ -317,12 +317,14 @@ function eachEvent(body: unknown, routeType: EventType | "batch", opts: Normaliz
     return undefined;
   }
   if (!isPlainObject(body) || !Array.isArray(body.batch)) return { code: "invalid_event", reason: `batch body must be an object with a "batch" list` };
-  const invalid = invalidEnvelope(body);
+  const sentAt = parseTime(body.sentAt);
+  // A checked body passed these checks at the edge already.
+  const invalid = opts.checked ? undefined : invalidEnvelope(body, sentAt);
   if (invalid) return invalid;
   const envelope: Envelope = {
     context: isPlainObject(body.context) ? body.context : undefined,
     integrations: isPlainObject(body.integrations) ? body.integrations : undefined,
-    sentAt: parseTime(body.sentAt),
+    sentAt,
   };
   const items = body.batch;
   for (let i = 0; i < items.length; i++) if (!skip?.has(i)) normalizeOne(items[i], i, undefined, envelope, opts, receivedAt, sink);
@@ -330,8 +332,8 @@ function eachEvent(body: unknown, routeType: EventType | "batch", opts: Normaliz
 }
 
 /** Why a batch body's own fields make the whole request unusable (they apply to every event), or undefined. */
-function invalidEnvelope(body: Record<string, unknown>): NormalizeResult["invalid"] {
-  if (body.sentAt !== undefined && body.sentAt !== null && parseTime(body.sentAt) === undefined)
+function invalidEnvelope(body: Record<string, unknown>, sentAt: number | undefined): NormalizeResult["invalid"] {
+  if (body.sentAt !== undefined && body.sentAt !== null && sentAt === undefined)
     return { code: "invalid_field", reason: `batch "sentAt" must be an ISO-8601 date within ${DATE_RANGE}` };
   for (const f of ["context", "integrations"] as const) {
     if (nestedDeeperThan(body[f], LIMITS.maxDepth - 1))
