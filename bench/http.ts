@@ -62,6 +62,8 @@ interface Run {
   cpuSeconds: number;
   /** Webhook deliveries the sink received during the run (A only). */
   deliveredDuring?: number;
+  /** Events those deliveries carried. */
+  eventsDeliveredDuring?: number;
 }
 
 /**
@@ -159,7 +161,7 @@ async function measureRun(kind: Kind, server: DevServer, templates: string[][], 
     non2xx: r.non2xx,
     statusCodes,
     cpuSeconds,
-    ...(kind === "sluice" ? { deliveredDuring: sinkAfter - sinkBefore } : {}),
+    ...(kind === "sluice" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
   };
 }
 
@@ -329,7 +331,7 @@ export const httpSuite: Suite = {
           (r, i) =>
             `  run ${String(i + 1).padStart(2)} ${r.server.padEnd(22)} ${fmtRate(r.eventsPerSec).padStart(6)} events/s  ${r.requestsPerSec.toFixed(0).padStart(4)} req/s  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms` +
             `  errors ${r.errors} (resets ${r.resets}) timeouts ${r.timeouts} non-2xx ${r.non2xx}  server CPU ${r.cpuSeconds.toFixed(1)} s` +
-            (r.server === "sluice" ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s)` : ""),
+            (r.server === "sluice" ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s) carrying ${r.eventsDeliveredDuring} events (${fmtRate((r.eventsDeliveredDuring ?? 0) / r.seconds)}/s)` : ""),
         ),
       ];
       return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mO, mF, cS, cI, cF]), ratios, checks: { runs }, notes };

@@ -10,7 +10,7 @@ import { compilePlan, type CompiledPlan, type Enforcement, type PlanDecision, ty
 import { compileFilters, type FilterSpec } from "./filters/index.ts";
 import { applyPlan, type PlanOptions } from "./plan-stage.ts";
 import { normalizeRequest, type EventType, type NormalizeOptions, type NormalizeResult, type SluiceEvent } from "./normalize.ts";
-import { routeEvents, type EventTransform, type Routed, type RouteTarget, type Stage, type Tally } from "./route.ts";
+import { routeEvents, type EventTransform, type Routed, type RouteTarget, type Stage, type Tally, type TransformOutcome } from "./route.ts";
 
 /** A tracking plan as the worker runs it: compiled once per isolate, shared by the sources that name it. */
 export interface RuntimePlan {
@@ -66,11 +66,15 @@ export function compileStage(specs: FilterSpec[] | undefined, env: Record<string
     throw err;
   }
   const run = compileFilters(resolved, random ? { random } : {});
+  // A filter's drop outcome is one object per filter: its reason is built once, not per event.
+  const reasons = new Map<object, TransformOutcome>();
   return {
     transform(event) {
       const o = run(event);
-      if (o.kept) return { kept: true, event: o.event as SluiceEvent };
-      return { kept: false, reason: `${o.reason === "dropped" ? "filter" : "sampled_out"}.${o.filter}` };
+      if (o.kept) return o as TransformOutcome;
+      let dropped = reasons.get(o);
+      if (!dropped) reasons.set(o, (dropped = { kept: false, reason: `${o.reason === "dropped" ? "filter" : "sampled_out"}.${o.filter}` }));
+      return dropped;
     },
   };
 }

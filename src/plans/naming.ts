@@ -73,7 +73,10 @@ export function nameSuggester(planned: Iterable<string>, seen: Iterable<string> 
   folded.forEach((f, i) => {
     if (!byFold.has(f)) byFold.set(f, i);
   });
-  return (name) => {
+  // Names repeat from event to event (the same unplanned property on every event of a release): each is looked
+  // up once, not compared with every known name again. Bounded: cleared when full.
+  const answers = new Map<string, string | undefined>();
+  const suggest = (name: string): string | undefined => {
     if (plannedSet.has(name)) return undefined;
     const limit = position.get(name) ?? names.length;
     const f = fold(name);
@@ -90,6 +93,13 @@ export function nameSuggester(planned: Iterable<string>, seen: Iterable<string> 
       }
     }
     return best;
+  };
+  return (name) => {
+    if (answers.has(name)) return answers.get(name);
+    const answer = suggest(name);
+    if (answers.size >= 1024) answers.clear();
+    answers.set(name, answer);
+    return answer;
   };
 }
 

@@ -500,6 +500,35 @@ describe("immutability", () => {
     expect(out).toMatchObject({ event: "B", properties: { amount: 10, address: { city: "X" }, moved: [{ sku: "a" }] } });
     expect(out.context).toBe(event.context);
   });
+
+  it("edits an object it already copied for this event in place, and never one of another event or the input", () => {
+    const compiled = compileFilters([
+      { title: "no ip", if: "all", actions: [{ type: "DROP_PROPERTIES", fields: { context: ["ip"] } }] },
+      {
+        title: "tag",
+        if: "all",
+        actions: [
+          { type: "SET", path: "context.sluice.load", value: "w" },
+          { type: "COPY", from: "context.sluice", to: "properties.tag" },
+          { type: "SET", path: "properties.tag.copy", value: true },
+          { type: "CAST", fields: { "properties.n": "number" } },
+        ],
+      },
+    ]);
+    const first = deepFreeze(track("A", { n: "1" }, { context: { ip: "1.2.3.4", locale: "en" } }));
+    const second = deepFreeze(track("B", { n: "2" }, { context: { ip: "5.6.7.8", locale: "fr" } }));
+    const a = kept(compiled(first));
+    const b = kept(compiled(second));
+    expect(a).toMatchObject({ context: { locale: "en", sluice: { load: "w" } }, properties: { n: 1, tag: { load: "w", copy: true } } });
+    expect(b).toMatchObject({ context: { locale: "fr", sluice: { load: "w" } }, properties: { n: 2, tag: { load: "w", copy: true } } });
+    // The copy is its own object: the later SET into it left context.sluice alone.
+    expect((a.context as Ev).sluice).toEqual({ load: "w" });
+    expect((a.context as Ev).ip).toBeUndefined();
+    // The second event's edits made new objects: nothing of the first one's result changed or is shared.
+    expect(a.context).not.toBe(b.context);
+    expect((a.properties as Ev).tag).not.toBe((b.properties as Ev).tag);
+    expect(a).toMatchObject({ event: "A", properties: { n: 1 } });
+  });
 });
 
 describe("validation", () => {

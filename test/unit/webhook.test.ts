@@ -108,6 +108,33 @@ describe("webhook: single-event mode", () => {
     }
   });
 
+  it("reads a 2xx answer to its end (the connection is reused), and cancels one past 64 KB", async () => {
+    const reads: string[] = [];
+    const answer = (chunks: number, size: number) => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === chunks) return controller.close();
+          sent++;
+          reads.push(`chunk ${sent}/${chunks}`);
+          controller.enqueue(new Uint8Array(size));
+        },
+        cancel() {
+          reads.push("cancelled");
+        },
+      });
+      return new Response(body, { status: 200 });
+    };
+    const short = fakeFetch(() => answer(3, 5));
+    expect(await send(events(1), settings({}), short.fetch)).toEqual([{ ok: true }]);
+    expect(reads).toEqual(["chunk 1/3", "chunk 2/3", "chunk 3/3"]);
+    reads.length = 0;
+    const long = fakeFetch(() => answer(100, 16 * 1024));
+    expect(await send(events(1), settings({}), long.fetch)).toEqual([{ ok: true }]);
+    expect(reads.at(-1)).toBe("cancelled");
+    expect(reads.filter((r) => r.startsWith("chunk")).length).toBeLessThan(10);
+  });
+
   it("signs `<X-Sluice-Timestamp>.<body>` with X-Sluice-Signature = sha256=HMAC-SHA256, the timestamp being the send time", async () => {
     const { fetch, requests } = fakeFetch();
     await send(events(2), settings({ secret: "hook-secret" }), fetch);
@@ -302,6 +329,19 @@ describe("webhook: batch mode", () => {
     const keys = requests.map((r) => r.headers.get("idempotency-key"));
     expect(keys[0]).toBe(keys[1]);
     expect(keys[2]).not.toBe(keys[0]);
+  });
+
+  it("cuts a call's events into bodies of at most 512 KB, each event serialized once and in order", async () => {
+    const { fetch, requests } = fakeFetch();
+    // 40 events of ~30 KB: 1.2 MB in all, so three bodies.
+    const evs = events(40).map((e) => ({ ...e, properties: { blob: "x".repeat(30_000) } }));
+    const results = await send(evs, settings({ batch: { enabled: true, max_events: 100 } }), fetch);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(requests.length).toBe(3);
+    for (const r of requests) expect(Buffer.byteLength(r.body)).toBeLessThanOrEqual(512 * 1024);
+    const ids = requests.flatMap((r) => (JSON.parse(r.body) as { batch: SluiceEvent[] }).batch.map((e) => e.messageId));
+    expect(ids).toEqual(evs.map((e) => e.messageId));
+    expect(new Set(requests.map((r) => r.headers.get("idempotency-key"))).size).toBe(3);
   });
 
   it("asks for at most batch.max_events per call (100 per call in single mode)", () => {

@@ -27,6 +27,7 @@ import {
   isPrefix,
   type JsonObject,
   MISSING,
+  type Owned,
   type Path,
   setIn,
   updateObjectsAt,
@@ -92,11 +93,14 @@ export const ACTION_TYPES = [
 const CAST_TYPES: ReadonlySet<string> = new Set(["string", "number", "boolean"]);
 
 type Condition = (event: JsonObject) => boolean;
-type Transform = (event: JsonObject) => JsonObject;
+/** An edit of one event; `own` lists what this event's edits created so far (see paths.ts `Owned`). */
+type Transform = (event: JsonObject, own: Owned) => JsonObject;
+
+type Dropped = Extract<FilterOutcome, { kept: false }>;
 
 interface Stages {
-  sample: { slot: number; title: string; keep: (event: JsonObject) => boolean }[];
-  drop: { slot: number; title: string }[];
+  sample: { slot: number; outcome: Dropped; keep: (event: JsonObject) => boolean }[];
+  drop: { slot: number; outcome: Dropped }[];
   dropProperties: { slot: number; run: Transform }[];
   allowProperties: { slot: number; run: Transform }[];
   transform: { slot: number; run: Transform }[];
@@ -145,6 +149,8 @@ export function compileFilters(specs: FilterSpec[], options: CompileFiltersOptio
   const matched = new Uint8Array(count);
   const { sample, drop } = stages;
   const edits = [stages.dropProperties, stages.allowProperties, stages.transform];
+  // Calls are synchronous and never nested, so one list serves every event (emptied at its start).
+  const own: Owned = [];
 
   return (event) => {
     let any = false;
@@ -158,18 +164,19 @@ export function compileFilters(specs: FilterSpec[], options: CompileFiltersOptio
 
     for (let i = 0; i < sample.length; i++) {
       const s = sample[i]!;
-      if (matched[s.slot] === 1 && !s.keep(event)) return { kept: false, reason: "sampled_out", filter: s.title };
+      if (matched[s.slot] === 1 && !s.keep(event)) return s.outcome;
     }
     for (let i = 0; i < drop.length; i++) {
       const d = drop[i]!;
-      if (matched[d.slot] === 1) return { kept: false, reason: "dropped", filter: d.title };
+      if (matched[d.slot] === 1) return d.outcome;
     }
+    own.length = 0;
     let current = event;
     for (let l = 0; l < edits.length; l++) {
       const list = edits[l]!;
       for (let i = 0; i < list.length; i++) {
         const t = list[i]!;
-        if (matched[t.slot] === 1) current = t.run(current);
+        if (matched[t.slot] === 1) current = t.run(current, own);
       }
     }
     return { kept: true, event: current };
@@ -274,10 +281,10 @@ function compileAction(action: unknown, slot: number, title: string, stages: Sta
   const transform = (run: Transform) => () => void stages.transform.push({ slot, run });
   switch (spec.type) {
     case "DROP":
-      return () => void stages.drop.push({ slot, title });
+      return () => void stages.drop.push({ slot, outcome: Object.freeze({ kept: false, reason: "dropped", filter: title }) });
     case "SAMPLE": {
       const keep = compileSample(spec, random);
-      return () => void stages.sample.push({ slot, title, keep });
+      return () => void stages.sample.push({ slot, outcome: Object.freeze({ kept: false, reason: "sampled_out", filter: title }), keep });
     }
     case "DROP_PROPERTIES": {
       const run = compilePropertyList(spec.fields, "drop");
@@ -357,37 +364,37 @@ function compilePropertyList(fields: unknown, mode: "drop" | "allow"): Transform
             throw new RuleProblem(`JSONPath "${name}" is not supported in ALLOW_PROPERTIES (list the keys to keep)`);
           }
           const path = compileJsonPath(name, "drop");
-          steps.push((event) => updateObjectsAt(event, segments, 0, path.drop) as JsonObject);
+          steps.push((event, own) => updateObjectsAt(event, segments, 0, (object) => path.drop(object), own) as JsonObject);
         } else {
           checkKey(name, "key");
           keys.add(name);
         }
       }
       if (mode === "allow") {
-        steps.push((event) => updateObjectsAt(event, segments, 0, (object) => keepOnly(object, keys)) as JsonObject);
+        steps.push((event, own) => updateObjectsAt(event, segments, 0, (object) => keepOnly(object, keys, own), own) as JsonObject);
       } else if (keys.size > 0) {
-        steps.push((event) => updateObjectsAt(event, segments, 0, (object) => dropKeys(object, keys)) as JsonObject);
+        steps.push((event, own) => updateObjectsAt(event, segments, 0, (object) => dropKeys(object, keys, own), own) as JsonObject);
       }
     });
   }
   return chain(steps);
 }
 
-function dropKeys(object: JsonObject, keys: ReadonlySet<string>): JsonObject {
-  for (const key of keys) if (Object.hasOwn(object, key)) return withoutKeys(object, (k) => keys.has(k));
+function dropKeys(object: JsonObject, keys: ReadonlySet<string>, own: Owned): JsonObject {
+  for (const key of keys) if (Object.hasOwn(object, key)) return withoutKeys(object, (k) => keys.has(k), own);
   return object;
 }
 
-function keepOnly(object: JsonObject, keys: ReadonlySet<string>): JsonObject {
-  for (const key of Object.keys(object)) if (!keys.has(key)) return withoutKeys(object, (k) => !keys.has(k));
+function keepOnly(object: JsonObject, keys: ReadonlySet<string>, own: Owned): JsonObject {
+  for (const key of Object.keys(object)) if (!keys.has(key)) return withoutKeys(object, (k) => !keys.has(k), own);
   return object;
 }
 
 function chain(steps: Transform[]): Transform {
   if (steps.length === 1) return steps[0]!;
-  return (event) => {
+  return (event, own) => {
     let current = event;
-    for (let i = 0; i < steps.length; i++) current = steps[i]!(current);
+    for (let i = 0; i < steps.length; i++) current = steps[i]!(current, own);
     return current;
   };
 }
@@ -396,7 +403,7 @@ function chain(steps: Transform[]): Transform {
 
 function compileRenameEvent(to: unknown): Transform {
   if (typeof to !== "string" || to.trim() === "") throw new FieldProblem("to", "`to` must be a non-empty event name");
-  return (event) => (typeof event.event === "string" && event.event !== to ? withKey(event, "event", to) : event);
+  return (event, own) => (typeof event.event === "string" && event.event !== to ? withKey(event, "event", to, own) : event);
 }
 
 function compileRenameProperties(fields: unknown): Transform {
@@ -417,10 +424,11 @@ function compileCopyMove(type: "COPY" | "MOVE", from: unknown, to: unknown): Tra
   const target = inField("to", () => compilePath(to, "`to`"));
   if (type === "MOVE") return movePath(source, target);
   if (source.length === target.length && isPrefix(source, target)) throw new FieldProblem("to", "`from` and `to` are the same path");
-  return (event) => {
+  return (event, own) => {
     const value = getIn(event, source);
     if (value === MISSING) return event;
-    return setIn(event, target, 0, cloneJson(value)) ?? event;
+    // A copy: the two paths must not share an object a later edit could change in place.
+    return setIn(event, target, 0, cloneJson(value), own) ?? event;
   };
 }
 
@@ -429,10 +437,10 @@ function movePath(source: Path, target: Path): Transform {
   if (isPrefix(source, target)) {
     throw new RuleProblem(source.length === target.length ? "source and target are the same path" : "cannot move a value inside itself");
   }
-  return (event) => {
+  return (event, own) => {
     const value = getIn(event, source);
     if (value === MISSING) return event;
-    return setIn(deleteIn(event, source, 0), target, 0, value) ?? event;
+    return setIn(deleteIn(event, source, 0, own), target, 0, value, own) ?? event;
   };
 }
 
@@ -448,7 +456,7 @@ function compileSet(path: unknown, value: unknown, hasValue: boolean): Transform
     throw new FieldProblem("value", "`value` must be a JSON value");
   }
   const isObject = typeof literal === "object" && literal !== null;
-  return (event) => setIn(event, target, 0, isObject ? cloneJson(literal) : literal) ?? event;
+  return (event, own) => setIn(event, target, 0, isObject ? cloneJson(literal) : literal, own) ?? event;
 }
 
 /**
@@ -458,12 +466,12 @@ function compileSet(path: unknown, value: unknown, hasValue: boolean): Transform
 function compileValueUpdate(path: Path, fn: (value: unknown) => unknown): Transform {
   const container = path.slice(0, -1);
   const key = path[path.length - 1]!;
-  const update = (object: JsonObject): JsonObject => {
+  const update = (object: JsonObject, own?: Owned): JsonObject => {
     if (!Object.hasOwn(object, key)) return object;
     const next = fn(object[key]);
-    return next === MISSING ? object : withKey(object, key, next);
+    return next === MISSING ? object : withKey(object, key, next, own);
   };
-  return (event) => updateObjectsAt(event, container, 0, update) as JsonObject;
+  return (event, own) => updateObjectsAt(event, container, 0, update, own) as JsonObject;
 }
 
 function compileHash(fields: unknown, salt: unknown): Transform {
