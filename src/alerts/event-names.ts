@@ -28,15 +28,24 @@ export class EventNameTally {
     const hour = Math.floor(now / 3_600_000);
     let s = this.seen.get(scope);
     if (!s || s.hour !== hour) this.seen.set(scope, (s = { hour, names: new Set() }));
-    const counts = new Map<string, number>();
+    // Tallied by the event's own name or type string first (no counter name built per event), then per counter.
+    const byName = new Map<string, number>();
+    const byType = new Map<string, number>();
     for (const e of events) {
-      let name = eventCounter(e);
+      if (e.type === "track" && typeof e.event === "string") byName.set(e.event, (byName.get(e.event) ?? 0) + 1);
+      else byType.set(e.type, (byType.get(e.type) ?? 0) + 1);
+    }
+    const counts = new Map<string, number>();
+    const add = (counter: string, n: number) => {
+      let name = counter;
       if (!s.names.has(name)) {
         if (s.names.size >= this.max) name = OTHER_EVENT;
         else s.names.add(name);
       }
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-    }
+      counts.set(name, (counts.get(name) ?? 0) + n);
+    };
+    for (const [name, n] of byName) add(eventCounter({ type: "track", event: name }), n);
+    for (const [type, n] of byType) add(eventCounter({ type }), n);
     for (const [name, n] of counts) tally.count(scope, name, n);
   }
 }

@@ -301,8 +301,7 @@ export function parseIngestMessage(body: unknown): IngestMessage | undefined {
   if (typeof body === "string" && body.startsWith('{"v":2,')) return parseRawIngest(body);
   const m = bodyValue(body) as Partial<IngestMessage> | null | undefined;
   if (!m || typeof m !== "object" || m.v !== 1 || m.kind !== "ingest" || typeof m.source !== "string" || typeof m.t0 !== "number" || !Array.isArray(m.events)) return undefined;
-  // Counts that are not numbers are left out (the events still go on): they are telemetry, not data.
-  if (m.counts !== undefined && (typeof m.counts !== "object" || m.counts === null || Object.values(m.counts).some((n) => typeof n !== "number"))) delete m.counts;
+  if (m.counts !== undefined && !numberRecord(m.counts)) delete m.counts;
   return m as IngestMessage;
 }
 
@@ -360,6 +359,14 @@ function parseRawIngest(body: string): IngestMessage | undefined {
   if (Number.isNaN(receivedAt.getTime())) return undefined;
   const { built, missing } = buildChecked(json, h.route!, receivedAt, h.ids ?? {}, h.skip && new Set(h.skip));
   if (missing || built.invalid || built.rejected.length > 0 || built.accepted.length !== h.n) return undefined;
-  const counts = h.counts !== undefined && typeof h.counts === "object" && h.counts !== null && Object.values(h.counts).every((n) => typeof n === "number") ? h.counts : undefined;
-  return { v: 2, kind: "ingest", source: h.source, t0: h.t0, ...(counts ? { counts } : {}), events: built.accepted };
+  const message: IngestMessage = { v: 2, kind: "ingest", source: h.source, t0: h.t0, events: built.accepted };
+  if (numberRecord(h.counts)) message.counts = h.counts;
+  return message;
+}
+
+/** Counts that are not numbers are left out (the events still go on): they are telemetry, not data. */
+function numberRecord(value: unknown): value is Record<string, number> {
+  if (typeof value !== "object" || value === null) return false;
+  for (const k in value) if (Object.hasOwn(value, k) && typeof (value as Record<string, unknown>)[k] !== "number") return false;
+  return true;
 }
