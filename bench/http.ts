@@ -7,13 +7,13 @@
  *  - A "sluice": the demo config (filters/): source "web" with its tracking plan and dedup (default: 1 shard), an
  *    R2 destination and a signed webhook, whose URL (in a copy of the folder) points at a counting sink this suite
  *    starts in its own process, so deliveries succeed. Bundled once with `wrangler deploy --dry-run` and served
- *    with no_bundle (wrangler dev would otherwise restart whenever someone edits src/ during a run). Its queue
- *    consumer delivers while the load runs (R2 writes, one signed webhook POST per event) in the same workerd
- *    isolate as the requests. Each A run gets a fresh server (warm-up, run, stop), so the delivery backlog a run
- *    leaves behind never runs beside another contender. While the local consumer works through a backlog
- *    (20-message batches of ~2,000 webhook POSTs, 4–5 s each), wrangler dev answers nothing else for seconds — a
- *    probe saw GET / wait 26 s — with the server's CPU under one core: A swings between 0 and ~2k events/s from run
- *    to run. B is the figure that measures the request path.
+ *    with no_bundle (wrangler dev would otherwise restart whenever someone edits src/ during a run). Its router
+ *    (the ingest queue's consumer) delivers while the load runs, in the same workerd thread as the requests: R2
+ *    writes, and one signed webhook POST per event, 10 at a time, which delivers a few hundred events per second
+ *    while tens of thousands are accepted. A is the request path's throughput with that work beside it, not a
+ *    sustained end-to-end rate (docs/performance.md says what that is); the sink's count of events received
+ *    during the run is reported with it. Each A run gets a fresh server (warm-up, run, stop), so the backlog a run
+ *    leaves behind never runs beside another contender.
  *  - B "sluice ingest only": the same bundle with no queue consumers (messages stay queued): the request path
  *    alone. C: B with `dedup: false` (its own bundle): a control (dedup runs in the router, not on the request path).
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
@@ -25,7 +25,7 @@
  *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection
  *    errors and resets — wrangler dev's proxy resets some connections under load — timeouts, non-2xx), the CPU
  *    time of each server's process group (wrangler + workerd, from /proc) per accepted event, and for A the
- *    webhook deliveries the sink received during the run.
+ *    webhook deliveries the sink received during the run and the events they carried.
  *
  * Knobs: BENCH_HTTP_SECONDS (10), BENCH_HTTP_CONNECTIONS (10), BENCH_HTTP_PAIRS (2), BENCH_HTTP_WARMUP_SECONDS (3).
  */
