@@ -84,7 +84,9 @@ export function defineVendorDestination<S, P, C = S>(vendor: VendorDefinition<S,
     ...(vendor.select ? { select: vendor.select } : {}),
     receivesAllEvents: vendor.receivesAllEvents ?? false,
     maxEventsPerCall: (s) => (vendor.callLimits ?? vendor.limits)(s).maxEvents,
-    maxBytesPerCall: (s) => (vendor.callLimits ?? vendor.limits)(s).maxBytes,
+    // Requests are cut by bytes in deliver(), from the parts it measures anyway: sizing each event for the call too
+    // would serialize it once more. Only a kind whose calls have their own byte bound (callLimits) states it.
+    ...(vendor.callLimits ? { maxBytesPerCall: (s: S) => vendor.callLimits!(s).maxBytes } : {}),
     vendor,
     async deliver(events, ctx) {
       const compiled = compile(ctx.settings);
