@@ -67,7 +67,7 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
   try {
     // Ids an earlier invocation still holds (it crashed, or is still at work): those messages wait for the hold.
     for (;;) {
-      claim = await ports.dedup(source.config, items.flatMap((i) => i.message.events), token);
+      claim = await ports.dedup(source.config, eventsOf(items), token);
       if (claim.inFlight.size === 0) break;
       const held = items.filter((i) => i.message.events.some((e) => claim!.inFlight.has(e.messageId)));
       for (const i of held) i.msg.retry({ delaySeconds: claim.retryAfterSeconds });
@@ -84,7 +84,8 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
   eventNames.count(ports.stats, scope, claim.fresh);
   try {
     // One retry window for the batch's events of this source: from the earliest request's receipt.
-    const t0 = Math.min(...items.map((i) => i.message.t0));
+    let t0 = Number.POSITIVE_INFINITY;
+    for (const i of items) if (i.message.t0 < t0) t0 = i.message.t0;
     await routeSource(source, claim.fresh, t0, ports);
     await claim.commit();
   } catch (err) {
@@ -95,6 +96,13 @@ async function routeBatchSource(sourceId: string, all: Item[], token: string, po
   }
   settled(scope, items, ports, source.config);
   for (const i of items) i.msg.ack();
+}
+
+/** The events of the messages, in order (a batch may hold 100 single-event messages). */
+function eventsOf(items: readonly Item[]): SluiceEvent[] {
+  const events: SluiceEvent[] = [];
+  for (const { message } of items) for (const e of message.events) events.push(e);
+  return events;
 }
 
 /**

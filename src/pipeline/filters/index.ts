@@ -149,8 +149,6 @@ export function compileFilters(specs: FilterSpec[], options: CompileFiltersOptio
   const matched = new Uint8Array(count);
   const { sample, drop } = stages;
   const edits = [stages.dropProperties, stages.allowProperties, stages.transform];
-  // Calls are synchronous and never nested, so one list serves every event (emptied at its start).
-  const own: Owned = [];
 
   return (event) => {
     let any = false;
@@ -170,7 +168,7 @@ export function compileFilters(specs: FilterSpec[], options: CompileFiltersOptio
       const d = drop[i]!;
       if (matched[d.slot] === 1) return d.outcome;
     }
-    own.length = 0;
+    const own: Owned = [];
     let current = event;
     for (let l = 0; l < edits.length; l++) {
       const list = edits[l]!;
