@@ -24,7 +24,7 @@ describe("demo sink signature checks", () => {
   it("accepts what the webhook adapter signs now, and records it as valid", async () => {
     sink = await startSink({ secret: SECRET });
     const timestamp = nowSeconds();
-    expect(await postTo(sink, { "x-sluice-timestamp": String(timestamp), "x-sluice-signature": signBody(SECRET, timestamp, BODY) })).toBe(200);
+    expect(await postTo(sink, { "x-sluice-timestamp": String(timestamp), "x-sluice-signature": await signBody(SECRET, timestamp, BODY) })).toBe(200);
     expect(sink.received.map((r) => [r.body, r.signatureValid])).toEqual([[BODY, true]]);
   });
 
