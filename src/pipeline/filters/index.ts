@@ -362,7 +362,7 @@ function compilePropertyList(fields: unknown, mode: "drop" | "allow"): Transform
             throw new RuleProblem(`JSONPath "${name}" is not supported in ALLOW_PROPERTIES (list the keys to keep)`);
           }
           const path = compileJsonPath(name, "drop");
-          steps.push((event, own) => updateObjectsAt(event, segments, 0, (object) => path.drop(object), own) as JsonObject);
+          steps.push((event, own) => updateObjectsAt(event, segments, 0, path.drop, own) as JsonObject);
         } else {
           checkKey(name, "key");
           keys.add(name);
