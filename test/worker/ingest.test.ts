@@ -135,6 +135,27 @@ describe("limits", () => {
     const res = await post("/v1/batch", JSON.stringify({ batch: [], pad: "x".repeat(501 * 1024) }), { authorization: basic(WEB_KEY) });
     expect(res.status).toBe(413);
   });
+  // A body without a Content-Length is read chunk by chunk and stopped at the limit; a declared one in one read.
+  const chunked = (parts: string[]) => {
+    const encoder = new TextEncoder();
+    let next = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (next < parts.length) controller.enqueue(encoder.encode(parts[next++]));
+        else controller.close();
+      },
+    });
+  };
+  it("reads a body with no declared length (chunked) and accepts it", async () => {
+    const body = JSON.stringify({ batch: [{ type: "track", ...track() }, { type: "identify", userId: "u2" }] });
+    const res = await post("/v1/batch", chunked([body.slice(0, 10), body.slice(10, 40), body.slice(40)]), { authorization: basic(WEB_KEY) });
+    expect(await res.json()).toEqual({ success: true, accepted: 2 });
+  });
+  it("stops reading a chunked body at the 500 KB limit with 413", async () => {
+    const res = await post("/v1/batch", chunked(['{"batch":[],"pad":"', ...Array.from({ length: 12 }, () => "x".repeat(64 * 1024)), '"}']), { authorization: basic(WEB_KEY) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+  });
   it("rejects a batch of more than 2,500 events with 413", async () => {
     const batch = Array.from({ length: 2501 }, () => ({ type: "track", userId: "u", event: "E" }));
     const res = await post("/v1/batch", { batch }, { authorization: basic(WEB_KEY) });
