@@ -27,6 +27,13 @@
  *    time of each server's process group (wrangler + workerd, from /proc) per accepted event, and for A the
  *    webhook deliveries the sink received during the run and the events they carried.
  *
+ * Diagnostics (BENCH_HTTP_DIAGNOSE=1, two more runs per pair, ratios without targets): where A's share goes.
+ *  - "router, no destinations": A with every destination disabled, so the router keeps up (dedup, plan, stats
+ *    for every accepted event, nothing to deliver): the cost of a router that is not held back by deliveries.
+ *  - "router in a 2nd process": the load goes to B while a second, fresh `wrangler dev` (A's bundle) works off a
+ *    backlog posted to it just before (BENCH_HTTP_BACKLOG requests of 100 events, 300), delivering to the same sink:
+ *    what the request path gets when the router runs in a process of its own on the same machine.
+ *
  * Knobs: BENCH_HTTP_SECONDS (10), BENCH_HTTP_CONNECTIONS (10), BENCH_HTTP_PAIRS (2), BENCH_HTTP_WARMUP_SECONDS (3).
  */
 import autocannon, { type Result } from "autocannon";
@@ -43,7 +50,7 @@ const DEMO_WRITE_KEY = "wk_demo_web";
 const DEMO_HOOK_URL = "http://127.0.0.1:9911/";
 const DEMO_HOOK_SECRET = "demo-hook-secret";
 
-type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "fan-out floor" | "floor";
+type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "fan-out floor" | "floor" | "router, no destinations" | "router in a 2nd process";
 
 interface Run {
   server: Kind;
@@ -116,12 +123,12 @@ function destinationsOf(path: string, sourceId: string): number {
   return (doc.destinations ?? []).filter((d) => d.enabled !== false && (d.sources === "*" || (Array.isArray(d.sources) && d.sources.includes(sourceId)))).length;
 }
 
-/** Sets `dedup: false` on every source of a copied sluice.yaml. */
-function withoutDedup(path: string): void {
+/** Sets `key: value` on every item of a copied sluice.yaml's `list` (e.g. `dedup: false` on every source). */
+function setOnEvery(path: string, list: "sources" | "destinations", key: string, value: unknown): void {
   const doc = parseDocument(readFileSync(path, "utf8"));
-  const sources = doc.get("sources") as YAMLSeq | undefined;
-  if (!sources || !isSeq(sources)) throw new Error(`bench/http: ${path} has no sources list`);
-  for (const item of sources.items) (item as YAMLMap).set("dedup", false);
+  const items = doc.get(list) as YAMLSeq | undefined;
+  if (!items || !isSeq(items)) throw new Error(`bench/http: ${path} has no ${list} list`);
+  for (const item of items.items) (item as YAMLMap).set(key, value);
   writeFileSync(path, doc.toString());
 }
 
@@ -137,6 +144,20 @@ async function load(server: DevServer, templates: string[][], seconds: number, c
     // setupRequest runs before every request: a fresh body (Content-Length follows it).
     requests: [{ method: "POST", path: "/v1/batch", headers, setupRequest: (req) => ({ ...req, body: nextBody(templates, k++) }) }],
   });
+}
+
+/** Posts `requests` bodies (`connections` at a time) and waits for every answer: a backlog for a router to work off. */
+async function post(server: DevServer, templates: string[][], requests: number, connections: number, authorization: string): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < requests) {
+        const res = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", authorization }, body: nextBody(templates, next++) });
+        if (!res.ok) throw new Error(`bench/http: the backlog post answered ${res.status} ${await res.text()}`);
+        await res.arrayBuffer();
+      }
+    }),
+  );
 }
 
 async function measureRun(kind: Kind, server: DevServer, templates: string[][], seconds: number, connections: number, sink: Sink, auth: string | undefined): Promise<Run> {
@@ -161,7 +182,7 @@ async function measureRun(kind: Kind, server: DevServer, templates: string[][], 
     non2xx: r.non2xx,
     statusCodes,
     cpuSeconds,
-    ...(kind === "sluice" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
+    ...(kind === "sluice" || kind === "router in a 2nd process" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
   };
 }
 
@@ -194,10 +215,21 @@ export const httpSuite: Suite = {
       const { replaced } = demoConfigCopy(configDir, sink.url);
       const noDedupDir = join(tmp, "config-nodedup");
       demoConfigCopy(noDedupDir, sink.url);
-      withoutDedup(join(noDedupDir, "sluice.yaml"));
+      setOnEvery(join(noDedupDir, "sluice.yaml"), "sources", "dedup", false);
       // Bundle once, then serve the bundle (see the module comment).
       bundles.push(await buildSluiceBundle({ configDir }, "http"));
       bundles.push(await buildSluiceBundle({ configDir: noDedupDir }, "http-nodedup"));
+      const diagnose = process.env.BENCH_HTTP_DIAGNOSE === "1";
+      const backlog = Number(process.env.BENCH_HTTP_BACKLOG ?? 300);
+      let noDestinations: { path: string; remove: () => void } | undefined;
+      if (diagnose) {
+        const noDestDir = join(tmp, "config-nodest");
+        demoConfigCopy(noDestDir, sink.url);
+        setOnEvery(join(noDestDir, "sluice.yaml"), "destinations", "enabled", false);
+        bundles.push(await buildSluiceBundle({ configDir: noDestDir }, "http-nodest"));
+        noDestinations = bundledWranglerConfig(bundles[2]!.bundle, "http-nodest");
+        tomls.push(noDestinations);
+      }
       const vars = { HOOK_SECRET: DEMO_HOOK_SECRET, ADMIN_TOKEN: "bench-admin-token" };
       const full = bundledWranglerConfig(bundles[0]!.bundle, "http");
       const ingestOnly = bundledWranglerConfig(bundles[0]!.bundle, "http-ingest", { withoutConsumers: true });
@@ -228,22 +260,39 @@ export const httpSuite: Suite = {
         longLived.set(kind, { server, ...(a ? { auth: a } : {}) });
       }
 
+      /** A server started for one use and stopped after it, whatever happens (stopping drops its backlog). */
+      const withFresh = async <T,>(path: string, use: (server: DevServer) => Promise<T>): Promise<T> => {
+        const server = await startDev(path, { vars });
+        servers.push(server);
+        try {
+          await sanity("sluice", server, auth);
+          return await use(server);
+        } finally {
+          servers.splice(servers.indexOf(server), 1);
+          await server.stop();
+        }
+      };
+      const warmedRun = (kind: Kind) => async (server: DevServer) => {
+        await load(server, templates, warmup, connections, auth);
+        return measureRun(kind, server, templates, seconds, connections, sink!, auth);
+      };
       const runs: Run[] = [];
       for (let i = 0; i < pairs; i++) {
-        // A: a fresh server per run; stopping it drops the delivery backlog the run leaves.
-        const fresh = await startDev(full.path, { vars });
-        servers.push(fresh);
-        try {
-          await sanity("sluice", fresh, auth);
-          await load(fresh, templates, warmup, connections, auth);
-          runs.push(await measureRun("sluice", fresh, templates, seconds, connections, sink, auth));
-        } finally {
-          servers.pop();
-          await fresh.stop();
-        }
+        // A: a fresh server per run, so the backlog a run leaves never runs beside another contender.
+        runs.push(await withFresh(full.path, warmedRun("sluice")));
         for (const [kind, c] of longLived) {
           runs.push(await measureRun(kind, c.server, templates, seconds, connections, sink, c.auth));
           await new Promise((r) => setTimeout(r, 1000)); // the floor's consumer acks what is left
+        }
+        if (noDestinations) {
+          runs.push(await withFresh(noDestinations.path, warmedRun("router, no destinations")));
+          const requestPath = longLived.get("sluice ingest only")!.server;
+          runs.push(
+            await withFresh(full.path, async (router) => {
+              await post(router, templates, backlog, connections, auth);
+              return measureRun("router in a 2nd process", requestPath, templates, seconds, connections, sink!, auth);
+            }),
+          );
         }
       }
       const of = (kind: Kind) => runs.filter((r) => r.server === kind);
@@ -252,6 +301,8 @@ export const httpSuite: Suite = {
       const sd = of("ingest only, dedup off");
       const f = of("floor");
       const fo = of("fan-out floor");
+      const nd = of("router, no destinations");
+      const rp = of("router in a 2nd process");
       const nsPerEvent = (rs: Run[]) => rs.map((r) => 1e9 / r.eventsPerSec);
       const events = (rs: Run[]) => rs.map((r) => r.requests2xx * BATCH);
       // CPU per accepted event; a run that completed nothing has no such figure (NaN, left out of the ratios).
@@ -272,6 +323,28 @@ export const httpSuite: Suite = {
       const eps = (rs: Run[]) => rs.map((r) => r.eventsPerSec);
       const ms = (rs: Run[], k: "p50" | "p99") => `${median(rs.map((r) => r[k])).toFixed(0)} ms`;
       const cpuText = (m: typeof cS) => `${(m.nsPerOp / 1000).toFixed(1)} µs CPU/event`;
+      const diagnostics = diagnose
+        ? (() => {
+            const mN = runsMeasurement("sluice, router with no destinations", "event", nsPerEvent(nd), events(nd));
+            const mR = runsMeasurement("sluice ingest only, router in a 2nd process", "event", nsPerEvent(rp), events(rp));
+            return [
+              pairedRatio("http", "throughput router with no destinations / floor", mN, mF, { numerator: eps(nd), denominator: eps(f) }, {
+                note: "diagnostic: A with every destination disabled; the router keeps up with what is accepted, in the same thread",
+                numeratorText: `no destinations ${summary(nd)}`,
+                denominatorText: `floor ${summary(f)}`,
+              }),
+              pairedRatio("http", "throughput, router in a 2nd process / floor", mR, mF, { numerator: eps(rp), denominator: eps(f) }, {
+                note: `diagnostic: B's request path while another wrangler dev works off ${backlog} requests with A's config, on the same cores`,
+                numeratorText: `router in a 2nd process ${summary(rp)}`,
+                denominatorText: `floor ${summary(f)}`,
+              }),
+              pairedRatio("http", "p99 latency, router in a 2nd process / floor", mR, mF, { numerator: rp.map((r) => r.p99), denominator: f.map((r) => r.p99) }, {
+                numeratorText: `router in a 2nd process p99 ${ms(rp, "p99")}`,
+                denominatorText: `floor p99 ${ms(f, "p99")}`,
+              }),
+            ];
+          })()
+        : [];
       const cpuPairs = finitePairs(cpuPerEvent(s), cpuPerEvent(f));
       const ratios: RatioFigure[] = [
         pairedRatio("http", "throughput sluice / floor (events/s)", mS, mF, { numerator: eps(s), denominator: eps(f) }, {
@@ -300,6 +373,7 @@ export const httpSuite: Suite = {
           numeratorText: `dedup off ${summary(sd)}`,
           denominatorText: `floor ${summary(f)}`,
         }),
+        ...diagnostics,
         pairedRatio("http", "throughput fan-out floor / floor", mO, mF, { numerator: eps(fo), denominator: eps(f) }, {
           note: `what fanning out at ingest costs by itself: ${fanout} serialized copies per event, one sendBatch per destination; both consumers only ack. Above it, no design that fans out at ingest meets the target`,
           numeratorText: `fan-out floor ${summary(fo)}`,
@@ -331,7 +405,7 @@ export const httpSuite: Suite = {
           (r, i) =>
             `  run ${String(i + 1).padStart(2)} ${r.server.padEnd(22)} ${fmtRate(r.eventsPerSec).padStart(6)} events/s  ${r.requestsPerSec.toFixed(0).padStart(4)} req/s  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms` +
             `  errors ${r.errors} (resets ${r.resets}) timeouts ${r.timeouts} non-2xx ${r.non2xx}  server CPU ${r.cpuSeconds.toFixed(1)} s` +
-            (r.server === "sluice" ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s) carrying ${r.eventsDeliveredDuring} events (${fmtRate((r.eventsDeliveredDuring ?? 0) / r.seconds)}/s)` : ""),
+            (r.deliveredDuring !== undefined ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s) carrying ${r.eventsDeliveredDuring} events (${fmtRate((r.eventsDeliveredDuring ?? 0) / r.seconds)}/s)` : ""),
         ),
       ];
       return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mO, mF, cS, cI, cF]), ratios, checks: { runs }, notes };

@@ -14,27 +14,38 @@ import { freePort, wranglerEnv } from "../scripts/local-wrangler.ts";
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
-/** Sends SIGTERM, then SIGKILL after `graceMs`, to the process group of a detached child (never anything else). */
+/**
+ * Sends SIGTERM, then SIGKILL after `graceMs`, to the process group of a detached child (never anything else). The
+ * group is what is waited for, not the child: wrangler can exit on SIGTERM while its workerd still runs (and keeps
+ * delivering, on the CPU the next run measures).
+ */
 export async function stopGroup(child: ChildProcess, graceMs = 1500): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  if (child.pid === undefined) return;
+  const pgid = child.pid;
+  const childRunning = () => child.exitCode === null && child.signalCode === null;
+  // Off Linux there is no /proc to list the group: the child's exit stands for it.
+  const running = () => childRunning() || groupPids(pgid).length > 0;
+  if (!running()) return;
+  const settled = async (ms: number) => {
+    for (const deadline = Date.now() + ms; running() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  };
   try {
-    process.kill(-child.pid, "SIGTERM");
+    process.kill(-pgid, "SIGTERM");
   } catch {
     return; // already gone
   }
-  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
-  if (child.exitCode === null && child.signalCode === null) {
+  await settled(graceMs);
+  if (running()) {
     try {
-      process.kill(-child.pid, "SIGKILL");
+      process.kill(-pgid, "SIGKILL");
     } catch {
       // gone meanwhile
     }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);
+    await settled(500);
   }
 }
 
-/** Every process of a process group, from /proc (Linux); [] elsewhere. */
+/** Every live process of a process group (zombies left out), from /proc (Linux); [] elsewhere. */
 function groupPids(pgid: number): number[] {
   const out: number[] = [];
   let entries: string[];
@@ -48,7 +59,7 @@ function groupPids(pgid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid) out.push(Number(name));
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") out.push(Number(name));
     } catch {
       // exited while we looked
     }
