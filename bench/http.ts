@@ -12,15 +12,12 @@
  *    writes, and one signed webhook POST per event, 10 at a time, which delivers a few hundred events per second
  *    while tens of thousands are accepted. A is the request path's throughput with that work beside it, not a
  *    sustained end-to-end rate (docs/performance.md says what that is); the sink's count of events received
- *    during the run is reported with it. Each A run gets a fresh server (warm-up, run, stop), so the backlog a run
- *    leaves behind never runs beside another contender.
- *  - B "sluice ingest only": the same bundle with no queue consumers (messages stay queued): the request path
- *    alone. C: B with `dedup: false` (its own bundle): a control (dedup runs in the router, not on the request path).
+ *    during the run is reported with it. A and D get a fresh server per run (warm-up, run, stop), so the backlog a
+ *    run leaves behind never runs beside another contender nor piles up across runs.
+ *  - B "sluice ingest only": the same bundle with no queue consumers: the request path alone (a local queue with
+ *    no consumer drops what is sent to it, so B does not pay the local queue's bookkeeping that D and A pay). C: B with `dedup: false` (its own bundle): a control (dedup runs in the router, not on the request path).
  *  - D "floor": bench/floor-worker (Hono, JSON parse, one Queue send of the batch; its consumer acks).
- *  - E "fan-out floor": the same worker with FANOUT = the demo's destinations for the source (2): one copy of each
- *    event per destination, serialized and packed into ≤ 60 KB messages, one sendBatch per destination. The floor
- *    of any design that fans out at ingest (docs/architecture.md): E / D bounds A / D for such a design (both have consumers;
- *    A's deliver, E's only ack). B and C run without consumers, so they compare with D and E only loosely.
+ *  B and C run without consumers, so they compare with D only loosely.
  *  - Every request carries fresh messageIds (a fresh suffix per request), so dedup never short-cuts anything.
  *  - Figures: events/s (2xx responses × 100 ÷ run time), p50/p99 latency (all responses), errors (connection
  *    errors and resets — wrangler dev's proxy resets some connections under load — timeouts, non-2xx), the CPU
@@ -50,7 +47,7 @@ const DEMO_WRITE_KEY = "wk_demo_web";
 const DEMO_HOOK_URL = "http://127.0.0.1:9911/";
 const DEMO_HOOK_SECRET = "demo-hook-secret";
 
-type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "fan-out floor" | "floor" | "router, no destinations" | "router in a 2nd process";
+type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "floor" | "router, no destinations" | "router in a 2nd process";
 
 interface Run {
   server: Kind;
@@ -115,12 +112,6 @@ function demoConfigCopy(dir: string, sinkUrl: string): { replaced: number } {
   };
   walk(dir);
   return { replaced };
-}
-
-/** Destinations that receive the demo source's events (`sources: "*"` or a list naming it). */
-function destinationsOf(path: string, sourceId: string): number {
-  const doc = parseDocument(readFileSync(path, "utf8")).toJS() as { destinations?: { sources?: unknown; enabled?: boolean }[] };
-  return (doc.destinations ?? []).filter((d) => d.enabled !== false && (d.sources === "*" || (Array.isArray(d.sources) && d.sources.includes(sourceId)))).length;
 }
 
 /** Sets `key: value` on every item of a copied sluice.yaml's `list` (e.g. `dedup: false` on every source). */
@@ -243,54 +234,52 @@ export const httpSuite: Suite = {
         const text = await res.text();
         if (!res.ok || !/"accepted":100/.test(text)) throw new Error(`bench/http: ${kind} answered ${res.status} ${text.slice(0, 300)}`);
       };
-      // Long-lived servers (B, C, D): started, checked and warmed up once.
-      const longLived = new Map<Kind, { server: DevServer; auth?: string }>();
-      const fanout = destinationsOf(join(configDir, "sluice.yaml"), "web");
-      const contenders: [Kind, string, Record<string, string>, string | undefined][] = [
-        ["sluice ingest only", ingestOnly.path, vars, auth],
-        ["ingest only, dedup off", noDedup.path, vars, auth],
-        ["fan-out floor", floorToml, { FANOUT: String(fanout) }, undefined],
-        ["floor", floorToml, {}, undefined],
-      ];
-      for (const [kind, path, v, a] of contenders) {
-        const server = await startDev(path, { vars: v });
-        servers.push(server);
-        await sanity(kind, server, a);
-        await load(server, templates, warmup, connections, a);
-        longLived.set(kind, { server, ...(a ? { auth: a } : {}) });
-      }
-
-      /** A server started for one use and stopped after it, whatever happens (stopping drops its backlog). */
-      const withFresh = async <T,>(path: string, use: (server: DevServer) => Promise<T>): Promise<T> => {
+      // Servers without consumers (B, C) drop what they queue: started, checked and warmed up once. Servers with
+      // consumers (A, D) get a fresh one per run: a backlog their consumer leaves never runs beside another
+      // contender, and it cannot pile up across runs (a workerd holding a local queue's backlog dies near 1.8 GB).
+      const longLived = new Map<Kind, DevServer>();
+      for (const [kind, path] of [["sluice ingest only", ingestOnly.path], ["ingest only, dedup off", noDedup.path]] as const) {
         const server = await startDev(path, { vars });
         servers.push(server);
+        await sanity(kind, server, auth);
+        await load(server, templates, warmup, connections, auth);
+        longLived.set(kind, server);
+      }
+      interface Contender {
+        path: string;
+        vars: Record<string, string>;
+        auth?: string;
+      }
+      const sluiceWith = (path: string): Contender => ({ path, vars, auth });
+      const floor: Contender = { path: floorToml, vars: {} };
+      /** A server started for one use and stopped after it, whatever happens (stopping drops its backlog). */
+      const withFresh = async <T,>(kind: Kind, c: Contender, use: (server: DevServer) => Promise<T>): Promise<T> => {
+        const server = await startDev(c.path, { vars: c.vars });
+        servers.push(server);
         try {
-          await sanity("sluice", server, auth);
+          await sanity(kind, server, c.auth);
           return await use(server);
         } finally {
           servers.splice(servers.indexOf(server), 1);
           await server.stop();
         }
       };
-      const warmedRun = (kind: Kind) => async (server: DevServer) => {
-        await load(server, templates, warmup, connections, auth);
-        return measureRun(kind, server, templates, seconds, connections, sink!, auth);
-      };
+      const freshRun = (kind: Kind, c: Contender) =>
+        withFresh(kind, c, async (server) => {
+          await load(server, templates, warmup, connections, c.auth);
+          return measureRun(kind, server, templates, seconds, connections, sink!, c.auth);
+        });
       const runs: Run[] = [];
       for (let i = 0; i < pairs; i++) {
-        // A: a fresh server per run, so the backlog a run leaves never runs beside another contender.
-        runs.push(await withFresh(full.path, warmedRun("sluice")));
-        for (const [kind, c] of longLived) {
-          runs.push(await measureRun(kind, c.server, templates, seconds, connections, sink, c.auth));
-          await new Promise((r) => setTimeout(r, 1000)); // the floor's consumer acks what is left
-        }
+        runs.push(await freshRun("sluice", sluiceWith(full.path)));
+        for (const [kind, server] of longLived) runs.push(await measureRun(kind, server, templates, seconds, connections, sink, auth));
+        runs.push(await freshRun("floor", floor));
         if (noDestinations) {
-          runs.push(await withFresh(noDestinations.path, warmedRun("router, no destinations")));
-          const requestPath = longLived.get("sluice ingest only")!.server;
+          runs.push(await freshRun("router, no destinations", sluiceWith(noDestinations.path)));
           runs.push(
-            await withFresh(full.path, async (router) => {
+            await withFresh("sluice", sluiceWith(full.path), async (router) => {
               await post(router, templates, backlog, connections, auth);
-              return measureRun("router in a 2nd process", requestPath, templates, seconds, connections, sink!, auth);
+              return measureRun("router in a 2nd process", longLived.get("sluice ingest only")!, templates, seconds, connections, sink!, auth);
             }),
           );
         }
@@ -300,7 +289,6 @@ export const httpSuite: Suite = {
       const si = of("sluice ingest only");
       const sd = of("ingest only, dedup off");
       const f = of("floor");
-      const fo = of("fan-out floor");
       const nd = of("router, no destinations");
       const rp = of("router in a 2nd process");
       const nsPerEvent = (rs: Run[]) => rs.map((r) => 1e9 / r.eventsPerSec);
@@ -315,7 +303,6 @@ export const httpSuite: Suite = {
       const mI = runsMeasurement("sluice ingest only (no consumer)", "event", nsPerEvent(si), events(si));
       const mD = runsMeasurement("sluice ingest only, dedup off", "event", nsPerEvent(sd), events(sd));
       const mF = runsMeasurement("floor worker (wrangler dev)", "event", nsPerEvent(f), events(f));
-      const mO = runsMeasurement(`fan-out floor (${fanout} destinations)`, "event", nsPerEvent(fo), events(fo));
       const finite = (xs: number[]) => (xs.some(Number.isFinite) ? xs.filter(Number.isFinite) : [Number.NaN]);
       const cS = runsMeasurement("sluice server CPU", "event", finite(cpuPerEvent(s)), events(s));
       const cI = runsMeasurement("sluice ingest-only server CPU", "event", finite(cpuPerEvent(si)), events(si));
@@ -374,11 +361,6 @@ export const httpSuite: Suite = {
           denominatorText: `floor ${summary(f)}`,
         }),
         ...diagnostics,
-        pairedRatio("http", "throughput fan-out floor / floor", mO, mF, { numerator: eps(fo), denominator: eps(f) }, {
-          note: `what fanning out at ingest costs by itself: ${fanout} serialized copies per event, one sendBatch per destination; both consumers only ack. Above it, no design that fans out at ingest meets the target`,
-          numeratorText: `fan-out floor ${summary(fo)}`,
-          denominatorText: `floor ${summary(f)}`,
-        }),
         ...(cpuPairs.numerator.length > 0
           ? [
               pairedRatio("http", "server CPU per event sluice / floor", cS, cF, cpuPairs, {
@@ -400,7 +382,7 @@ export const httpSuite: Suite = {
       const notes = [
         `http: wrangler dev (workerd) on loopback, autocannon ${connections} connections × ${seconds} s per run, POST /v1/batch with ${BATCH}-event batches (fresh messageIds each request), runs: ${runs.map((r) => r.server).join(", ")}.`,
         `  sluice: demo config (filters/) copy, webhook → counting sink (${replaced} URL replaced), served from one dry-run bundle; "ingest only": the same bundle with no queue consumers (and a bundle of the copy with dedup: false);` +
-          ` floor: bench/floor-worker (parse + one Queue send; consumer acks); fan-out floor: the same with FANOUT=${fanout} (a copy per destination, serialized, packed, one sendBatch each).`,
+          ` floor: bench/floor-worker (parse + one Queue send; consumer acks).`,
         ...runs.map(
           (r, i) =>
             `  run ${String(i + 1).padStart(2)} ${r.server.padEnd(22)} ${fmtRate(r.eventsPerSec).padStart(6)} events/s  ${r.requestsPerSec.toFixed(0).padStart(4)} req/s  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms` +
@@ -408,7 +390,7 @@ export const httpSuite: Suite = {
             (r.deliveredDuring !== undefined ? `  webhook deliveries during the run ${r.deliveredDuring} (${((r.deliveredDuring ?? 0) / r.seconds).toFixed(0)}/s) carrying ${r.eventsDeliveredDuring} events (${fmtRate((r.eventsDeliveredDuring ?? 0) / r.seconds)}/s)` : ""),
         ),
       ];
-      return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mO, mF, cS, cI, cF]), ratios, checks: { runs }, notes };
+      return { name: "http", description: "Sluice in wrangler dev vs a parse-and-enqueue Hono worker, 100-event batches", measure: externalResult([mS, mI, mD, mF, cS, cI, cF]), ratios, checks: { runs }, notes };
     } finally {
       for (const server of servers.reverse()) await server.stop().catch(() => {});
       await sink?.stop().catch(() => {});
