@@ -45,10 +45,10 @@ export const PRICES = {
   doGb: 0.128,
   /** Assumed wall time a Durable Object stays active per call (not measurable locally). */
   doActiveMsPerCallAssumed: 2,
-  /** Messages per consumer invocation (wrangler.toml max_batch_size), assuming full batches at scale. */
-  consumerBatch: 20,
+  /** Messages per floor consumer invocation (bench/floor-worker/wrangler.toml max_batch_size), full batches at scale. */
+  consumerBatch: 100,
   unsure: [
-    "whether each Queue consumer invocation is billed as one Workers request (counted here: the router's invocations of up to 100 messages; the floor's consumer: messages ÷ 20)",
+    "whether each Queue consumer invocation is billed as one Workers request (counted here: the router's invocations of up to 100 messages; the floor's consumer: messages ÷ 100)",
     "Durable Object duration: the active wall time per call is assumed (2 ms at 128 MB); it is under 3% of the request price either way",
     "SQLite-backed Durable Object rows written at $1.00/M (billed since January 2026 per the docs' release notes; same rate as D1)",
     "CPU: Node's V8 on a shared 2-core machine stands in for workerd's; CPU is a small share of the total at $0.02 per million CPU-ms",
