@@ -24,9 +24,11 @@
  *    time of each server's process group (wrangler + workerd, from /proc) per accepted event, and for A the
  *    webhook deliveries the sink received during the run and the events they carried.
  *
- * Diagnostics (BENCH_HTTP_DIAGNOSE=1, two more runs per pair, ratios without targets): where A's share goes.
+ * Diagnostics (BENCH_HTTP_DIAGNOSE=1, three more runs per pair, ratios without targets): where A's share goes.
  *  - "router, no destinations": A with every destination disabled, so the router keeps up (dedup, plan, stats
  *    for every accepted event, nothing to deliver): the cost of a router that is not held back by deliveries.
+ *  - "slow webhook": A with the webhook pointed at a receiver that answers after 200 ms: the same router, a few
+ *    dozen per-event POSTs a second instead of hundreds.
  *  - "router in a 2nd process": the load goes to B while a second, fresh `wrangler dev` (A's bundle) works off a
  *    backlog posted to it just before (BENCH_HTTP_BACKLOG requests of 100 events, 300), delivering to the same sink:
  *    what the request path gets when the router runs in a process of its own on the same machine.
@@ -46,8 +48,10 @@ const BATCH = 100;
 const DEMO_WRITE_KEY = "wk_demo_web";
 const DEMO_HOOK_URL = "http://127.0.0.1:9911/";
 const DEMO_HOOK_SECRET = "demo-hook-secret";
+/** The answer delay of the diagnostic's slow webhook receiver. */
+const SLOW_HOOK_MS = 200;
 
-type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "floor" | "router, no destinations" | "router in a 2nd process";
+type Kind = "sluice" | "sluice ingest only" | "ingest only, dedup off" | "floor" | "router, no destinations" | "router in a 2nd process" | "slow webhook";
 
 interface Run {
   server: Kind;
@@ -173,7 +177,7 @@ async function measureRun(kind: Kind, server: DevServer, templates: string[][], 
     non2xx: r.non2xx,
     statusCodes,
     cpuSeconds,
-    ...(kind === "sluice" || kind === "router in a 2nd process" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
+    ...(kind === "sluice" || kind === "router in a 2nd process" || kind === "slow webhook" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
   };
 }
 
@@ -198,6 +202,7 @@ export const httpSuite: Suite = {
     const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-http-"));
     const servers: DevServer[] = [];
     let sink: Sink | undefined;
+    let slowSink: Sink | undefined;
     const tomls: { remove: () => void }[] = [];
     const bundles: SluiceBundle[] = [];
     try {
@@ -213,12 +218,19 @@ export const httpSuite: Suite = {
       const diagnose = process.env.BENCH_HTTP_DIAGNOSE === "1";
       const backlog = Number(process.env.BENCH_HTTP_BACKLOG ?? 300);
       let noDestinations: { path: string; remove: () => void } | undefined;
+      let slowHook: { path: string; remove: () => void } | undefined;
       if (diagnose) {
+        slowSink = await startSink({ delayMs: SLOW_HOOK_MS });
+        const slowDir = join(tmp, "config-slowhook");
+        demoConfigCopy(slowDir, slowSink.url);
+        bundles.push(await buildSluiceBundle({ configDir: slowDir }, "http-slowhook"));
+        slowHook = bundledWranglerConfig(bundles.at(-1)!.bundle, "http-slowhook");
+        tomls.push(slowHook);
         const noDestDir = join(tmp, "config-nodest");
         demoConfigCopy(noDestDir, sink.url);
         setOnEvery(join(noDestDir, "sluice.yaml"), "destinations", "enabled", false);
         bundles.push(await buildSluiceBundle({ configDir: noDestDir }, "http-nodest"));
-        noDestinations = bundledWranglerConfig(bundles[2]!.bundle, "http-nodest");
+        noDestinations = bundledWranglerConfig(bundles.at(-1)!.bundle, "http-nodest");
         tomls.push(noDestinations);
       }
       const vars = { HOOK_SECRET: DEMO_HOOK_SECRET, ADMIN_TOKEN: "bench-admin-token" };
@@ -264,18 +276,19 @@ export const httpSuite: Suite = {
           await server.stop();
         }
       };
-      const freshRun = (kind: Kind, c: Contender) =>
+      const freshRun = (kind: Kind, c: Contender, counting: Sink = sink!) =>
         withFresh(kind, c, async (server) => {
           await load(server, templates, warmup, connections, c.auth);
-          return measureRun(kind, server, templates, seconds, connections, sink!, c.auth);
+          return measureRun(kind, server, templates, seconds, connections, counting, c.auth);
         });
       const runs: Run[] = [];
       for (let i = 0; i < pairs; i++) {
         runs.push(await freshRun("sluice", sluiceWith(full.path)));
         for (const [kind, server] of longLived) runs.push(await measureRun(kind, server, templates, seconds, connections, sink, auth));
         runs.push(await freshRun("floor", floor));
-        if (noDestinations) {
+        if (noDestinations && slowHook) {
           runs.push(await freshRun("router, no destinations", sluiceWith(noDestinations.path)));
+          runs.push(await freshRun("slow webhook", sluiceWith(slowHook.path), slowSink));
           runs.push(
             await withFresh("sluice", sluiceWith(full.path), async (router) => {
               await post(router, templates, backlog, connections, auth);
@@ -291,6 +304,7 @@ export const httpSuite: Suite = {
       const f = of("floor");
       const nd = of("router, no destinations");
       const rp = of("router in a 2nd process");
+      const sw = of("slow webhook");
       const nsPerEvent = (rs: Run[]) => rs.map((r) => 1e9 / r.eventsPerSec);
       const events = (rs: Run[]) => rs.map((r) => r.requests2xx * BATCH);
       // CPU per accepted event; a run that completed nothing has no such figure (NaN, left out of the ratios).
@@ -314,7 +328,17 @@ export const httpSuite: Suite = {
         ? (() => {
             const mN = runsMeasurement("sluice, router with no destinations", "event", nsPerEvent(nd), events(nd));
             const mR = runsMeasurement("sluice ingest only, router in a 2nd process", "event", nsPerEvent(rp), events(rp));
+            const mW = runsMeasurement(`sluice, webhook answering after ${SLOW_HOOK_MS} ms`, "event", nsPerEvent(sw), events(sw));
             return [
+              pairedRatio("http", "throughput, slow webhook / floor", mW, mF, { numerator: eps(sw), denominator: eps(f) }, {
+                note: `diagnostic: A with its webhook's receiver answering after ${SLOW_HOOK_MS} ms, so the router makes a few dozen POSTs a second instead of hundreds`,
+                numeratorText: `slow webhook ${summary(sw)}`,
+                denominatorText: `floor ${summary(f)}`,
+              }),
+              pairedRatio("http", "p99 latency, slow webhook / floor", mW, mF, { numerator: sw.map((r) => r.p99), denominator: f.map((r) => r.p99) }, {
+                numeratorText: `slow webhook p99 ${ms(sw, "p99")}`,
+                denominatorText: `floor p99 ${ms(f, "p99")}`,
+              }),
               pairedRatio("http", "throughput router with no destinations / floor", mN, mF, { numerator: eps(nd), denominator: eps(f) }, {
                 note: "diagnostic: A with every destination disabled; the router keeps up with what is accepted, in the same thread",
                 numeratorText: `no destinations ${summary(nd)}`,
@@ -394,6 +418,7 @@ export const httpSuite: Suite = {
     } finally {
       for (const server of servers.reverse()) await server.stop().catch(() => {});
       await sink?.stop().catch(() => {});
+      await slowSink?.stop().catch(() => {});
       for (const t of tomls) t.remove();
       for (const b of bundles) b.remove();
       rmSync(tmp, { recursive: true, force: true });

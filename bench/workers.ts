@@ -214,6 +214,7 @@ export interface Sink {
 // objects of the corpus have none): a scan instead of a JSON.parse, so the sink's own CPU stays small.
 const SINK_SOURCE = `
 const http = require("node:http");
+const DELAY_MS = Number(process.argv[1] ?? 0);
 let requests = 0, events = 0;
 const server = http.createServer((req, res) => {
   if (req.method === "GET") { res.writeHead(200, { "content-type": "application/json" }); res.end(JSON.stringify({ requests, events })); return; }
@@ -223,17 +224,20 @@ const server = http.createServer((req, res) => {
     const body = Buffer.concat(chunks);
     for (let i = body.indexOf('"messageId":'); i !== -1; i = body.indexOf('"messageId":', i + 12)) events++;
     requests++;
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end('{"ok":true}');
+    const answer = () => { res.writeHead(200, { "content-type": "application/json" }); res.end('{"ok":true}'); };
+    if (DELAY_MS > 0) setTimeout(answer, DELAY_MS); else answer();
   });
 });
 server.keepAliveTimeout = 30000;
 server.listen(0, "127.0.0.1", () => console.log("PORT " + server.address().port));
 `;
 
-/** A webhook receiver in its own process that answers 200 to every POST and counts them (GET answers the counts). */
-export async function startSink(): Promise<Sink> {
-  const child = spawn(process.execPath, ["-e", SINK_SOURCE], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+/**
+ * A webhook receiver in its own process that answers 200 to every POST (after `delayMs`, if given) and counts them
+ * (GET answers the counts).
+ */
+export async function startSink(options: { delayMs?: number } = {}): Promise<Sink> {
+  const child = spawn(process.execPath, ["-e", SINK_SOURCE, String(options.delayMs ?? 0)], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   const port = await new Promise<number>((resolvePort, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`sink did not start: ${out}`)), 10_000);
