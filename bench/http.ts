@@ -141,26 +141,30 @@ async function load(server: DevServer, templates: string[][], seconds: number, c
   });
 }
 
+/** POSTs the `k`th batch body; throws unless all 100 events are accepted. */
+async function postBatch(what: string, server: DevServer, templates: string[][], k: number, authorization: string | undefined): Promise<void> {
+  const res = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) }, body: nextBody(templates, k) });
+  const text = await res.text();
+  if (!res.ok || !/"accepted":100/.test(text)) throw new Error(`bench/http: ${what} answered ${res.status} ${text.slice(0, 300)}`);
+}
+
 /** Posts `requests` bodies (`connections` at a time) and waits for every answer: a backlog for a router to work off. */
 async function post(server: DevServer, templates: string[][], requests: number, connections: number, authorization: string): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: connections }, async () => {
-      while (next < requests) {
-        const res = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", authorization }, body: nextBody(templates, next++) });
-        if (!res.ok) throw new Error(`bench/http: the backlog post answered ${res.status} ${await res.text()}`);
-        await res.arrayBuffer();
-      }
+      while (next < requests) await postBatch("the backlog post", server, templates, next++, authorization);
     }),
   );
 }
 
-async function measureRun(kind: Kind, server: DevServer, templates: string[][], seconds: number, connections: number, sink: Sink, auth: string | undefined): Promise<Run> {
-  const sinkBefore = await sink.count();
+/** One measured run; with `counting`, the deliveries that sink received during it are recorded too. */
+async function measureRun(kind: Kind, server: DevServer, templates: string[][], seconds: number, connections: number, auth: string | undefined, counting?: Sink): Promise<Run> {
+  const sinkBefore = await counting?.count();
   const cpuBefore = groupCpuSeconds(server.pgid);
   const r = await load(server, templates, seconds, connections, auth);
   const cpuSeconds = groupCpuSeconds(server.pgid) - cpuBefore;
-  const sinkAfter = await sink.count();
+  const sinkAfter = await counting?.count();
   const elapsed = (new Date(r.finish).getTime() - new Date(r.start).getTime()) / 1000 || r.duration;
   const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => [code, (v as { count: number }).count]));
   return {
@@ -177,7 +181,7 @@ async function measureRun(kind: Kind, server: DevServer, templates: string[][], 
     non2xx: r.non2xx,
     statusCodes,
     cpuSeconds,
-    ...(kind === "sluice" || kind === "router in a 2nd process" || kind === "slow webhook" ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
+    ...(sinkBefore && sinkAfter ? { deliveredDuring: sinkAfter.requests - sinkBefore.requests, eventsDeliveredDuring: sinkAfter.events - sinkBefore.events } : {}),
   };
 }
 
@@ -207,50 +211,47 @@ export const httpSuite: Suite = {
     const bundles: SluiceBundle[] = [];
     try {
       sink = await startSink();
-      const configDir = join(tmp, "config");
-      const { replaced } = demoConfigCopy(configDir, sink.url);
-      const noDedupDir = join(tmp, "config-nodedup");
-      demoConfigCopy(noDedupDir, sink.url);
-      setOnEvery(join(noDedupDir, "sluice.yaml"), "sources", "dedup", false);
-      // Bundle once, then serve the bundle (see the module comment).
-      bundles.push(await buildSluiceBundle({ configDir }, "http"));
-      bundles.push(await buildSluiceBundle({ configDir: noDedupDir }, "http-nodedup"));
-      const diagnose = process.env.BENCH_HTTP_DIAGNOSE === "1";
+      /** A copy of the demo config (webhook → `hookUrl`, then `edit`), bundled once. */
+      const bundleOf = async (tag: string, hookUrl: string, edit?: (sluiceYaml: string) => void) => {
+        const dir = join(tmp, `config-${tag}`);
+        const copied = demoConfigCopy(dir, hookUrl);
+        edit?.(join(dir, "sluice.yaml"));
+        const bundle = await buildSluiceBundle({ configDir: dir }, `http-${tag}`);
+        bundles.push(bundle);
+        return { bundle: bundle.bundle, replaced: copied.replaced };
+      };
+      /** Its wrangler config (see the module comment), removed at the end. */
+      const served = (bundle: string, tag: string, options: { withoutConsumers?: boolean } = {}) => {
+        const toml = bundledWranglerConfig(bundle, `http-${tag}`, options);
+        tomls.push(toml);
+        return toml.path;
+      };
+      const demo = await bundleOf("demo", sink.url);
+      const replaced = demo.replaced;
+      const noDedupBundle = await bundleOf("nodedup", sink.url, (yaml) => setOnEvery(yaml, "sources", "dedup", false));
+      const full = served(demo.bundle, "full");
+      const ingestOnly = served(demo.bundle, "ingest", { withoutConsumers: true });
+      const noDedup = served(noDedupBundle.bundle, "nodedup", { withoutConsumers: true });
       const backlog = Number(process.env.BENCH_HTTP_BACKLOG ?? 300);
-      let noDestinations: { path: string; remove: () => void } | undefined;
-      let slowHook: { path: string; remove: () => void } | undefined;
-      if (diagnose) {
+      let diagnostics: { slowHook: string; noDestinations: string; slowSink: Sink } | undefined;
+      if (process.env.BENCH_HTTP_DIAGNOSE === "1") {
         slowSink = await startSink({ delayMs: SLOW_HOOK_MS });
-        const slowDir = join(tmp, "config-slowhook");
-        demoConfigCopy(slowDir, slowSink.url);
-        bundles.push(await buildSluiceBundle({ configDir: slowDir }, "http-slowhook"));
-        slowHook = bundledWranglerConfig(bundles.at(-1)!.bundle, "http-slowhook");
-        tomls.push(slowHook);
-        const noDestDir = join(tmp, "config-nodest");
-        demoConfigCopy(noDestDir, sink.url);
-        setOnEvery(join(noDestDir, "sluice.yaml"), "destinations", "enabled", false);
-        bundles.push(await buildSluiceBundle({ configDir: noDestDir }, "http-nodest"));
-        noDestinations = bundledWranglerConfig(bundles.at(-1)!.bundle, "http-nodest");
-        tomls.push(noDestinations);
+        diagnostics = {
+          slowHook: served((await bundleOf("slowhook", slowSink.url)).bundle, "slowhook"),
+          noDestinations: served((await bundleOf("nodest", sink.url, (yaml) => setOnEvery(yaml, "destinations", "enabled", false))).bundle, "nodest"),
+          slowSink,
+        };
       }
       const vars = { HOOK_SECRET: DEMO_HOOK_SECRET, ADMIN_TOKEN: "bench-admin-token" };
-      const full = bundledWranglerConfig(bundles[0]!.bundle, "http");
-      const ingestOnly = bundledWranglerConfig(bundles[0]!.bundle, "http-ingest", { withoutConsumers: true });
-      const noDedup = bundledWranglerConfig(bundles[1]!.bundle, "http-nodedup", { withoutConsumers: true });
-      tomls.push(full, ingestOnly, noDedup);
       const floorToml = join(REPO_ROOT, "bench", "floor-worker", "wrangler.toml");
       if (!existsSync(floorToml)) throw new Error(`bench/http: ${floorToml} is missing`);
 
-      const sanity = async (kind: Kind, server: DevServer, a: string | undefined) => {
-        const res = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", ...(a ? { authorization: a } : {}) }, body: nextBody(templates, 0) });
-        const text = await res.text();
-        if (!res.ok || !/"accepted":100/.test(text)) throw new Error(`bench/http: ${kind} answered ${res.status} ${text.slice(0, 300)}`);
-      };
+      const sanity = (kind: Kind, server: DevServer, a: string | undefined) => postBatch(kind, server, templates, 0, a);
       // Servers without consumers (B, C) drop what they queue: started, checked and warmed up once. Servers with
       // consumers (A, D) get a fresh one per run: a backlog their consumer leaves never runs beside another
       // contender, and it cannot pile up across runs (a workerd holding a local queue's backlog dies near 1.8 GB).
       const longLived = new Map<Kind, DevServer>();
-      for (const [kind, path] of [["sluice ingest only", ingestOnly.path], ["ingest only, dedup off", noDedup.path]] as const) {
+      for (const [kind, path] of [["sluice ingest only", ingestOnly], ["ingest only, dedup off", noDedup]] as const) {
         const server = await startDev(path, { vars });
         servers.push(server);
         await sanity(kind, server, auth);
@@ -276,23 +277,23 @@ export const httpSuite: Suite = {
           await server.stop();
         }
       };
-      const freshRun = (kind: Kind, c: Contender, counting: Sink = sink!) =>
+      const freshRun = (kind: Kind, c: Contender, counting?: Sink) =>
         withFresh(kind, c, async (server) => {
           await load(server, templates, warmup, connections, c.auth);
-          return measureRun(kind, server, templates, seconds, connections, counting, c.auth);
+          return measureRun(kind, server, templates, seconds, connections, c.auth, counting);
         });
       const runs: Run[] = [];
       for (let i = 0; i < pairs; i++) {
-        runs.push(await freshRun("sluice", sluiceWith(full.path)));
-        for (const [kind, server] of longLived) runs.push(await measureRun(kind, server, templates, seconds, connections, sink, auth));
+        runs.push(await freshRun("sluice", sluiceWith(full), sink));
+        for (const [kind, server] of longLived) runs.push(await measureRun(kind, server, templates, seconds, connections, auth));
         runs.push(await freshRun("floor", floor));
-        if (noDestinations && slowHook) {
-          runs.push(await freshRun("router, no destinations", sluiceWith(noDestinations.path)));
-          runs.push(await freshRun("slow webhook", sluiceWith(slowHook.path), slowSink));
+        if (diagnostics) {
+          runs.push(await freshRun("router, no destinations", sluiceWith(diagnostics.noDestinations)));
+          runs.push(await freshRun("slow webhook", sluiceWith(diagnostics.slowHook), diagnostics.slowSink));
           runs.push(
-            await withFresh("sluice", sluiceWith(full.path), async (router) => {
+            await withFresh("sluice", sluiceWith(full), async (router) => {
               await post(router, templates, backlog, connections, auth);
-              return measureRun("router in a 2nd process", longLived.get("sluice ingest only")!, templates, seconds, connections, sink!, auth);
+              return measureRun("router in a 2nd process", longLived.get("sluice ingest only")!, templates, seconds, connections, auth, sink);
             }),
           );
         }
@@ -324,7 +325,7 @@ export const httpSuite: Suite = {
       const eps = (rs: Run[]) => rs.map((r) => r.eventsPerSec);
       const ms = (rs: Run[], k: "p50" | "p99") => `${median(rs.map((r) => r[k])).toFixed(0)} ms`;
       const cpuText = (m: typeof cS) => `${(m.nsPerOp / 1000).toFixed(1)} µs CPU/event`;
-      const diagnostics = diagnose
+      const diagnosticRatios = diagnostics
         ? (() => {
             const mN = runsMeasurement("sluice, router with no destinations", "event", nsPerEvent(nd), events(nd));
             const mR = runsMeasurement("sluice ingest only, router in a 2nd process", "event", nsPerEvent(rp), events(rp));
@@ -384,7 +385,7 @@ export const httpSuite: Suite = {
           numeratorText: `dedup off ${summary(sd)}`,
           denominatorText: `floor ${summary(f)}`,
         }),
-        ...diagnostics,
+        ...diagnosticRatios,
         ...(cpuPairs.numerator.length > 0
           ? [
               pairedRatio("http", "server CPU per event sluice / floor", cS, cF, cpuPairs, {
